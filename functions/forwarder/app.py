@@ -1,0 +1,65 @@
+"""SQS-triggered forwarder: deliver each order to the receiving system, then mark it exported."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from traede_export.config import ForwarderConfig
+from traede_export.forward import BatchOutcome
+from traede_export.http import set_deadline
+from traede_export.wiring import build_forwarder
+
+logger = Logger()
+metrics = Metrics()
+CONFIG = ForwarderConfig.from_env()  # a bad value fails the cold start, naming the variable
+RUNTIME = build_forwarder(CONFIG)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+METRICS = {
+    "delivered": "OrdersDelivered",
+    "already_delivered": "OrdersAlreadyDelivered",
+    "rejected": "OrdersRejected",
+    "failed": "DeliveryFailures",
+    "invalid": "InvalidMessages",
+    "not_started": "OrdersNotStarted",
+    "superseded": "OrdersSuperseded",
+    "marked": "OrdersMarked",
+    "mark_failures": "MarkFailures",
+}
+
+
+class RecordFailed(Exception):
+    """Reported to SQS as a batch item failure, so the message comes back."""
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - CONFIG.time_margin
+    for session in RUNTIME.sessions:
+        set_deadline(session, deadline)
+
+    outcome = RUNTIME.forwarder.forward(list(SQSEvent(event).records), lambda: deadline - time.monotonic())
+
+    counts = outcome.summary.counts()
+    for field, metric in METRICS.items():
+        metrics.add_metric(metric, MetricUnit.Count, counts[field])
+    logger.info("batch finished", **counts)
+    return process_partial_response(event, _record_handler(outcome), processor, context)
+
+
+def _record_handler(outcome: BatchOutcome) -> Any:
+    def settle(record: SQSRecord) -> None:
+        result = outcome.results.get(record.message_id)
+        if result is None or not result.ok:
+            raise RecordFailed(result.reason if result else "no result for this record")
+
+    return settle

@@ -1,0 +1,262 @@
+"""Typed configuration, read from the environment once per container.
+
+`Env` is the one place that names the environment variables; the template, the local
+runner and the tests all refer to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from traede_export.filters import FilterGroup, parse_filter_groups
+
+
+class Env:
+    TRAEDE_API_URL = "TRAEDE_API_URL"
+    TRAEDE_SYSTEM_ID = "TRAEDE_SYSTEM_ID"
+    TRAEDE_CREDENTIALS_SECRET = "TRAEDE_CREDENTIALS_SECRET"
+    TARGET_URL = "TARGET_URL"
+    TARGET_CREDENTIALS_SECRET = "TARGET_CREDENTIALS_SECRET"
+    TARGET_CONFLICT_IS_DELIVERED = "TARGET_CONFLICT_IS_DELIVERED"
+    EXPORT_INCLUDE_OPEN = "EXPORT_INCLUDE_OPEN"
+    EXPORT_INCLUDE_CLOSED = "EXPORT_INCLUDE_CLOSED"
+    EXPORT_INCLUDES = "EXPORT_INCLUDES"
+    EXPORT_FILTER_GROUPS = "EXPORT_FILTER_GROUPS"
+    EXPORT_PAGE_SIZE = "EXPORT_PAGE_SIZE"
+    QUEUE_URL = "QUEUE_URL"
+    DLQ_URL = "DLQ_URL"
+    LEDGER_TABLE = "LEDGER_TABLE"
+    IN_FLIGHT_LEASE_SECONDS = "IN_FLIGHT_LEASE_SECONDS"
+    FORWARD_CONCURRENCY = "FORWARD_CONCURRENCY"
+    HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT"
+    HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT"
+    TIME_SAFETY_MARGIN_SECONDS = "TIME_SAFETY_MARGIN_SECONDS"
+
+
+DEFAULT_TRAEDE_API_URL = "https://api.traede.com"
+MAX_PAGE_SIZE = 60  # Traede's documented maximum for `limit`
+INCLUDABLE = frozenset(
+    {
+        "deliveryNotes",
+        "lines",
+        "lines.product",
+        "lines.variant",
+        "salesOrders",
+        "salesOrders.delivery",
+        "salesOrders.lines",
+        "salesOrders.lines.product",
+        "salesOrders.lines.variant",
+        "salesOrders.shop",
+        "supplier",
+    }
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """Raised at cold start; the message names every bad variable."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+@dataclass(frozen=True)
+class TraedeSettings:
+    api_url: str
+    system_id: str
+    credentials_secret: str
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    include_open: bool = False
+    include_closed: bool = False
+    includes: tuple[str, ...] = ()
+    filter_groups: tuple[FilterGroup, ...] = ()
+    page_size: int = MAX_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class PollerConfig:
+    traede: TraedeSettings
+    export: ExportOptions
+    queue_url: str
+    ledger_table: str
+    lease_seconds: int
+    http: HttpSettings = field(default_factory=HttpSettings)
+    time_margin: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PollerConfig:
+        r = _Reader(os.environ if environ is None else environ)
+        cfg = cls(
+            traede=_traede(r),
+            export=ExportOptions(
+                include_open=r.boolean(Env.EXPORT_INCLUDE_OPEN, False),
+                include_closed=r.boolean(Env.EXPORT_INCLUDE_CLOSED, False),
+                includes=r.includes(Env.EXPORT_INCLUDES),
+                filter_groups=r.filter_groups(Env.EXPORT_FILTER_GROUPS),
+                page_size=r.integer(Env.EXPORT_PAGE_SIZE, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+            ),
+            queue_url=r.url(Env.QUEUE_URL),
+            ledger_table=r.required(Env.LEDGER_TABLE),
+            lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 60, 14 * 24 * 3600),
+            http=_http(r),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
+        )
+        r.raise_if_errors()
+        return cfg
+
+
+@dataclass(frozen=True)
+class ForwarderConfig:
+    traede: TraedeSettings
+    target_url: str
+    target_credentials_secret: str | None
+    conflict_is_delivered: bool
+    dlq_url: str
+    ledger_table: str
+    concurrency: int = 10
+    http: HttpSettings = field(default_factory=HttpSettings)
+    time_margin: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ForwarderConfig:
+        r = _Reader(os.environ if environ is None else environ)
+        cfg = cls(
+            traede=_traede(r),
+            target_url=r.url(Env.TARGET_URL),
+            target_credentials_secret=r.optional(Env.TARGET_CREDENTIALS_SECRET),
+            conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, True),
+            dlq_url=r.url(Env.DLQ_URL),
+            ledger_table=r.required(Env.LEDGER_TABLE),
+            concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),
+            http=_http(r),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
+        )
+        r.raise_if_errors()
+        return cfg
+
+
+def _traede(r: _Reader) -> TraedeSettings:
+    return TraedeSettings(
+        api_url=r.url(Env.TRAEDE_API_URL, DEFAULT_TRAEDE_API_URL).rstrip("/"),
+        system_id=r.required(Env.TRAEDE_SYSTEM_ID),
+        credentials_secret=r.required(Env.TRAEDE_CREDENTIALS_SECRET),
+    )
+
+
+def _http(r: _Reader) -> HttpSettings:
+    return HttpSettings(
+        connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, 3.05, 0.1, 60.0),
+        read_timeout=r.number(Env.HTTP_READ_TIMEOUT, 10.0, 0.1, 300.0),
+    )
+
+
+class _Reader:
+    """Reads variables and collects every problem, so one message names them all."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._env = environ
+        self._errors: list[str] = []
+
+    def raise_if_errors(self) -> None:
+        if self._errors:
+            raise ConfigError("invalid configuration: " + "; ".join(self._errors))
+
+    def _fail(self, name: str, problem: str) -> None:
+        self._errors.append(f"{name} {problem}")
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            self._fail(name, "is required but not set")
+            return ""
+        return value
+
+    def url(self, name: str, default: str | None = None) -> str:
+        value = self.optional(name) or default
+        if value is None:
+            return self.required(name)
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self._fail(name, f"must be an http(s) URL, got {value!r}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._env.get(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        self._fail(name, f"must be true/false or 1/0, got {value!r}")
+        return default
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self._fail(name, f"must be a number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self._fail(name, f"must be between {low:g} and {high:g}, got {value!r}")
+        return number
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self._fail(name, f"must be a whole number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self._fail(name, f"must be between {low} and {high}, got {value!r}")
+        return number
+
+    def includes(self, name: str) -> tuple[str, ...]:
+        value = self.optional(name)
+        if value is None:
+            return ()
+        items = tuple(part.strip() for part in value.split(",") if part.strip())
+        unknown = sorted(set(items) - INCLUDABLE)
+        if unknown:
+            self._fail(name, f"has unknown includes {unknown}; allowed: {sorted(INCLUDABLE)}")
+        return items
+
+    def filter_groups(self, name: str) -> tuple[FilterGroup, ...]:
+        value = self.optional(name)
+        if value is None:
+            return ()
+        try:
+            raw: Any = json.loads(value)
+            return parse_filter_groups(raw)
+        except json.JSONDecodeError as exc:
+            self._fail(name, f"is not valid JSON ({exc.msg} at position {exc.pos})")
+        except ValueError as exc:
+            self._fail(name, f"is not a valid filter-group list: {exc}")
+        return ()

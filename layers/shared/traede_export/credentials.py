@@ -1,0 +1,66 @@
+"""Credentials from Secrets Manager through Powertools Parameters, cached per container.
+
+The values only ever travel in request headers; they are never logged or returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
+
+
+class CredentialsError(RuntimeError):
+    """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
+
+
+def _fetch(secret_name: str) -> Any:
+    # Imported lazily: Parameters costs ~150 ms and only a real call needs it.
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        return parameters.get_secret(secret_name, transform="json", max_age=SECRET_MAX_AGE)
+    except parameters.exceptions.TransformParameterError:
+        raise CredentialsError(f"secret {secret_name!r} is not valid JSON") from None
+    except parameters.exceptions.GetParameterError as exc:
+        raise CredentialsError(f"cannot read secret {secret_name!r}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for known in ("ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure"):
+        if known in text:
+            return known
+    return type(exc.__cause__ or exc).__name__
+
+
+def traede_headers(secret_name: str) -> Callable[[], dict[str, str]]:
+    """Headers for Traede: a bearer token and the app key, both from one JSON secret."""
+
+    def provide() -> dict[str, str]:
+        value = _fetch(secret_name)
+        if not isinstance(value, Mapping):
+            raise CredentialsError(f"secret {secret_name!r} must be a JSON object")
+        token, app_key = value.get("access_token"), value.get("app_key")
+        if not isinstance(token, str) or not token or not isinstance(app_key, str) or not app_key:
+            raise CredentialsError(f"secret {secret_name!r} needs non-empty 'access_token' and 'app_key'")
+        return {"Authorization": f"Bearer {token}", "X-Traede-App-Key": app_key}
+
+    return provide
+
+
+def target_headers(secret_name: str | None) -> Callable[[], dict[str, str]]:
+    """Headers for the receiving system: the secret is a JSON object of header names to values."""
+
+    def provide() -> dict[str, str]:
+        if secret_name is None:
+            return {}
+        value = _fetch(secret_name)
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise CredentialsError(f"secret {secret_name!r} must be a JSON object of header: value strings")
+        return dict(value)
+
+    return provide

@@ -1,0 +1,110 @@
+"""One pooled requests session per container, with urllib3 `Retry` bounded by a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 20.0  # a server asking for longer is left to the queue's redelivery
+
+
+class DeadlineRetry(Retry):
+    """`Retry` that never sleeps past a deadline and caps `Retry-After`.
+
+    The deadline is an absolute `time.monotonic()` value set per invocation, so the
+    waits always fit in the Lambda's remaining time.
+    """
+
+    deadline: float | None = None
+    max_retry_after: float = MAX_RETRY_AFTER
+
+    def new(self, **kw: Any) -> DeadlineRetry:
+        fresh = super().new(**kw)
+        fresh.deadline = self.deadline
+        fresh.max_retry_after = self.max_retry_after
+        return fresh
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, self.max_retry_after)
+
+    def _time_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> DeadlineRetry:
+        fresh = super().increment(method, url, response, error, _pool, _stacktrace)
+        wait = fresh.get_backoff_time()
+        if response is not None and fresh.respect_retry_after_header:
+            wait = max(wait, fresh.get_retry_after(response) or 0.0)
+        if wait >= self._time_left():
+            # No time for another attempt: give up now, exactly as an exhausted Retry does.
+            raise MaxRetryError(_pool, url or "", error or ResponseError("deadline reached"))
+        return fresh
+
+    def sleep(self, response: Any = None) -> None:
+        left = self._time_left()
+        if response is not None and self.respect_retry_after_header:
+            after = self.get_retry_after(response)
+            if after:
+                time.sleep(max(0.0, min(after, left)))
+                return
+        time.sleep(max(0.0, min(self.get_backoff_time(), left)))
+
+
+def build_retry(total: int = 3) -> DeadlineRetry:
+    return DeadlineRetry(
+        total=total,
+        connect=total,
+        read=total,
+        status=total,
+        backoff_factor=0.25,
+        backoff_jitter=0.25,
+        backoff_max=4.0,
+        status_forcelist=RETRY_STATUSES,
+        # Both POSTs are safe to repeat: the target's carries an Idempotency-Key and
+        # mark-as-exported is idempotent.
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+def build_session(pool_size: int = 10, retries: int = 3) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=build_retry(retries), pool_connections=4, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def set_deadline(session: requests.Session, deadline: float | None) -> None:
+    """Bound every retry wait of this session by `deadline` (a monotonic instant)."""
+    for adapter in session.adapters.values():
+        if isinstance(adapter, HTTPAdapter) and isinstance(adapter.max_retries, DeadlineRetry):
+            adapter.max_retries.deadline = deadline
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Adds headers from a provider on every request, so rotated secrets are picked up."""
+
+    def __init__(self, provider: Callable[[], Mapping[str, str]]) -> None:
+        self._provider = provider
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._provider())
+        return request

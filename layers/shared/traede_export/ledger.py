@@ -1,0 +1,165 @@
+"""The export ledger: one DynamoDB item per order, written only with conditional updates.
+
+It remembers which version of an order is in flight (a lease taken by the poller), which
+version reached the receiving system, and which was marked as exported. Versions are
+sortable strings (see `models.version_of`), so "never go backwards" is a condition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from traede_export.models import OrderRef, chunk
+
+RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
+MAX_BATCH_GET = 100
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    order_id: int
+    enqueued_version: str = ""
+    lease_until: int = 0
+    delivered_version: str = ""
+    delivered_key: str = ""
+    marked_version: str = ""
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ExportLedger:
+    def __init__(self, dynamodb: Any, table_name: str, system_id: str) -> None:
+        self._db = dynamodb
+        self.table_name = table_name
+        self._system_id = system_id
+
+    def _key(self, order_id: int) -> dict[str, Any]:
+        return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
+
+    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
+        """Run one UpdateItem; False when its condition did not hold."""
+        values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": self._key(order_id),
+            "UpdateExpression": expression + ", expires_at = :ttl",
+            "ExpressionAttributeValues": values,
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            self._db.update_item(**request)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
+        """Take the in-flight lease for this version; False if it is already in flight."""
+        now = int(time.time())
+        return self._update(
+            ref.order_id,
+            "SET enqueued_version = :v, lease_until = :until, run_id = :run",
+            {
+                ":v": {"S": ref.version},
+                ":until": {"N": str(now + lease_seconds)},
+                ":run": {"S": run_id},
+                ":now": {"N": str(now)},
+            },
+            None
+            if force
+            else "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now",
+        )
+
+    def release(self, ref: OrderRef, run_id: str) -> bool:
+        """Give back a lease this run took but could not use (the send failed)."""
+        return self._update(
+            ref.order_id,
+            "SET lease_until = :zero",
+            {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
+            "enqueued_version = :v AND run_id = :run",
+        )
+
+    def record_delivery(self, ref: OrderRef, key: str) -> bool:
+        """Remember the delivered version; an older version never overwrites a newer one."""
+        return self._update(
+            ref.order_id,
+            "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
+            {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
+            "attribute_not_exists(delivered_version) OR delivered_version <= :v",
+        )
+
+    def record_marked(self, ref: OrderRef) -> bool:
+        return self._update(
+            ref.order_id,
+            "SET marked_version = :v, marked_at = :at",
+            {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
+            "attribute_not_exists(marked_version) OR marked_version <= :v",
+        )
+
+    def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
+        """Strongly consistent reads, so a redelivery sees the delivery that came just before."""
+        found: dict[int, LedgerEntry] = {}
+        for ids in chunk(sorted(set(order_ids)), MAX_BATCH_GET):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [self._key(i) for i in ids], "ConsistentRead": True}
+            }
+            while request:
+                answer = self._db.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    entry = _entry(item)
+                    found[entry.order_id] = entry
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        """Every order of this system (a scan: for the status command, not the hot path)."""
+        prefix = f"order#{self._system_id}#"
+        for page in self._db.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="begins_with(pk, :p)",
+            ExpressionAttributeValues={":p": {"S": prefix}},
+        ):
+            for item in page.get("Items", []):
+                yield _entry(item)
+
+    def record_poll(self, run_id: str, summary: dict[str, int]) -> None:
+        """The heartbeat of a successful poll, read by `status`."""
+        item = {
+            "pk": {"S": f"poller#{self._system_id}"},
+            "run_id": {"S": run_id},
+            "finished_at": {"N": str(int(time.time()))},
+        }
+        item.update({k: {"N": str(v)} for k, v in summary.items()})
+        self._db.put_item(TableName=self.table_name, Item=item)
+
+    def last_poll(self) -> dict[str, Any] | None:
+        answer = self._db.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"poller#{self._system_id}"}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        if not item:
+            return None
+        return {k: (int(v["N"]) if "N" in v else v["S"]) for k, v in item.items() if k != "pk"}
+
+
+def _entry(item: dict[str, Any]) -> LedgerEntry:
+    def text(name: str) -> str:
+        return str(item.get(name, {}).get("S", ""))
+
+    return LedgerEntry(
+        order_id=int(item["pk"]["S"].rsplit("#", 1)[1]),
+        enqueued_version=text("enqueued_version"),
+        lease_until=int(item.get("lease_until", {}).get("N", "0")),
+        delivered_version=text("delivered_version"),
+        delivered_key=text("delivered_key"),
+        marked_version=text("marked_version"),
+    )

@@ -1,0 +1,138 @@
+"""Production orders as this pipeline sees them: an id, a version and the untouched body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+MAX_MARK_BATCH = 10  # Traede accepts at most 10 items per mark-as-exported call
+MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
+
+T = TypeVar("T")
+
+
+def chunk(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Split into lists of at most `size` items, keeping order."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class InvalidOrder(ValueError):
+    """A message body that is not a production order."""
+
+
+class Attr:
+    """SQS message attribute names; metadata only, the body stays Traede's JSON."""
+
+    SYSTEM_ID = "system_id"
+    ORDER_ID = "order_id"
+    UPDATED_AT = "updated_at"
+    RUN_ID = "run_id"
+    REEXPORT = "reexport"
+    REEXPORT_SINCE = "reexport_since"
+    FAILURE_REASON = "failure_reason"
+
+
+def version_of(updated_at: str) -> str:
+    """A sortable form of `updated_at` (UTC ISO-8601); unparseable text is kept as it is."""
+    try:
+        parsed = datetime.fromisoformat(updated_at.strip())
+    except ValueError:
+        return updated_at.strip()
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a naive one is taken as UTC."""
+    parsed = datetime.fromisoformat(text.strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """Identity and version of one production order."""
+
+    order_id: int
+    updated_at: str
+
+    @property
+    def version(self) -> str:
+        return version_of(self.updated_at)
+
+    @classmethod
+    def from_order(cls, order: Any) -> OrderRef:
+        if not isinstance(order, dict):
+            raise InvalidOrder("body is not a JSON object")
+        order_id = order.get("id")
+        if isinstance(order_id, bool) or not isinstance(order_id, int):
+            raise InvalidOrder("body has no integer 'id'")
+        updated_at = order.get("updated_at")
+        if not isinstance(updated_at, str) or not updated_at.strip():
+            raise InvalidOrder(f"order {order_id} has no 'updated_at' string")
+        return cls(order_id=order_id, updated_at=updated_at)
+
+    @classmethod
+    def from_body(cls, body: str | None) -> OrderRef:
+        try:
+            order = json.loads(body or "")
+        except json.JSONDecodeError as exc:
+            raise InvalidOrder(f"body is not JSON ({exc.msg} at position {exc.pos})") from None
+        return cls.from_order(order)
+
+
+def idempotency_key(system_id: str, ref: OrderRef, reexport_since: str | None = None) -> str:
+    """Stable per order version; a re-export gets its own key so the target accepts it again."""
+    key = f"traede:{system_id}:{ref.order_id}:{ref.version}"
+    return f"{key}:reexport:{version_of(reexport_since)}" if reexport_since else key
+
+
+@dataclass(frozen=True)
+class InboundOrder:
+    """One SQS record that parsed as a production order."""
+
+    message_id: str
+    ref: OrderRef
+    body: str
+    reexport_since: str | None
+    receive_count: int
+
+    def key(self, system_id: str) -> str:
+        return idempotency_key(system_id, self.ref, self.reexport_since)
+
+
+def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items() if v}
+
+
+def order_attributes(
+    system_id: str, ref: OrderRef, run_id: str, reexport_since: str | None
+) -> dict[str, dict[str, str]]:
+    return string_attributes(
+        {
+            Attr.SYSTEM_ID: system_id,
+            Attr.ORDER_ID: str(ref.order_id),
+            Attr.UPDATED_AT: ref.updated_at,
+            Attr.RUN_ID: run_id,
+            Attr.REEXPORT: "true" if reexport_since else "false",
+            Attr.REEXPORT_SINCE: reexport_since or "",
+        }
+    )
+
+
+def ids(refs: Sequence[OrderRef]) -> list[int]:
+    return [r.order_id for r in refs]

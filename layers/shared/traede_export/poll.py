@@ -1,0 +1,109 @@
+"""The poller's logic: stream export pages onto the queue, skipping versions in flight."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from traede_export.config import ExportOptions
+from traede_export.ledger import ExportLedger
+from traede_export.models import MAX_SEND_BATCH, InvalidOrder, OrderRef, chunk, order_attributes
+from traede_export.queue import OutboundMessage, QueueWriter
+from traede_export.traede import ExportStats, TraedeClient, TraedeError
+
+logger = Logger(child=True)
+
+
+@dataclass
+class PollResult:
+    run_id: str
+    reexport_since: str | None = None
+    fetched: int = 0
+    enqueued: int = 0
+    skipped: int = 0  # versions already in flight
+    invalid: int = 0
+    failed: int = 0
+    pages: int = 0
+    duplicates: int = 0  # orders the server returned twice in this run
+    stopped_early: bool = False
+    seconds: float = 0.0
+    error: str | None = None
+
+    def counts(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Poller:
+    traede: TraedeClient
+    ledger: ExportLedger
+    queue: QueueWriter
+    system_id: str
+    options: ExportOptions
+    lease_seconds: int
+    workers: int = 4
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def run(
+        self,
+        run_id: str,
+        not_exported_since: datetime | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> PollResult:
+        started = time.monotonic()
+        since = not_exported_since.isoformat().replace("+00:00", "Z") if not_exported_since else None
+        result = PollResult(run_id=run_id, reexport_since=since)
+        stats = ExportStats()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
+            self._pool = pool
+            try:
+                for page in self.traede.iter_export(self.options, stats, not_exported_since, keep_going):
+                    self._enqueue_page(page, result)
+                    if not keep_going():
+                        stats.stopped_early = True
+                        break
+            except TraedeError as exc:
+                result.error = str(exc)
+            finally:
+                self._pool = None
+        result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
+        result.stopped_early = stats.stopped_early
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _enqueue_page(self, page: list[dict[str, Any]], result: PollResult) -> None:
+        assert self._pool is not None
+        refs: list[tuple[OrderRef, dict[str, Any]]] = []
+        for order in page:
+            try:
+                refs.append((OrderRef.from_order(order), order))
+            except InvalidOrder as exc:
+                result.invalid += 1
+                logger.error("skipping an export entry that is not a production order", reason=str(exc))
+        force = result.reexport_since is not None
+        claimed = list(
+            self._pool.map(lambda pair: self.ledger.claim(pair[0], result.run_id, self.lease_seconds, force), refs)
+        )
+        messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
+        for (ref, order), ok in zip(refs, claimed, strict=True):
+            if not ok:
+                result.skipped += 1
+                continue
+            entry_id = str(ref.order_id)
+            attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
+            messages[entry_id] = (ref, OutboundMessage(entry_id, json.dumps(order), attributes))
+        batches = list(chunk([m for _, m in messages.values()], MAX_SEND_BATCH))
+        for report in self._pool.map(self.queue.send, batches):
+            result.enqueued += len(report.sent)
+            for entry_id, reason in report.failed.items():
+                ref = messages[entry_id][0]
+                result.failed += 1
+                logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
+                self.ledger.release(ref, result.run_id)  # let the next poll try again

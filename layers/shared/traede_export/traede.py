@@ -1,0 +1,132 @@
+"""Client for Traede's production-order Export API (see docs: export, mark-as-exported)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from traede_export.config import ExportOptions
+from traede_export.filters import encode_filter_groups
+from traede_export.models import MAX_MARK_BATCH
+
+EXPORT_PATH = "/v10/production-orders/export"
+MARK_PATH = "/v10/production-orders/mark-as-exported"
+MAX_PAGES = 2000  # a hard stop against a server that pages forever
+
+
+class TraedeError(RuntimeError):
+    """Traede answered with an error, an unexpected body, or not at all."""
+
+
+def export_params(
+    system_id: str,
+    options: ExportOptions,
+    page: int,
+    not_exported_since: datetime | None = None,
+) -> list[tuple[str, str]]:
+    params = [
+        ("system_id", system_id),
+        ("include_open", "1" if options.include_open else "0"),
+        ("include_closed", "1" if options.include_closed else "0"),
+        ("limit", str(options.page_size)),
+        ("page", str(page)),
+    ]
+    if not_exported_since is not None:
+        params.append(("not_exported_since", not_exported_since.strftime("%Y-%m-%d %H:%M:%S")))
+    params.extend(("includes[]", name) for name in options.includes)
+    params.extend(encode_filter_groups(options.filter_groups))
+    return params
+
+
+@dataclass
+class ExportStats:
+    pages: int = 0
+    fetched: int = 0
+    duplicates: int = 0
+    stopped_early: bool = False
+    seen: set[int] = field(default_factory=set)
+
+
+class TraedeClient:
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        system_id: str,
+        timeout: tuple[float, float] = (3.05, 10.0),
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._system_id = system_id
+        self._timeout = timeout
+
+    def export_page(
+        self, options: ExportOptions, page: int, not_exported_since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        params = export_params(self._system_id, options, page, not_exported_since)
+        try:
+            response = self._session.get(self._base + EXPORT_PATH, params=params, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise TraedeError(f"export page {page} failed: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise TraedeError(f"export page {page} answered HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            orders = response.json()["production_orders"]
+        except (ValueError, KeyError, TypeError):
+            raise TraedeError(f"export page {page} has no 'production_orders' list") from None
+        if not isinstance(orders, list):
+            raise TraedeError(f"export page {page}: 'production_orders' is not a list")
+        return orders
+
+    def iter_export(
+        self,
+        options: ExportOptions,
+        stats: ExportStats,
+        not_exported_since: datetime | None = None,
+        keep_going: Any = lambda: True,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield pages of orders not yet yielded in this run.
+
+        Works whether the server pages or returns everything at once: it stops on a
+        short page, an oversized page (paging ignored), or a page with nothing new.
+        """
+        for page in range(MAX_PAGES):
+            if not keep_going():
+                stats.stopped_early = True
+                return
+            orders = self.export_page(options, page, not_exported_since)
+            stats.pages += 1
+            fresh = []
+            for order in orders:
+                order_id = order.get("id") if isinstance(order, dict) else None
+                if isinstance(order_id, int) and order_id in stats.seen:
+                    stats.duplicates += 1
+                    continue
+                if isinstance(order_id, int):
+                    stats.seen.add(order_id)
+                fresh.append(order)
+            stats.fetched += len(fresh)
+            if fresh:
+                yield fresh
+            if len(orders) != options.page_size or not fresh:
+                return
+        stats.stopped_early = True
+
+    def mark_as_exported(self, order_ids: Sequence[int], note: str) -> None:
+        if not 0 < len(order_ids) <= MAX_MARK_BATCH:
+            raise ValueError(f"mark-as-exported takes 1 to {MAX_MARK_BATCH} orders, got {len(order_ids)}")
+        body = {
+            "production_orders": [
+                {"production_order_id": oid, "system_id": self._system_id, "note": note} for oid in order_ids
+            ]
+        }
+        try:
+            response = self._session.post(self._base + MARK_PATH, json=body, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
+        if not 200 <= response.status_code < 300:
+            raise TraedeError(f"mark-as-exported answered HTTP {response.status_code}: {response.text[:200]}")

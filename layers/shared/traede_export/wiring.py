@@ -1,0 +1,73 @@
+"""Builds the adapters once per container, from validated configuration."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import requests
+
+from traede_export.config import ForwarderConfig, PollerConfig, TraedeSettings
+from traede_export.credentials import target_headers, traede_headers
+from traede_export.forward import Forwarder
+from traede_export.http import HeaderAuth, build_session
+from traede_export.ledger import ExportLedger
+from traede_export.poll import Poller
+from traede_export.queue import QueueWriter
+from traede_export.target import TargetClient
+from traede_export.traede import TraedeClient
+
+
+def aws_client(service: str) -> Any:
+    # boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against moto.
+    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+
+
+def _traede_client(settings: TraedeSettings, session: requests.Session, timeout: tuple[float, float]) -> TraedeClient:
+    session.auth = HeaderAuth(traede_headers(settings.credentials_secret))
+    return TraedeClient(session, settings.api_url, settings.system_id, timeout)
+
+
+@dataclass(frozen=True)
+class PollerRuntime:
+    poller: Poller
+    ledger: ExportLedger
+    sessions: tuple[requests.Session, ...]
+
+
+@dataclass(frozen=True)
+class ForwarderRuntime:
+    forwarder: Forwarder
+    sessions: tuple[requests.Session, ...]
+
+
+def build_poller(cfg: PollerConfig) -> PollerRuntime:
+    session = build_session()
+    ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
+    poller = Poller(
+        traede=_traede_client(cfg.traede, session, cfg.http.timeout),
+        ledger=ledger,
+        queue=QueueWriter(aws_client("sqs"), cfg.queue_url),
+        system_id=cfg.traede.system_id,
+        options=cfg.export,
+        lease_seconds=cfg.lease_seconds,
+    )
+    return PollerRuntime(poller, ledger, (session,))
+
+
+def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
+    # Separate sessions: each carries its own credentials, and neither can leak to the other host.
+    traede_session = build_session(pool_size=cfg.concurrency)
+    target_session = build_session(pool_size=cfg.concurrency)
+    target_session.auth = HeaderAuth(target_headers(cfg.target_credentials_secret))
+    forwarder = Forwarder(
+        target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered),
+        traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout),
+        ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
+        dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
+        system_id=cfg.traede.system_id,
+        pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
+    )
+    return ForwarderRuntime(forwarder, (traede_session, target_session))
