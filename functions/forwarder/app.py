@@ -52,8 +52,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     counts = outcome.summary.counts()
     for field, metric in METRICS.items():
         metrics.add_metric(metric, MetricUnit.Count, counts[field])
-    logger.info("batch finished", **counts)
-    return process_partial_response(event, _record_handler(outcome), processor, context)
+    logger.info("batch finished", extra=counts)
+    return dict(process_partial_response(event, _record_handler(outcome), processor, context))
 
 
 def _record_handler(outcome: BatchOutcome) -> Any:

@@ -40,7 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("OrdersSkippedInFlight", MetricUnit.Count, result.skipped)
     metrics.add_metric("EnqueueFailures", MetricUnit.Count, result.failed)
     metrics.add_metric("PollDuration", MetricUnit.Seconds, result.seconds)
-    logger.info("poll finished", **result.counts())
+    logger.info("poll finished", extra=result.counts())
     if result.error:
         raise PollFailed(result.error)
     RUNTIME.ledger.record_poll(result.run_id, {"fetched": result.fetched, "enqueued": result.enqueued})

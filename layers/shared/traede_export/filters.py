@@ -60,7 +60,7 @@ def _parse_filter(i: int, j: int, raw: Any) -> Filter:
         if operator == "bt" and len(value) != 2:
             raise ValueError(f"{where}: operator 'bt' needs exactly two values")
         return Filter(key, operator, tuple(value), negate)
-    if not _is_scalar(value):
+    if not isinstance(value, (str, int, float, bool)):
         raise ValueError(f"{where}: 'value' must be a string or number")
     return Filter(key, operator, value, negate)
 

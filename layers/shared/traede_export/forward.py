@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from traede_export.events import inbound_order
@@ -102,7 +101,9 @@ class Forwarder:
                 to_deliver.setdefault(key, []).append(order)
 
         keys = list(to_deliver)
-        for key, result in zip(keys, self._pool.map(lambda k: self._deliver(to_deliver[k][0], k, time_left), keys)):
+        for key, result in zip(
+            keys, self._pool.map(lambda k: self._deliver(to_deliver[k][0], k, time_left), keys), strict=True
+        ):
             for order in to_deliver[key]:
                 self._after_delivery(out, order, result, to_mark)
 

@@ -63,20 +63,18 @@ class ExportLedger:
         return True
 
     def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
-        """Take the in-flight lease for this version; False if it is already in flight."""
+        """Take the in-flight lease for this version; False if it is already in flight.
+
+        `force` (a re-export) takes it regardless: the operator asked for these orders again.
+        """
         now = int(time.time())
+        values = {":v": {"S": ref.version}, ":until": {"N": str(now + lease_seconds)}, ":run": {"S": run_id}}
+        condition = None
+        if not force:
+            values[":now"] = {"N": str(now)}
+            condition = "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
         return self._update(
-            ref.order_id,
-            "SET enqueued_version = :v, lease_until = :until, run_id = :run",
-            {
-                ":v": {"S": ref.version},
-                ":until": {"N": str(now + lease_seconds)},
-                ":run": {"S": run_id},
-                ":now": {"N": str(now)},
-            },
-            None
-            if force
-            else "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now",
+            ref.order_id, "SET enqueued_version = :v, lease_until = :until, run_id = :run", values, condition
         )
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
@@ -109,9 +107,7 @@ class ExportLedger:
         """Strongly consistent reads, so a redelivery sees the delivery that came just before."""
         found: dict[int, LedgerEntry] = {}
         for ids in chunk(sorted(set(order_ids)), MAX_BATCH_GET):
-            request: dict[str, Any] = {
-                self.table_name: {"Keys": [self._key(i) for i in ids], "ConsistentRead": True}
-            }
+            request: dict[str, Any] = {self.table_name: {"Keys": [self._key(i) for i in ids], "ConsistentRead": True}}
             while request:
                 answer = self._db.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):

@@ -6,15 +6,13 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 MAX_MARK_BATCH = 10  # Traede accepts at most 10 items per mark-as-exported call
 MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
 
-T = TypeVar("T")
 
-
-def chunk(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def chunk[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Split into lists of at most `size` items, keeping order."""
     if size < 1:
         raise ValueError("size must be at least 1")

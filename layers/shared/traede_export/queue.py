@@ -53,8 +53,7 @@ class QueueWriter:
             if attempt:
                 time.sleep(self._pause * attempt)
             entries = [
-                {"Id": m.entry_id, "MessageBody": m.body, "MessageAttributes": m.attributes}
-                for m in pending.values()
+                {"Id": m.entry_id, "MessageBody": m.body, "MessageAttributes": m.attributes} for m in pending.values()
             ]
             try:
                 answer = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import requests
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     DELIVERED = "delivered"
     ALREADY_DELIVERED = "already_delivered"  # 409 Conflict, when configured so
     REJECTED = "rejected"  # permanent: retrying cannot help
@@ -45,9 +45,7 @@ class TargetClient:
     def deliver(self, body: str, idempotency_key: str) -> DeliveryResult:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         try:
-            response = self._session.post(
-                self._url, data=body.encode("utf-8"), headers=headers, timeout=self._timeout
-            )
+            response = self._session.post(self._url, data=body.encode("utf-8"), headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
             return DeliveryResult(Outcome.FAILED, f"no answer from receiving system: {type(exc).__name__}")
         status = response.status_code

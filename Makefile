@@ -1,0 +1,66 @@
+# One entry point for people and CI. `make local` and `make test` are the README's two commands.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The Lambda runtime is python3.12; sam build needs the same interpreter on PATH.
+PY312 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.|$$)' | tail -1); \
+	if [ -n "$$v" ]; then PYENV_VERSION=$$v pyenv which python3.12; else command -v python3.12; fi)
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup local test soak faults lint format checkov build validate bench ci clean
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirements.txt
+	@test -n "$(PY312)" || { echo "python3.12 not found (pyenv install 3.12 or apt-get install python3.12)"; exit 1; }
+	test -x $(BIN)/python || $(PY312) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+local: setup  ## run the whole pipeline locally: moto + Traede sandbox + local receiving system
+	$(BIN)/traede-export run-local
+
+test: setup  ## the test suite (unit + integration + fault scenarios; soak excluded)
+	$(BIN)/pytest -q
+
+soak: setup  ## the long fault-injection soak run
+	$(BIN)/pytest -q -m soak -s
+
+lint: setup validate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.venv-sam/.installed:
+	$(PY312) -m venv .venv-sam
+	.venv-sam/bin/pip install -q aws-sam-cli==1.170.0
+	touch $@
+
+.venv-checkov/.installed:
+	$(PY312) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q checkov
+	touch $@
+
+validate: setup .venv-sam/.installed  ## cfn-lint and sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+	.venv-sam/bin/sam validate --lint --template template.yaml
+
+checkov: .venv-checkov/.installed  ## security scan of the template, offline
+	.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+build: setup .venv-sam/.installed  ## sam build without Docker (needs python3.12 on PATH: the venv's)
+	time .venv-sam/bin/sam build --template template.yaml
+
+bench: setup  ## throughput benchmark: writes bench-results/
+	$(BIN)/python -m traede_ops.bench
+
+ci: lint checkov build test
+
+clean:
+	rm -rf .aws-sam .local-run bench-results

@@ -1,0 +1,87 @@
+import pytest
+
+from traede_export.config import ConfigError, Env, ForwarderConfig, PollerConfig
+
+POLLER = {
+    Env.TRAEDE_SYSTEM_ID: "erp",
+    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
+    Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q",
+    Env.LEDGER_TABLE: "ledger",
+}
+FORWARDER = {
+    Env.TRAEDE_SYSTEM_ID: "erp",
+    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
+    Env.TARGET_URL: "https://erp.example.com/orders",
+    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
+    Env.LEDGER_TABLE: "ledger",
+}
+
+
+def test_defaults() -> None:
+    cfg = PollerConfig.from_env(POLLER)
+    assert cfg.traede.api_url == "https://api.traede.com"
+    assert cfg.export.page_size == 60
+    assert not cfg.export.include_open and not cfg.export.include_closed
+    fwd = ForwarderConfig.from_env(FORWARDER)
+    assert fwd.concurrency == 10 and fwd.conflict_is_delivered and fwd.target_credentials_secret is None
+
+
+def test_reads_export_options() -> None:
+    cfg = PollerConfig.from_env(
+        {
+            **POLLER,
+            Env.EXPORT_INCLUDE_OPEN: "1",
+            Env.EXPORT_INCLUDE_CLOSED: "true",
+            Env.EXPORT_INCLUDES: "lines, supplier",
+            Env.EXPORT_FILTER_GROUPS: '[{"filters":[{"key":"updated_at","operator":"gte","value":"2026-01-01"}]}]',
+        }
+    )
+    assert cfg.export.include_open and cfg.export.include_closed
+    assert cfg.export.includes == ("lines", "supplier")
+    assert cfg.export.filter_groups[0].filters[0].operator == "gte"
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({Env.TRAEDE_SYSTEM_ID: ""}, [Env.TRAEDE_SYSTEM_ID]),
+        ({Env.QUEUE_URL: "not a url"}, [Env.QUEUE_URL]),
+        ({Env.EXPORT_INCLUDE_OPEN: "maybe"}, [Env.EXPORT_INCLUDE_OPEN]),
+        ({Env.EXPORT_INCLUDES: "lines,suppliers"}, [Env.EXPORT_INCLUDES]),
+        ({Env.EXPORT_FILTER_GROUPS: "{not json"}, [Env.EXPORT_FILTER_GROUPS]),
+        (
+            {Env.EXPORT_FILTER_GROUPS: '[{"filters":[{"key":"a","operator":"zz","value":1}]}]'},
+            [Env.EXPORT_FILTER_GROUPS],
+        ),
+        ({Env.EXPORT_PAGE_SIZE: "61"}, [Env.EXPORT_PAGE_SIZE]),
+        ({Env.IN_FLIGHT_LEASE_SECONDS: "soon"}, [Env.IN_FLIGHT_LEASE_SECONDS]),
+        ({Env.TRAEDE_API_URL: "ftp://x"}, [Env.TRAEDE_API_URL]),
+        ({Env.LEDGER_TABLE: "", Env.TRAEDE_CREDENTIALS_SECRET: ""}, [Env.LEDGER_TABLE, Env.TRAEDE_CREDENTIALS_SECRET]),
+    ],
+)
+def test_poller_errors_name_every_bad_variable(change: dict[str, str], names: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        PollerConfig.from_env({**POLLER, **change})
+    for name in names:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ({Env.TARGET_URL: ""}, Env.TARGET_URL),
+        ({Env.FORWARD_CONCURRENCY: "0"}, Env.FORWARD_CONCURRENCY),
+        ({Env.TARGET_CONFLICT_IS_DELIVERED: "perhaps"}, Env.TARGET_CONFLICT_IS_DELIVERED),
+        ({Env.HTTP_READ_TIMEOUT: "-1"}, Env.HTTP_READ_TIMEOUT),
+        ({Env.DLQ_URL: ""}, Env.DLQ_URL),
+    ],
+)
+def test_forwarder_errors_name_the_variable(change: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        ForwarderConfig.from_env({**FORWARDER, **change})
+
+
+def test_empty_environment_names_each_required_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        PollerConfig.from_env({})
+    assert str(info.value).count("is required") == 4

@@ -1,0 +1,111 @@
+"""The local receiving system records every store, and answers like an ERP would (HTTP on loopback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from traede_ops.faults import ReceiverFaults
+from traede_ops.receiver import ReceivingSystem
+from traede_ops.sandbox import seed_orders
+
+ORDER = seed_orders(1)[0]
+
+
+def post(url: str, body: Any = ORDER, key: str | None = "key-1", **headers: str) -> requests.Response:
+    sent = {"Content-Type": "application/json", **headers}
+    if key is not None:
+        sent["Idempotency-Key"] = key
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(url, data=data, headers=sent, timeout=5)
+
+
+def test_accepts_stores_and_records(tmp_path: Path) -> None:
+    store = tmp_path / "erp"
+    with ReceivingSystem(store_dir=store) as erp:
+        assert erp.url.endswith("/orders")
+        response = post(erp.url)
+        assert response.status_code == 201
+        assert post(erp.url).status_code == 201  # a duplicate is accepted (and counted) by default
+        assert erp.delivered_ids() == {ORDER["id"]}
+        assert erp.keys_by_order() == {ORDER["id"]: {"key-1"}}
+        assert erp.duplicates() == 1 and erp.attempts == 2
+        delivery = erp.deliveries[0]
+        assert (delivery.order_id, delivery.idempotency_key, delivery.status) == (ORDER["id"], "key-1", 201)
+        assert delivery.body == ORDER and delivery.headers["Idempotency-Key"] == "key-1"
+        assert json.loads((store / f"{ORDER['id']}.json").read_text()) == ORDER
+        assert sorted(p.name for p in store.iterdir()) == [f"{ORDER['id']}.json"]
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [(ORDER, None), (b"{not json", "k"), ({"order_number": "PO-1"}, "k"), ({"id": "1001"}, "k"), ([1], "k")],
+)
+def test_bad_requests_are_400(body: Any, key: str | None) -> None:
+    with ReceivingSystem() as erp:
+        assert post(erp.url, body, key=key).status_code == 400
+        assert erp.deliveries == []
+
+
+def test_permanent_rejection_is_422() -> None:
+    with ReceivingSystem(reject_ids={ORDER["id"]}) as erp:
+        response = post(erp.url)
+        assert response.status_code == 422 and response.json()["reason"]
+        assert erp.deliveries == [] and erp.attempts == 1
+
+
+def test_conflict_on_duplicate_key() -> None:
+    with ReceivingSystem(conflict_on_duplicate=True) as erp:
+        assert post(erp.url, key="k-1").status_code == 201
+        assert post(erp.url, key="k-1").status_code == 409
+        assert post(erp.url, key="k-2").status_code == 201  # a new key is a new store
+        assert erp.duplicates() == 1 and erp.keys_by_order() == {ORDER["id"]: {"k-1", "k-2"}}
+
+
+def test_required_headers() -> None:
+    with ReceivingSystem(required_headers={"X-Api-Key": "erp-key"}, faults=ReceiverFaults(error_rate=1.0)) as erp:
+        assert post(erp.url).status_code == 401  # auth is checked before any fault
+        assert post(erp.url, **{"X-Api-Key": "wrong"}).status_code == 401
+        assert erp.deliveries == []
+        erp.faults.error_rate = 0.0
+        assert post(erp.url, **{"x-api-key": "erp-key"}).status_code == 201
+
+
+def test_accepted_but_502_stores_then_fails(tmp_path: Path) -> None:
+    with ReceivingSystem(store_dir=tmp_path, faults=ReceiverFaults(accepted_but_502_rate=1.0)) as erp:
+        assert post(erp.url).status_code == 502
+        assert erp.ambiguous == 1 and erp.delivered_ids() == {ORDER["id"]}
+        assert erp.deliveries[0].status == 502
+        assert (tmp_path / f"{ORDER['id']}.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("faults", "outcome"),
+    [
+        (ReceiverFaults(error_rate=1.0), {500, 503}),
+        (ReceiverFaults(throttle_rate=1.0, retry_after=0.5), {429}),
+        (ReceiverFaults(slow_rate=1.0, slow_seconds=0.3), requests.Timeout),
+        (ReceiverFaults(drop_rate=1.0), requests.ConnectionError),
+    ],
+)
+def test_faults_store_nothing(faults: ReceiverFaults, outcome: set[int] | type[Exception]) -> None:
+    with ReceivingSystem(faults=faults) as erp:
+        if isinstance(outcome, set):
+            responses = [post(erp.url) for _ in range(2)]
+            assert {r.status_code for r in responses} == outcome
+            if outcome == {429}:
+                assert responses[0].headers["Retry-After"] == "0.5"
+        else:
+            with pytest.raises(outcome):
+                requests.post(erp.url, json=ORDER, headers={"Idempotency-Key": "k"}, timeout=0.1)
+        assert erp.deliveries == [] and erp.attempts >= 1
+
+
+def test_latency_delays_every_answer() -> None:
+    with ReceivingSystem(faults=ReceiverFaults(latency=0.2)) as erp:
+        response = post(erp.url)
+        assert response.status_code == 201 and response.elapsed.total_seconds() >= 0.2

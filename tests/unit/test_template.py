@@ -1,0 +1,308 @@
+"""Static checks of template.yaml against the code's contract (no network, no AWS).
+
+The template is the deploy artifact; these tests pin the relations between its numbers
+(timeouts, visibility, retries, lease) and the names the code reads and emits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from traede_export.config import INCLUDABLE, ForwarderConfig, PollerConfig, variables_read
+from traede_export.models import MAX_MARK_BATCH
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+# Resources whose policies may say "Resource": "*": in a KMS key policy "*" means "this key".
+STAR_RESOURCE_ALLOWED = {"AlarmTopicKey"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) into long form."""
+
+
+def _short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        return dict(yaml.load(fh, Loader=_CfnLoader))  # a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def tpl() -> dict[str, Any]:
+    return load_template()
+
+
+def _resources(tpl: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in tpl["Resources"].items() if r["Type"] == kind}
+
+
+def _function(tpl: dict[str, Any], code_uri: str) -> tuple[str, dict[str, Any]]:
+    found = [
+        (name, r["Properties"])
+        for name, r in _resources(tpl, "AWS::Serverless::Function").items()
+        if r["Properties"].get("CodeUri", "").rstrip("/") == code_uri
+    ]
+    assert len(found) == 1, f"expected one function with CodeUri {code_uri}, got {found}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def poller(tpl: dict[str, Any]) -> dict[str, Any]:
+    return _function(tpl, "functions/poller")[1]
+
+
+@pytest.fixture(scope="module")
+def forwarder(tpl: dict[str, Any]) -> dict[str, Any]:
+    return _function(tpl, "functions/forwarder")[1]
+
+
+def _ref_target(value: Any) -> str:
+    """Logical id named by {"Ref": X} or {"Fn::GetAtt": [X, attr]}."""
+    assert isinstance(value, dict), value
+    if "Ref" in value:
+        return str(value["Ref"])
+    return str(value["Fn::GetAtt"][0])
+
+
+def _sqs_event(forwarder: dict[str, Any]) -> dict[str, Any]:
+    events: list[dict[str, Any]] = [e["Properties"] for e in forwarder["Events"].values() if e["Type"] == "SQS"]
+    assert len(events) == 1
+    return events[0]
+
+
+def _order_queue(tpl: dict[str, Any], forwarder: dict[str, Any]) -> dict[str, Any]:
+    queue: dict[str, Any] = tpl["Resources"][_ref_target(_sqs_event(forwarder)["Queue"])]["Properties"]
+    return queue
+
+
+def _global(tpl: dict[str, Any], key: str) -> Any:
+    return tpl.get("Globals", {}).get("Function", {}).get(key)
+
+
+def _environment(tpl: dict[str, Any], fn: dict[str, Any]) -> dict[str, Any]:
+    merged = dict((_global(tpl, "Environment") or {}).get("Variables", {}))
+    merged.update(fn.get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def _param_default(tpl: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, dict) and "Ref" in value:
+        return tpl["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+# ---------------------------------------------------------------- forwarder and queue
+
+
+def test_forwarder_reports_batch_item_failures(forwarder: dict[str, Any]) -> None:
+    event = _sqs_event(forwarder)
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    assert 1 <= event["BatchSize"] <= MAX_MARK_BATCH
+    assert event["ScalingConfig"]["MaximumConcurrency"]  # protects the receiving system
+
+
+def test_forwarder_max_concurrency_is_at_least_two(tpl: dict[str, Any], forwarder: dict[str, Any]) -> None:
+    value = _sqs_event(forwarder)["ScalingConfig"]["MaximumConcurrency"]
+    if isinstance(value, dict):
+        param = tpl["Parameters"][value["Ref"]]
+        assert param["MinValue"] >= 2 and param["Default"] >= 2  # AWS minimum
+    else:
+        assert value >= 2
+
+
+def test_visibility_timeout_covers_six_forwarder_timeouts(tpl: dict[str, Any], forwarder: dict[str, Any]) -> None:
+    queue = _order_queue(tpl, forwarder)
+    window = _sqs_event(forwarder).get("MaximumBatchingWindowInSeconds", 0)
+    assert queue["VisibilityTimeout"] >= 6 * forwarder["Timeout"] + window
+
+
+def test_queue_redrives_to_a_dead_letter_queue(tpl: dict[str, Any], forwarder: dict[str, Any]) -> None:
+    redrive = _order_queue(tpl, forwarder)["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] >= 5
+    dlq = tpl["Resources"][_ref_target(redrive["deadLetterTargetArn"])]
+    assert dlq["Type"] == "AWS::SQS::Queue"
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_queues_are_kms_encrypted(tpl: dict[str, Any]) -> None:
+    for name, queue in _resources(tpl, "AWS::SQS::Queue").items():
+        assert queue["Properties"].get("KmsMasterKeyId"), name
+
+
+def test_dlq_url_is_the_redrive_target(tpl: dict[str, Any], forwarder: dict[str, Any]) -> None:
+    redrive = _order_queue(tpl, forwarder)["RedrivePolicy"]
+    assert _ref_target(_environment(tpl, forwarder)["DLQ_URL"]) == _ref_target(redrive["deadLetterTargetArn"])
+
+
+def test_in_flight_lease_outlasts_the_retry_window(
+    tpl: dict[str, Any], poller: dict[str, Any], forwarder: dict[str, Any]
+) -> None:
+    queue = _order_queue(tpl, forwarder)
+    retry_window = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
+    lease = _environment(tpl, poller)["IN_FLIGHT_LEASE_SECONDS"]
+    assert int(_param_default(tpl, lease)) > retry_window
+    if isinstance(lease, dict):  # the parameter cannot be set below the window either
+        assert tpl["Parameters"][lease["Ref"]]["MinValue"] > retry_window
+
+
+# ---------------------------------------------------------------- poller
+
+
+def test_poller_runs_one_at_a_time(poller: dict[str, Any]) -> None:
+    assert poller["ReservedConcurrentExecutions"] == 1
+
+
+def test_poller_schedule_has_a_retry_policy(poller: dict[str, Any]) -> None:
+    schedules = [e["Properties"] for e in poller["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert len(schedules) == 1
+    retry = schedules[0]["RetryPolicy"]
+    assert {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} <= set(retry)
+
+
+def test_poll_interval_default_matches_schedule_default(tpl: dict[str, Any]) -> None:
+    params = tpl["Parameters"]
+    match = re.fullmatch(r"rate\((\d+) minutes?\)", params["ScheduleExpression"]["Default"])
+    assert match
+    assert int(params["PollIntervalSeconds"]["Default"]) == int(match.group(1)) * 60
+
+
+def test_poller_stale_alarm(tpl: dict[str, Any]) -> None:
+    alarms = [
+        a["Properties"]
+        for a in _resources(tpl, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "PollSucceeded"
+    ]
+    assert len(alarms) == 1
+    alarm = alarms[0]
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Statistic"] == "Sum" and alarm["EvaluationPeriods"] == 3
+    assert alarm["Period"] == {"Ref": "PollIntervalSeconds"}
+
+
+# ---------------------------------------------------------------- environment and parameters
+
+
+@pytest.mark.parametrize(
+    ("code_uri", "config"), [("functions/poller", PollerConfig), ("functions/forwarder", ForwarderConfig)]
+)
+def test_every_variable_the_code_reads_is_set(tpl: dict[str, Any], code_uri: str, config: Any) -> None:
+    env = _environment(tpl, _function(tpl, code_uri)[1])
+    missing = sorted(variables_read(config) - set(env))
+    assert not missing, f"{code_uri} reads {missing} but the template does not set them"
+    for name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"):
+        assert name in env
+
+
+def test_secrets_are_not_parameters(tpl: dict[str, Any]) -> None:
+    suspicious = re.compile(r"token|key|secret|password|credential", re.IGNORECASE)
+    allowed = re.compile(r"Existing\w*SecretArn")
+    bad = [p for p in tpl["Parameters"] if suspicious.search(p) and not allowed.fullmatch(p)]
+    assert not bad
+    for name in ("TRAEDE_CREDENTIALS_SECRET",):
+        assert "Fn::If" in _global(tpl, "Environment")["Variables"][name]  # created secret or existing ARN
+
+
+def test_includes_pattern_matches_the_code(tpl: dict[str, Any]) -> None:
+    param = tpl["Parameters"]["Includes"]
+    pattern = re.compile(param["AllowedPattern"])
+    assert pattern.fullmatch(param["Default"])
+    assert pattern.fullmatch(",".join(sorted(INCLUDABLE)))
+    assert pattern.fullmatch("")
+    assert not pattern.fullmatch("lines,nonsense")
+
+
+# ---------------------------------------------------------------- IAM, logs, metrics
+
+
+def _star_resources(node: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Resource", "NotResource") and (value == "*" or (isinstance(value, list) and "*" in value)):
+                found.append(path)
+            found += _star_resources(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += _star_resources(item, f"{path}[{i}]")
+    return found
+
+
+def test_no_star_resources_outside_the_allow_list(tpl: dict[str, Any]) -> None:
+    offenders = [
+        f"{name}{where}"
+        for name, resource in tpl["Resources"].items()
+        if name not in STAR_RESOURCE_ALLOWED
+        for where in _star_resources(resource)
+    ]
+    assert not offenders
+
+
+def test_each_function_logs_to_its_own_log_group(tpl: dict[str, Any]) -> None:
+    for name, fn in _resources(tpl, "AWS::Serverless::Function").items():
+        group = tpl["Resources"][_ref_target(fn["Properties"]["LoggingConfig"]["LogGroup"])]
+        assert group["Type"] == "AWS::Logs::LogGroup", name
+        assert group["Properties"]["RetentionInDays"], name
+        function_name = fn["Properties"]["FunctionName"]["Fn::Sub"]
+        assert group["Properties"]["LogGroupName"]["Fn::Sub"] == f"/aws/lambda/{function_name}", name
+
+
+def _emitted_metrics() -> set[str]:
+    source = "\n".join(p.read_text() for p in (ROOT / "functions").glob("*/app.py"))
+    return set(re.findall(r"""["']([A-Z][A-Za-z]+)["']""", source))
+
+
+def test_dashboard_and_alarms_use_metrics_the_code_emits(tpl: dict[str, Any]) -> None:
+    emitted = _emitted_metrics()
+    (dashboard,) = _resources(tpl, "AWS::CloudWatch::Dashboard").values()
+    source = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = json.loads(re.sub(r"\$\{[A-Za-z]+\}(?!\")", "0", source))  # bare numeric substitutions
+    custom: set[str] = set()
+    for widget in body["widgets"]:
+        namespace = None
+        for row in widget["properties"]["metrics"]:
+            namespace = row[0] if row[0] != "." else namespace
+            if namespace == "TraedeExport":
+                custom.add(row[1])
+    custom |= {
+        a["Properties"]["MetricName"]
+        for a in _resources(tpl, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "TraedeExport"
+    }
+    assert custom <= emitted, custom - emitted
+    assert {"PollSucceeded", "OrdersDelivered", "OrdersRejected", "MarkFailures"} <= custom
+
+
+# ---------------------------------------------------------------- cfn-lint
+
+
+def test_cfn_lint_passes() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    if not cfn_lint.exists():
+        pytest.skip(f"{cfn_lint} not installed (make setup)")
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,242 @@
+"""The embedded default: moto, the Traede sandbox and a local receiving system, wired by the template.
+
+`LocalStack` creates the template's queues and table in a moto server, fills the secrets,
+and loads both functions with the environment the template gives them. Tests, the soak
+run, the benchmark and `traede-export run-local` all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from traede_ops.faults import Faults, ReceiverFaults
+from traede_ops.lambda_runtime import LocalFunction, SqsEventSource
+from traede_ops.receiver import ReceivingSystem
+from traede_ops.sandbox import TraedeSandbox, seed_orders
+from traede_ops.template import Resolver, functions, load_template, resources_of_type
+
+REGION = "us-east-1"
+TARGET_AUTH_HEADER = "X-Api-Key"
+
+
+@dataclass
+class LocalOptions:
+    orders: int = 40
+    system_id: str = "local-erp"
+    seed: int = 1
+    paging: str = "paged"
+    traede_faults: Faults = field(default_factory=Faults)
+    target_faults: ReceiverFaults = field(default_factory=ReceiverFaults)
+    reject_ids: frozenset[int] = frozenset()
+    store_dir: Path | None = None
+    visibility_timeout: int = 1  # seconds; the template's, scaled down so redeliveries come quickly
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    overrides: dict[str, str] = field(default_factory=dict)  # environment overrides (tests only)
+    # Point at a real Traede account or receiving system instead of the local servers.
+    traede_url: str | None = None
+    traede_credentials: dict[str, str] | None = None
+    target_url: str | None = None
+    target_headers: dict[str, str] | None = None
+
+
+def start_moto() -> Any:
+    """A moto server on loopback; boto3 everywhere in this process then talks to it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    return server
+
+
+class LocalStack:
+    def __init__(self, options: LocalOptions | None = None, moto_endpoint: str | None = None) -> None:
+        self.options = options or LocalOptions()
+        self._moto: Any = None
+        self._moto_endpoint = moto_endpoint
+        self.sandbox: TraedeSandbox | None = None
+        self.receiver: ReceivingSystem | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        o = self.options
+        if self._moto_endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = self._moto_endpoint
+        else:
+            self._moto = start_moto()
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+        suffix = secrets.token_hex(3)  # several stacks may share one moto server
+
+        traede_url, traede_creds = o.traede_url, o.traede_credentials
+        if traede_url is None:
+            traede_creds = {"access_token": "tok-" + secrets.token_hex(12), "app_key": "app-" + secrets.token_hex(8)}
+            self.sandbox = TraedeSandbox(
+                seed_orders(o.orders, seed=o.seed),
+                access_token=traede_creds["access_token"],
+                app_key=traede_creds["app_key"],
+                faults=o.traede_faults,
+                paging=o.paging,
+            )
+            traede_url = self.sandbox.start()
+        target_url, target_headers = o.target_url, o.target_headers
+        if target_url is None:
+            target_headers = {TARGET_AUTH_HEADER: "key-" + secrets.token_hex(12)}
+            self.receiver = ReceivingSystem(
+                store_dir=o.store_dir,
+                faults=o.target_faults,
+                reject_ids=set(o.reject_ids),
+                required_headers=target_headers,
+            )
+            target_url = self.receiver.start()
+        self.credentials = {"traede": traede_creds or {}, "target": target_headers or {}}
+
+        traede_secret = self._secret(f"traede-export-{suffix}/traede", traede_creds or {})
+        target_secret = self._secret(f"traede-export-{suffix}/target", target_headers or {})
+        self.template = load_template()
+        self.resolver = Resolver(
+            self.template,
+            parameters={
+                "SystemId": o.system_id,
+                "TraedeApiUrl": traede_url,
+                "TargetUrl": target_url,
+                "ExistingTraedeSecretArn": traede_secret,
+                "ExistingTargetSecretArn": target_secret,
+                **o.parameters,
+            },
+        )
+        self._create_resources(suffix)
+        specs = functions(self.template, self.resolver)
+        self.poller = self._function(specs, "ScheduleV2")
+        self.forwarder = self._function(specs, "SQS")
+        self.queue_url = self._queue_of_forwarder()
+        self.dlq_url = self.forwarder.environment["DLQ_URL"]
+        self.table = self.forwarder.environment["LEDGER_TABLE"]
+        return self
+
+    def stop(self) -> None:
+        for server in (self.sandbox, self.receiver):
+            if server is not None:
+                server.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    # -- wiring from the template ------------------------------------------------------
+    def _secret(self, name: str, value: dict[str, str]) -> str:
+        answer = self.secretsmanager.create_secret(Name=name, SecretString=json.dumps(value))
+        return str(answer["ARN"])
+
+    def _create_resources(self, suffix: str) -> None:
+        r = self.resolver
+        queues = resources_of_type(self.template, "AWS::SQS::Queue")
+        # Dead-letter queues first: the others' redrive policies point at them.
+        for logical, resource in sorted(queues.items(), key=lambda kv: "RedrivePolicy" in kv[1]["Properties"]):
+            props = r.resolve(resource.get("Properties", {}))
+            attributes = {
+                k: (json.dumps(v) if isinstance(v, dict) else str(v))
+                for k, v in props.items()
+                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
+            }
+            url = self.sqs.create_queue(QueueName=f"{logical}-{suffix}", Attributes=attributes)["QueueUrl"]
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            r.refs[logical] = url
+            r.attrs[(logical, "Arn")] = arn
+            r.attrs[(logical, "QueueUrl")] = url
+            r.attrs[(logical, "QueueName")] = f"{logical}-{suffix}"
+        for logical, resource in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            props = r.resolve(resource["Properties"])
+            name = f"{logical}-{suffix}"
+            self.dynamodb.create_table(
+                TableName=name,
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:123456789012:table/{name}"
+
+    def _function(self, specs: dict[str, Any], event_type: str) -> LocalFunction:
+        for spec in specs.values():
+            if any(e.get("Type") == event_type for e in spec.events.values()):
+                return LocalFunction(spec, overrides=dict(self.options.overrides))
+        raise LookupError(f"template.yaml has no function with a {event_type} event")
+
+    def _forwarder_event(self) -> dict[str, Any]:
+        return next(e for e in self.forwarder.spec.events.values() if e.get("Type") == "SQS")
+
+    def _queue_of_forwarder(self) -> str:
+        arn = self._forwarder_event()["Properties"]["Queue"]
+        for logical, value in self.resolver.attrs.items():
+            if value == arn and logical[1] == "Arn":
+                return self.resolver.refs[logical[0]]
+        raise LookupError(f"no local queue for {arn}")
+
+    # -- running -------------------------------------------------------------------------
+    def event_source(self, function: LocalFunction | None = None) -> SqsEventSource:
+        batch_size = int(self._forwarder_event()["Properties"].get("BatchSize", 10))
+        return SqsEventSource(
+            self.sqs,
+            self.queue_url,
+            function or self.forwarder,
+            batch_size=batch_size,
+            visibility_timeout=self.options.visibility_timeout,
+        )
+
+    def poll(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        return dict(self.poller.invoke(event or {}))
+
+    def queue_depth(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        """Everything in the DLQ, left in place (visibility 0)."""
+        seen: dict[str, Any] = {}
+        for _ in range(50):
+            answer = self.sqs.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+            )
+            batch = answer.get("Messages", [])
+            if not batch:
+                break
+            seen.update((m["MessageId"], m) for m in batch)
+        for m in seen.values():
+            self.sqs.change_message_visibility(
+                QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return list(seen.values())

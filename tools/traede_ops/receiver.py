@@ -1,0 +1,142 @@
+"""A local receiving system (an ERP stand-in): `POST /orders` with a JSON production order.
+
+Order of checks per request: `latency` sleep, then `required_headers` (401; a request that fails
+auth is never faulted, as in the Traede sandbox), then the injected fault, then validation (400),
+permanent rejection of `reject_ids` (422), and the duplicate check (409, only with
+`conflict_on_duplicate`); otherwise the order is stored and answered 201. The fault
+`accepted_but_502` stores the order and then answers 502: the ambiguous outcome a client must
+resolve with its Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traede_ops.faults import ACCEPTED_BUT_502, LocalServer, ReceiverFaults, Reply, Request, fault_reply
+
+ORDERS_PATH = "/orders"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    order_id: int
+    idempotency_key: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int
+
+
+class ReceivingSystem(LocalServer):
+    def __init__(
+        self,
+        store_dir: Path | None = None,
+        faults: ReceiverFaults | None = None,
+        reject_ids: Set[int] = frozenset(),
+        required_headers: dict[str, str] | None = None,
+        conflict_on_duplicate: bool = False,
+    ) -> None:
+        super().__init__()
+        self.store_dir = store_dir
+        self.faults = faults or ReceiverFaults()
+        self.reject_ids = set(reject_ids)
+        self.fail_ids: set[int] = set()  # answered 503 every time: a transient failure that never clears
+        self._attempts_by_order: dict[int, int] = {}
+        self.required_headers = dict(required_headers or {})
+        self.conflict_on_duplicate = conflict_on_duplicate
+        self._lock = threading.Lock()
+        self.deliveries: list[Delivery] = []  # every accepted store, including accepted-but-502
+        self.ambiguous = 0  # accepted-but-502 answers
+        self.attempts = 0  # every request received
+        self._accepted_keys: set[str] = set()
+        if store_dir is not None:
+            store_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return self._base_url() + ORDERS_PATH
+
+    def start(self) -> str:
+        return super().start() + ORDERS_PATH
+
+    def delivered_ids(self) -> set[int]:
+        with self._lock:
+            return {d.order_id for d in self.deliveries}
+
+    def keys_by_order(self) -> dict[int, set[str]]:
+        with self._lock:
+            keys: dict[int, set[str]] = {}
+            for d in self.deliveries:
+                keys.setdefault(d.order_id, set()).add(d.idempotency_key)
+            return keys
+
+    def attempts_for(self, order_id: int) -> int:
+        """POSTs that reached the order checks for this order (faulted requests excluded)."""
+        with self._lock:
+            return self._attempts_by_order.get(order_id, 0)
+
+    def duplicates(self) -> int:
+        """Accepted stores beyond the first per order (0 means exactly-once held)."""
+        with self._lock:
+            return len(self.deliveries) - len({d.order_id for d in self.deliveries})
+
+    def dispatch(self, request: Request) -> Reply:
+        with self._lock:
+            self.attempts += 1
+        if self.faults.latency > 0:
+            threading.Event().wait(self.faults.latency)
+        if request.path != ORDERS_PATH:
+            return Reply(404, {"error": f"no route {request.path}"})
+        if request.method != "POST":
+            return Reply(405, {"error": f"{request.method} not allowed"})
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        for name, expected in self.required_headers.items():
+            if headers.get(name.lower()) != expected:
+                return Reply(401, {"error": "unauthenticated", "message": f"missing or wrong {name} header"})
+        fault = self.faults.pick()
+        if fault is not None and fault != ACCEPTED_BUT_502:
+            reply = fault_reply(fault, self.faults)
+            if reply is not None:
+                return reply
+        key = headers.get("idempotency-key", "")
+        if not key:
+            return Reply(400, {"error": "bad_request", "message": "Idempotency-Key header is required"})
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return Reply(400, {"error": "bad_request", "message": "body must be JSON"})
+        order_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(order_id, int) or isinstance(order_id, bool):
+            return Reply(400, {"error": "bad_request", "message": "body must be an order with an integer id"})
+        with self._lock:
+            self._attempts_by_order[order_id] = self._attempts_by_order.get(order_id, 0) + 1
+        if order_id in self.fail_ids:
+            return Reply(503, {"error": "unavailable", "message": f"order {order_id} cannot be stored right now"})
+        if order_id in self.reject_ids:
+            return Reply(422, {"error": "rejected", "reason": f"order {order_id} is not valid for this system"})
+        status = 502 if fault == ACCEPTED_BUT_502 else 201
+        with self._lock:
+            if self.conflict_on_duplicate and key in self._accepted_keys:
+                return Reply(409, {"error": "conflict", "message": f"Idempotency-Key {key} was already accepted"})
+            self._accepted_keys.add(key)
+            self.deliveries.append(Delivery(order_id, key, dict(request.headers), body, status))
+            if status == 502:
+                self.ambiguous += 1
+            self._write(order_id, request.body)
+        if status == 502:
+            return Reply(502, {"error": "bad gateway"})
+        return Reply(201, {"ok": True, "id": order_id})
+
+    def _write(self, order_id: int, raw: bytes) -> None:
+        if self.store_dir is None:
+            return
+        # Write-then-rename so a reader never sees a half-written file.
+        target = self.store_dir / f"{order_id}.json"
+        tmp = target.with_suffix(f".json.tmp{threading.get_ident()}")
+        tmp.write_bytes(raw)
+        os.replace(tmp, target)

@@ -1,0 +1,59 @@
+"""`traede-export run-local`: poll once and drain the queue, all on this machine."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from traede_ops.events import load_event
+from traede_ops.local_stack import LocalOptions, LocalStack
+
+
+@dataclass
+class LocalReport:
+    fetched: int
+    enqueued: int
+    delivered: int
+    marked: int
+    mark_calls: int
+    failed: int
+    forwarder_invocations: int
+    redeliveries: int
+    seconds: float
+    received_dir: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_local(options: LocalOptions, progress: Any = None) -> LocalReport:
+    started = time.monotonic()
+    with LocalStack(options) as stack:
+        poll = stack.poll(load_event("scheduled"))
+        source = stack.event_source()
+        stop = time.monotonic() + 600
+        while time.monotonic() < stop:
+            handled = source.poll_once()
+            if progress is not None and handled:
+                progress(source.stats.records)
+            if not handled:
+                if source.in_queue() == 0:
+                    break
+                time.sleep(0.2)
+        dlq = stack.dlq_messages()
+        delivered = len(stack.receiver.delivered_ids()) if stack.receiver else source.stats.records
+        marked_ids = stack.sandbox.exported(options.system_id) if stack.sandbox else set()
+        return LocalReport(
+            fetched=poll["fetched"],
+            enqueued=poll["enqueued"],
+            delivered=delivered,
+            marked=len(marked_ids),
+            mark_calls=len(stack.sandbox.mark_calls) if stack.sandbox else 0,
+            failed=len(dlq),
+            forwarder_invocations=source.stats.invocations,
+            redeliveries=source.stats.records - poll["enqueued"],
+            seconds=round(time.monotonic() - started, 2),
+            received_dir=str(options.store_dir or Path(".")),
+        )
