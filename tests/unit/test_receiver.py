@@ -87,7 +87,7 @@ def test_accepted_but_502_stores_then_fails(tmp_path: Path) -> None:
     ("faults", "outcome"),
     [
         (ReceiverFaults(error_rate=1.0), {500, 503}),
-        (ReceiverFaults(throttle_rate=1.0, retry_after=0.5), {429}),
+        (ReceiverFaults(throttle_rate=1.0, retry_after=3), {429}),
         (ReceiverFaults(slow_rate=1.0, slow_seconds=0.3), requests.Timeout),
         (ReceiverFaults(drop_rate=1.0), requests.ConnectionError),
     ],
@@ -98,7 +98,7 @@ def test_faults_store_nothing(faults: ReceiverFaults, outcome: set[int] | type[E
             responses = [post(erp.url) for _ in range(2)]
             assert {r.status_code for r in responses} == outcome
             if outcome == {429}:
-                assert responses[0].headers["Retry-After"] == "0.5"
+                assert responses[0].headers["Retry-After"] == "3"
         else:
             with pytest.raises(outcome):
                 requests.post(erp.url, json=ORDER, headers={"Idempotency-Key": "k"}, timeout=0.1)

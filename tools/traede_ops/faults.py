@@ -30,7 +30,7 @@ ACCEPTED_BUT_502 = "accepted_but_502"
 class Faults:
     error_rate: float = 0.0  # answer 503/500 (alternating) without doing the work
     throttle_rate: float = 0.0  # answer 429 with `Retry-After: <retry_after>` without doing the work
-    retry_after: float = 0.05
+    retry_after: int = 0  # whole seconds, as HTTP allows
     drop_rate: float = 0.0  # close the connection with no response, without doing the work
     slow_rate: float = 0.0  # sleep `slow_seconds` (beyond the client timeout), then 503; work NOT done
     slow_seconds: float = 1.0
@@ -101,7 +101,7 @@ def fault_reply(fault: str, faults: Faults) -> Reply | None:
         status = faults.error_status()
         return Reply(status, {"error": "injected server error"})
     if fault == THROTTLE:
-        return Reply(429, {"error": "too many requests"}, {"Retry-After": f"{faults.retry_after:g}"})
+        return Reply(429, {"error": "too many requests"}, {"Retry-After": str(int(faults.retry_after))})
     if fault == DROP:
         return Reply(0, drop=True)
     if fault == SLOW:

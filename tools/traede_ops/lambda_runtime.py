@@ -86,10 +86,14 @@ class LocalFunction:
         self.module = module
         return module
 
-    def invoke(self, event: dict[str, Any], timeout: float | None = None) -> Any:
+    @property
+    def budget(self) -> float:
+        """Seconds an invocation may run: the template's Timeout unless overridden."""
+        return self.timeout or self.spec.timeout
+
+    def invoke(self, event: dict[str, Any]) -> Any:
         module = self.module or self.cold_start()
-        budget = timeout or self.timeout or self.spec.timeout
-        context = LambdaContext(self.spec.logical_id, budget)
+        context = LambdaContext(self.spec.logical_id, self.budget)
         with patched_env(self.environment):
             return getattr(module, self.spec.function)(event, context)
 
@@ -128,6 +132,7 @@ class DrainStats:
     records: int = 0
     failures: int = 0
     crashes: int = 0
+    timeouts: int = 0
 
 
 class SqsEventSource:
@@ -169,10 +174,16 @@ class SqsEventSource:
             return 0
         self.stats.invocations += 1
         self.stats.records += len(messages)
+        started = time.monotonic()
         try:
             response = self._function.invoke(sqs_event(messages, self._arn))
-        except Exception:
+        except Exception:  # a crashed invocation returns the whole batch, as in Lambda
             self.stats.crashes += 1
+            self.stats.failures += len(messages)
+            return len(messages)
+        if time.monotonic() - started > self._function.budget:
+            # Lambda would have stopped the function: its response never reaches SQS.
+            self.stats.timeouts += 1
             self.stats.failures += len(messages)
             return len(messages)
         failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}

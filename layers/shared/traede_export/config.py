@@ -114,7 +114,7 @@ class PollerConfig:
             ),
             queue_url=r.url(Env.QUEUE_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
-            lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 60, 14 * 24 * 3600),
+            lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 1, 14 * 24 * 3600),
             http=_http(r),
             time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -32,7 +32,10 @@ class DeadlineRetry(Retry):
         return fresh
 
     def get_retry_after(self, response: Any) -> float | None:
-        after = super().get_retry_after(response)
+        try:
+            after = super().get_retry_after(response)
+        except InvalidHeader:
+            return None  # an unparseable Retry-After: fall back to our own backoff
         return None if after is None else min(after, self.max_retry_after)
 
     def _time_left(self) -> float:

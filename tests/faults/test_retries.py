@@ -1,0 +1,84 @@
+"""HTTP retries against the real local servers: what is retried, how often, and what fails fast."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from urllib3.response import HTTPResponse
+
+from traede_export.http import MAX_RETRY_AFTER, build_retry, build_session, set_deadline
+from traede_export.target import Outcome, TargetClient
+from traede_ops.faults import ReceiverFaults
+from traede_ops.receiver import ReceivingSystem
+
+pytestmark = pytest.mark.faults
+BODY = '{"id": 7, "updated_at": "2026-01-01 00:00:00"}'
+ATTEMPTS = 4  # the first try and three retries
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceivingSystem]:
+    with ReceivingSystem() as server:
+        yield server
+
+
+def client(receiver: ReceivingSystem, **kwargs: object) -> TargetClient:
+    return TargetClient(build_session(), receiver.url, timeout=(0.5, 0.3), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["error_rate", "throttle_rate", "drop_rate", "slow_rate"])
+def test_transient_faults_are_retried_then_left_to_the_queue(receiver: ReceivingSystem, kind: str) -> None:
+    receiver.faults = ReceiverFaults(**{kind: 1.0}, slow_seconds=0.6)
+    result = client(receiver).deliver(BODY, "key-1")
+    assert result.outcome is Outcome.FAILED
+    assert receiver.attempts == ATTEMPTS
+    assert receiver.deliveries == []
+
+
+def test_a_retry_after_a_transient_fault_delivers_once(receiver: ReceivingSystem) -> None:
+    receiver.faults = ReceiverFaults(error_rate=0.5, seed=3)
+    outcomes = [client(receiver).deliver(BODY, f"key-{i}").outcome for i in range(20)]
+    assert outcomes.count(Outcome.DELIVERED) == 20  # 0.5^4 per order: retries absorb every fault here
+    assert receiver.attempts > 20
+    assert len(receiver.deliveries) == 20
+
+
+def test_permanent_rejection_fails_fast(receiver: ReceivingSystem) -> None:
+    receiver.reject_ids = {7}
+    result = client(receiver).deliver(BODY, "key-1")
+    assert result.outcome is Outcome.REJECTED and result.status == 422
+    assert receiver.attempts == 1
+
+
+def test_conflict_counts_as_delivered_unless_configured_otherwise(receiver: ReceivingSystem) -> None:
+    receiver.conflict_on_duplicate = True
+    assert client(receiver).deliver(BODY, "key-1").outcome is Outcome.DELIVERED
+    assert client(receiver).deliver(BODY, "key-1").outcome is Outcome.ALREADY_DELIVERED
+    strict = client(receiver, conflict_is_delivered=False).deliver(BODY, "key-1")
+    assert strict.outcome is Outcome.REJECTED and strict.status == 409
+
+
+def test_a_passed_deadline_stops_retrying(receiver: ReceivingSystem) -> None:
+    receiver.faults = ReceiverFaults(throttle_rate=1.0)
+    session = build_session()
+    set_deadline(session, time.monotonic())
+    result = TargetClient(session, receiver.url, timeout=(0.5, 0.3)).deliver(BODY, "key-1")
+    assert result.outcome is Outcome.FAILED
+    assert receiver.attempts == 1
+
+
+def test_idempotency_key_and_content_type_are_sent_on_every_retry(receiver: ReceivingSystem) -> None:
+    receiver.faults = ReceiverFaults(error_rate=0.7, seed=11)
+    while not receiver.deliveries:
+        client(receiver).deliver(BODY, "stable-key")
+    assert {d.idempotency_key for d in receiver.deliveries} == {"stable-key"}
+    assert receiver.deliveries[0].headers.get("Content-Type") == "application/json"
+
+
+def test_retry_after_is_capped_and_a_bad_one_ignored() -> None:
+    retry = build_retry()
+    assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "3600"})) == MAX_RETRY_AFTER
+    assert retry.get_retry_after(HTTPResponse(status=503, headers={"Retry-After": "2"})) == 2
+    assert retry.get_retry_after(HTTPResponse(status=503, headers={"Retry-After": "soon"})) is None
