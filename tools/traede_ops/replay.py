@@ -1,11 +1,16 @@
-"""Puts production-order JSON files (or the SQS events in `events/`) on the queue."""
+"""Puts production-order JSON files (or the SQS events in `events/`) on the queue.
+
+A file may hold a bare order, a list of orders, or an SQS event (`{"Records": [...]}`) whose
+bodies are orders. Every file is validated as a whole before any of it is sent: a file with one
+bad order sends nothing, and the report says which item was bad. Other files still go.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +21,64 @@ from traede_export.queue import OutboundMessage, QueueWriter
 @dataclass
 class FileReport:
     path: str
-    orders: list[int] = field(default_factory=list)
-    sent: int = 0
-    error: str | None = None
+    orders: list[int] = field(default_factory=list)  # ids found in the file, in file order
+    sent: list[int] = field(default_factory=list)  # ids SQS accepted
+    failed: dict[str, str] = field(default_factory=dict)  # order id -> why SQS did not take it
+    error: str | None = None  # why the file as a whole was not sent
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class ParsedOrder:
+    ref: OrderRef
+    body: str
+    reexport_since: str | None = None
 
 
 def order_files(paths: Iterable[str]) -> Iterator[Path]:
-    """Files as given, and the `*.json` files of directories, sorted."""
+    """Files as given, and the `*.json` files of directories, sorted.
+
+    A directory without JSON files is yielded itself, so it is reported rather than skipped.
+    """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(path.glob("*.json"))
+            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            yield from found or [path]
         else:
             yield path
 
 
-def orders_in(path: Path) -> list[tuple[OrderRef, str, dict[str, Any]]]:
+def _compact(order: Any) -> str:
+    return json.dumps(order, separators=(",", ":"), ensure_ascii=False)
+
+
+def _record(index: int, record: Any) -> ParsedOrder:
+    if not isinstance(record, dict):
+        raise InvalidOrder(f"record {index}: not a JSON object")
+    body = record.get("body")
+    if not isinstance(body, str):
+        raise InvalidOrder(f"record {index}: no string 'body'")
+    try:
+        ref = OrderRef.from_body(body)
+    except InvalidOrder as exc:
+        raise InvalidOrder(f"record {index}: {exc}") from None
+    attrs = record.get("messageAttributes")
+    since_attr = attrs.get(Attr.REEXPORT_SINCE) if isinstance(attrs, dict) else None
+    since = since_attr.get("stringValue") if isinstance(since_attr, dict) else None
+    return ParsedOrder(ref, body, since if isinstance(since, str) and since else None)
+
+
+def orders_in(path: Path) -> list[ParsedOrder]:
     """Validate a file: a bare order, a list of orders, or an SQS event whose bodies are orders."""
+    if path.is_dir():
+        raise InvalidOrder("directory has no *.json files")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -41,27 +87,42 @@ def orders_in(path: Path) -> list[tuple[OrderRef, str, dict[str, Any]]]:
         raise InvalidOrder(f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidOrder(f"not JSON ({exc.msg} at line {exc.lineno})") from None
-    found = []
-    if isinstance(data, dict) and isinstance(data.get("Records"), list):
-        for record in data["Records"]:
-            body = record.get("body", "") if isinstance(record, dict) else ""
-            attrs = record.get("messageAttributes", {}) if isinstance(record, dict) else {}
-            since = (attrs.get(Attr.REEXPORT_SINCE) or {}).get("stringValue")
-            found.append((OrderRef.from_body(body), body, {"reexport_since": since}))
+    found: list[ParsedOrder] = []
+    if isinstance(data, dict) and "Records" in data:
+        if not isinstance(data["Records"], list):
+            raise InvalidOrder("'Records' is not a list")
+        found = [_record(i, r) for i, r in enumerate(data["Records"])]
     elif isinstance(data, list):
-        for order in data:
-            found.append((OrderRef.from_order(order), json.dumps(order, separators=(",", ":")), {}))
+        for i, order in enumerate(data):
+            try:
+                found.append(ParsedOrder(OrderRef.from_order(order), _compact(order)))
+            except InvalidOrder as exc:
+                raise InvalidOrder(f"item {i}: {exc}") from None
     else:
-        found.append((OrderRef.from_order(data), json.dumps(data, separators=(",", ":")), {}))
+        try:
+            found.append(ParsedOrder(OrderRef.from_order(data), _compact(data)))
+        except InvalidOrder as exc:
+            raise InvalidOrder(f"not a production order: {exc}") from None
     if not found:
         raise InvalidOrder("no production orders in the file")
     return found
 
 
-def replay(paths: Iterable[str], writer: QueueWriter, system_id: str, progress: Any = None) -> list[FileReport]:
-    run_id = f"replay-{uuid.uuid4()}"
+def new_run_id() -> str:
+    return f"replay-{uuid.uuid4()}"
+
+
+def replay(
+    paths: Iterable[str],
+    writer: QueueWriter | None,
+    system_id: str,
+    progress: Callable[..., Any] | None = None,
+    run_id: str | None = None,
+) -> list[FileReport]:
+    """Validate and send each file; `writer=None` validates only (a dry run)."""
+    run_id = run_id or new_run_id()
     reports = []
-    for path in order_files(paths):
+    for done, path in enumerate(order_files(paths), start=1):
         report = FileReport(str(path))
         reports.append(report)
         try:
@@ -69,15 +130,20 @@ def replay(paths: Iterable[str], writer: QueueWriter, system_id: str, progress: 
         except InvalidOrder as exc:
             report.error = str(exc)
         else:
-            messages = [
-                OutboundMessage(str(i), body, order_attributes(system_id, ref, run_id, extra.get("reexport_since")))
-                for i, (ref, body, extra) in enumerate(orders)
-            ]
-            result = writer.send(messages)
-            report.orders = [ref.order_id for ref, _, _ in orders]
-            report.sent = len(result.sent)
-            if result.failed:
-                report.error = "; ".join(sorted(set(result.failed.values())))
+            report.orders = [o.ref.order_id for o in orders]
+            if writer is not None:
+                _send(writer, system_id, run_id, orders, report)
         if progress is not None:
-            progress()
+            progress(done)
     return reports
+
+
+def _send(writer: QueueWriter, system_id: str, run_id: str, orders: list[ParsedOrder], report: FileReport) -> None:
+    messages = [
+        OutboundMessage(str(i), o.body, order_attributes(system_id, o.ref, run_id, o.reexport_since))
+        for i, o in enumerate(orders)
+    ]
+    result = writer.send(messages)
+    sent = set(result.sent)
+    report.sent = [o.ref.order_id for i, o in enumerate(orders) if str(i) in sent]
+    report.failed = {str(orders[int(i)].ref.order_id): reason for i, reason in sorted(result.failed.items())}
