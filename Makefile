@@ -44,7 +44,7 @@ format: setup
 
 .venv-checkov/.installed:
 	$(PY312) -m venv .venv-checkov
-	.venv-checkov/bin/pip install -q checkov
+	.venv-checkov/bin/pip install -q checkov==3.3.30
 	touch $@
 
 validate: setup .venv-sam/.installed  ## cfn-lint and sam validate --lint
@@ -52,7 +52,7 @@ validate: setup .venv-sam/.installed  ## cfn-lint and sam validate --lint
 	.venv-sam/bin/sam validate --lint --template template.yaml
 
 checkov: .venv-checkov/.installed  ## security scan of the template, offline
-	.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+	.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact
 
 build: setup .venv-sam/.installed  ## sam build without Docker (needs python3.12 on PATH: the venv's)
 	time .venv-sam/bin/sam build --template template.yaml

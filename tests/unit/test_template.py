@@ -14,42 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from traede_export.config import INCLUDABLE, ForwarderConfig, PollerConfig, variables_read
 from traede_export.models import MAX_MARK_BATCH
+from traede_ops.template import TEMPLATE, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 
 # Resources whose policies may say "Resource": "*": in a KMS key policy "*" means "this key".
 STAR_RESOURCE_ALLOWED = {"AlarmTopicKey"}
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, !GetAtt, ...) into long form."""
-
-
-def _short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        return dict(yaml.load(fh, Loader=_CfnLoader))  # a SafeLoader subclass
 
 
 @pytest.fixture(scope="module")

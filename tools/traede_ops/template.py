@@ -85,12 +85,13 @@ class Resolver:
             return node
         if len(node) == 1:
             ((key, value),) = node.items()
-            handler = getattr(self, "_fn_" + key.replace("Fn::", "").replace("Ref", "ref_"), None)
+            name = "ref" if key == "Ref" else key.removeprefix("Fn::")
+            handler = getattr(self, f"_fn_{name}", None)
             if handler is not None:
                 return handler(value)
         return {k: r for k, r in ((k, self.resolve(v)) for k, v in node.items()) if r is not NO_VALUE}
 
-    def _fn_ref_(self, value: str) -> Any:
+    def _fn_ref(self, value: str) -> Any:
         return self.ref(value)
 
     def _fn_Condition(self, value: str) -> bool:

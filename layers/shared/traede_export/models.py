@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,7 +130,3 @@ def order_attributes(
             Attr.REEXPORT_SINCE: reexport_since or "",
         }
     )
-
-
-def ids(refs: Sequence[OrderRef]) -> list[int]:
-    return [r.order_id for r in refs]

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,6 @@ class Poller:
     options: ExportOptions
     lease_seconds: int
     workers: int = 4
-    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def run(
         self,
@@ -62,24 +61,20 @@ class Poller:
         result = PollResult(run_id=run_id, reexport_since=since)
         stats = ExportStats()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
-            self._pool = pool
             try:
                 for page in self.traede.iter_export(self.options, stats, not_exported_since, keep_going):
-                    self._enqueue_page(page, result)
+                    self._enqueue_page(page, result, pool)
                     if not keep_going():
                         stats.stopped_early = True
                         break
             except TraedeError as exc:
                 result.error = str(exc)
-            finally:
-                self._pool = None
         result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
         result.stopped_early = stats.stopped_early
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _enqueue_page(self, page: list[dict[str, Any]], result: PollResult) -> None:
-        assert self._pool is not None
+    def _enqueue_page(self, page: list[dict[str, Any]], result: PollResult, pool: ThreadPoolExecutor) -> None:
         refs: list[tuple[OrderRef, dict[str, Any]]] = []
         for order in page:
             try:
@@ -89,7 +84,7 @@ class Poller:
                 logger.error("skipping an export entry that is not a production order", reason=str(exc))
         force = result.reexport_since is not None
         claimed = list(
-            self._pool.map(lambda pair: self.ledger.claim(pair[0], result.run_id, self.lease_seconds, force), refs)
+            pool.map(lambda pair: self.ledger.claim(pair[0], result.run_id, self.lease_seconds, force), refs)
         )
         messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
         for (ref, order), ok in zip(refs, claimed, strict=True):
@@ -100,7 +95,7 @@ class Poller:
             attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
             messages[entry_id] = (ref, OutboundMessage(entry_id, json.dumps(order), attributes))
         batches = list(chunk([m for _, m in messages.values()], MAX_SEND_BATCH))
-        for report in self._pool.map(self.queue.send, batches):
+        for report in pool.map(self.queue.send, batches):
             result.enqueued += len(report.sent)
             for entry_id, reason in report.failed.items():
                 ref = messages[entry_id][0]
