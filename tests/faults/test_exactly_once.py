@@ -149,8 +149,7 @@ def test_poison_message_reaches_the_dlq_after_max_receives_with_attempts_logged(
     parked = stack.dlq_messages()
     assert [json.loads(m["Body"])["id"] for m in parked] == [stuck]
     assert stuck not in stack.sandbox.exported(SYSTEM)  # type: ignore[union-attr]
-    attempts = sorted(
-        r.__dict__["attempt"] for r in caplog.records if r.__dict__.get("order_id") == stuck and "failed" in r.msg
-    )
+    failures = [r.__dict__ for r in caplog.records if r.__dict__.get("outcome") == "failed"]
+    attempts = sorted(f["attempt"] for f in failures if f["order_id"] == stuck)
     assert attempts == [1, 2, 3, 4, 5]
     assert stack.sandbox.exported(SYSTEM) == orders - {stuck}  # type: ignore[union-attr]

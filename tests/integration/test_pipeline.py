@@ -77,6 +77,8 @@ def test_partial_failure_reports_only_the_failed_records(make_stack: Any) -> Non
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {"msg-1", "msg-3"}
     assert stack.sandbox.exported(SYSTEM) == {orders[0]["id"], orders[2]["id"]}  # type: ignore[union-attr]
+    note = stack.sandbox.notes[orders[0]["id"]]  # type: ignore[union-attr]
+    assert f"Idempotency-Key traede:{SYSTEM}:{orders[0]['id']}:" in note
     assert stack.receiver.delivered_ids() == {orders[0]["id"], orders[2]["id"]}  # type: ignore[union-attr]
 
 

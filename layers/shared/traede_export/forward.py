@@ -167,10 +167,12 @@ class Forwarder:
 
     def _mark_batch(self, batch: list[InboundOrder]) -> str | None:
         try:
+            # The note shows in Traede's timeline: the key finds the order in the ERP.
             self._traede.mark_as_exported(
-                [o.ref.order_id for o in batch],
-                note=f"Delivered to {self._system_id} by traede-export"
-                + (" (re-export)" if batch[0].reexport_since else ""),
+                [
+                    (o.ref.order_id, f"Delivered by traede-export, Idempotency-Key {o.key(self._system_id)}")
+                    for o in batch
+                ]
             )
         except TraedeError as exc:
             return str(exc)
@@ -187,6 +189,8 @@ class Forwarder:
             version=order.ref.version,
             attempt=order.receive_count,
             message_id=order.message_id,
+            outcome="ok" if ok else "failed",
+            reason=reason,
         )
 
 

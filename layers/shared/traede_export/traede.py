@@ -116,12 +116,13 @@ class TraedeClient:
                 return
         stats.stopped_early = True
 
-    def mark_as_exported(self, order_ids: Sequence[int], note: str) -> None:
-        if not 0 < len(order_ids) <= MAX_MARK_BATCH:
-            raise ValueError(f"mark-as-exported takes 1 to {MAX_MARK_BATCH} orders, got {len(order_ids)}")
+    def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None:
+        """Mark orders exported, each with a note for Traede's timeline: `[(order_id, note), ...]`."""
+        if not 0 < len(notes) <= MAX_MARK_BATCH:
+            raise ValueError(f"mark-as-exported takes 1 to {MAX_MARK_BATCH} orders, got {len(notes)}")
         body = {
             "production_orders": [
-                {"production_order_id": oid, "system_id": self._system_id, "note": note} for oid in order_ids
+                {"production_order_id": oid, "system_id": self._system_id, "note": note} for oid, note in notes
             ]
         }
         try:
