@@ -92,10 +92,13 @@ class LocalFunction:
         return self.timeout or self.spec.timeout
 
     def invoke(self, event: dict[str, Any]) -> Any:
+        """Call the handler; concurrent calls really overlap, as in two Lambda containers.
+
+        The environment is applied at cold start only: the handlers read it at import.
+        """
         module = self.module or self.cold_start()
         context = LambdaContext(self.spec.logical_id, self.budget)
-        with patched_env(self.environment):
-            return getattr(module, self.spec.function)(event, context)
+        return getattr(module, self.spec.function)(event, context)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

@@ -150,6 +150,8 @@ class Forwarder:
         unique = {o.ref.order_id: o for o in to_mark}
         batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
         errors = list(self._pool.map(self._mark_batch, batches))
+        marked = [o.ref for batch, error in zip(batches, errors, strict=True) if error is None for o in batch]
+        list(self._pool.map(self._ledger.record_marked, marked))
         out.summary.mark_calls += len(batches)
         mark_errors: dict[int, str] = {}
         for batch, error in zip(batches, errors, strict=True):
@@ -176,8 +178,6 @@ class Forwarder:
             )
         except TraedeError as exc:
             return str(exc)
-        for order in batch:
-            self._ledger.record_marked(order.ref)
         return None
 
     def _settle(self, out: BatchOutcome, order: InboundOrder, ok: bool, reason: str) -> None:

@@ -8,7 +8,7 @@ sortable strings (see `models.version_of`), so "never go backwards" is a conditi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from traede_export.models import OrderRef, chunk
 
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_BATCH_GET = 100
+MAX_TRANSACTION = 100  # DynamoDB's limit of items per TransactWriteItems
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class LedgerEntry:
     delivered_version: str = ""
     delivered_key: str = ""
     marked_version: str = ""
+
+
+def _condition_failed(reason: Mapping[str, Any]) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -43,8 +48,8 @@ class ExportLedger:
     def _key(self, order_id: int) -> dict[str, Any]:
         return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
 
-    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
-        """Run one UpdateItem; False when its condition did not hold."""
+    def _request(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> dict[str, Any]:
+        """One update, as UpdateItem and TransactWriteItems both take it; every write renews the TTL."""
         values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
         request: dict[str, Any] = {
             "TableName": self.table_name,
@@ -54,28 +59,69 @@ class ExportLedger:
         }
         if condition:
             request["ConditionExpression"] = condition
+        return request
+
+    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
+        """Run one UpdateItem; False when its condition did not hold."""
         try:
-            self._db.update_item(**request)
+            self._db.update_item(**self._request(order_id, expression, values, condition))
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
 
-    def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
-        """Take the in-flight lease for this version; False if it is already in flight.
-
-        `force` (a re-export) takes it regardless: the operator asked for these orders again.
-        """
+    def _claim_request(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool) -> dict[str, Any]:
         now = int(time.time())
         values = {":v": {"S": ref.version}, ":until": {"N": str(now + lease_seconds)}, ":run": {"S": run_id}}
         condition = None
         if not force:
             values[":now"] = {"N": str(now)}
             condition = "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
-        return self._update(
-            ref.order_id, "SET enqueued_version = :v, lease_until = :until, run_id = :run", values, condition
-        )
+        expression = "SET enqueued_version = :v, lease_until = :until, run_id = :run"
+        return self._request(ref.order_id, expression, values, condition)
+
+    def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
+        """Take the in-flight lease for this version; False if it is already in flight.
+
+        `force` (a re-export) takes it regardless: the operator asked for these orders again.
+        """
+        try:
+            self._db.update_item(**self._claim_request(ref, run_id, lease_seconds, force))
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def claim_many(self, refs: Sequence[OrderRef], run_id: str, lease_seconds: int, force: bool = False) -> list[bool]:
+        """`claim` for many orders (distinct ids), 100 per TransactWriteItems instead of one call each.
+
+        A transaction is all or nothing, but a cancelled one names the conditions that failed:
+        those orders are in flight, and the rest are tried again without them.
+        """
+        claimed: dict[int, bool] = {}
+        for batch in chunk(refs, MAX_TRANSACTION):
+            pending = list(batch)
+            for _ in range(3):
+                if not pending:
+                    break
+                items = [{"Update": self._claim_request(r, run_id, lease_seconds, force)} for r in pending]
+                try:
+                    self._db.transact_write_items(TransactItems=items)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                        raise
+                    reasons = exc.response.get("CancellationReasons") or [{}] * len(pending)
+                    in_flight = [r for r, why in zip(pending, reasons, strict=True) if _condition_failed(why)]
+                    claimed.update((r.order_id, False) for r in in_flight)
+                    pending = [r for r in pending if r not in in_flight]
+                else:
+                    claimed.update((r.order_id, True) for r in pending)
+                    pending = []
+            for ref in pending:  # still contended after retries: one at a time
+                claimed[ref.order_id] = self.claim(ref, run_id, lease_seconds, force)
+        return [claimed[r.order_id] for r in refs]
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""

@@ -83,9 +83,7 @@ class Poller:
                 result.invalid += 1
                 logger.error("skipping an export entry that is not a production order", reason=str(exc))
         force = result.reexport_since is not None
-        claimed = list(
-            pool.map(lambda pair: self.ledger.claim(pair[0], result.run_id, self.lease_seconds, force), refs)
-        )
+        claimed = self.ledger.claim_many([ref for ref, _ in refs], result.run_id, self.lease_seconds, force)
         messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if not ok:

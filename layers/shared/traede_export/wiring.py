@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,13 @@ from traede_export.traede import TraedeClient
 
 def aws_client(service: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against moto.
-    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+    return _aws_session().client(service)  # type: ignore[call-overload]
+
+
+@functools.cache
+def _aws_session() -> boto3.session.Session:
+    """One session per container: its clients share the loaded endpoint and service data."""
+    return boto3.session.Session()
 
 
 def _traede_client(settings: TraedeSettings, session: requests.Session, timeout: tuple[float, float]) -> TraedeClient:

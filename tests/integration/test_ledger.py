@@ -1,0 +1,47 @@
+"""The export ledger's conditional writes, against moto's DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traede_export.ledger import ExportLedger
+from traede_export.models import OrderRef
+from traede_ops.local_stack import LocalStack
+
+OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
+
+
+def ledger_of(make_stack: Any) -> ExportLedger:
+    stack: LocalStack = make_stack(orders=1)
+    return ExportLedger(stack.dynamodb, stack.table, "sys")
+
+
+def test_claim_many_skips_versions_in_flight_and_takes_the_rest(make_stack: Any) -> None:
+    ledger = ledger_of(make_stack)
+    refs = [OrderRef(i, OLD) for i in range(150)]  # more than one transaction's worth
+    assert ledger.claim_many(refs[:40], "run-1", 600) == [True] * 40
+    assert ledger.claim_many(refs, "run-2", 600) == [False] * 40 + [True] * 110
+    assert ledger.claim_many([OrderRef(i, NEW) for i in range(5)], "run-3", 600) == [True] * 5  # new version
+    assert ledger.claim_many(refs[:3], "run-4", 600, force=True) == [True] * 3  # a re-export
+    assert ledger.claim(OrderRef(149, OLD), "run-5", 600) is False
+
+
+def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any) -> None:
+    ledger = ledger_of(make_stack)
+    ref = OrderRef(7, OLD)
+    assert ledger.claim(ref, "run-1", 600)
+    assert not ledger.release(ref, "someone-else")
+    assert ledger.release(ref, "run-1")
+    assert ledger.claim(ref, "run-2", 600)
+
+
+def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
+    ledger = ledger_of(make_stack)
+    assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
+    assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
+    assert ledger.record_marked(OrderRef(7, NEW))
+    assert not ledger.record_marked(OrderRef(7, OLD))
+    entry = ledger.get_many([7, 8])
+    assert set(entry) == {7}
+    assert entry[7].delivered_key == "key-new"
+    assert entry[7].delivered_version == entry[7].marked_version == OrderRef(7, NEW).version
