@@ -150,8 +150,7 @@ class Forwarder:
         unique = {o.ref.order_id: o for o in to_mark}
         batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
         errors = list(self._pool.map(self._mark_batch, batches))
-        marked = [o.ref for batch, error in zip(batches, errors, strict=True) if error is None for o in batch]
-        list(self._pool.map(self._ledger.record_marked, marked))
+        self._ledger.record_marked([o.ref for b, e in zip(batches, errors, strict=True) if e is None for o in b])
         out.summary.mark_calls += len(batches)
         mark_errors: dict[int, str] = {}
         for batch, error in zip(batches, errors, strict=True):

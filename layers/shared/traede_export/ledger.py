@@ -61,15 +61,43 @@ class ExportLedger:
             request["ConditionExpression"] = condition
         return request
 
-    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
-        """Run one UpdateItem; False when its condition did not hold."""
+    def _run(self, request: dict[str, Any]) -> bool:
+        """One UpdateItem; False when its condition did not hold."""
         try:
-            self._db.update_item(**self._request(order_id, expression, values, condition))
+            self._db.update_item(**request)
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
+
+    def _run_many(self, requests: dict[int, dict[str, Any]]) -> dict[int, bool]:
+        """Many conditional updates (one per order), 100 per TransactWriteItems instead of one call each.
+
+        A transaction is all or nothing, but a cancelled one names the conditions that failed:
+        those are answered False and the rest are tried again without them.
+        """
+        done: dict[int, bool] = {}
+        for ids in chunk(list(requests), MAX_TRANSACTION):
+            pending = list(ids)
+            for _ in range(3):
+                if not pending:
+                    break
+                try:
+                    self._db.transact_write_items(TransactItems=[{"Update": requests[i]} for i in pending])
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                        raise
+                    reasons = exc.response.get("CancellationReasons") or [{}] * len(pending)
+                    failed = {i for i, why in zip(pending, reasons, strict=True) if _condition_failed(why)}
+                    done.update((i, False) for i in failed)
+                    pending = [i for i in pending if i not in failed]
+                else:
+                    done.update((i, True) for i in pending)
+                    pending = []
+            for i in pending:  # still contended after retries: one at a time
+                done[i] = self._run(requests[i])
+        return done
 
     def _claim_request(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool) -> dict[str, Any]:
         now = int(time.time())
@@ -86,67 +114,48 @@ class ExportLedger:
 
         `force` (a re-export) takes it regardless: the operator asked for these orders again.
         """
-        try:
-            self._db.update_item(**self._claim_request(ref, run_id, lease_seconds, force))
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return self._run(self._claim_request(ref, run_id, lease_seconds, force))
 
     def claim_many(self, refs: Sequence[OrderRef], run_id: str, lease_seconds: int, force: bool = False) -> list[bool]:
-        """`claim` for many orders (distinct ids), 100 per TransactWriteItems instead of one call each.
-
-        A transaction is all or nothing, but a cancelled one names the conditions that failed:
-        those orders are in flight, and the rest are tried again without them.
-        """
-        claimed: dict[int, bool] = {}
-        for batch in chunk(refs, MAX_TRANSACTION):
-            pending = list(batch)
-            for _ in range(3):
-                if not pending:
-                    break
-                items = [{"Update": self._claim_request(r, run_id, lease_seconds, force)} for r in pending]
-                try:
-                    self._db.transact_write_items(TransactItems=items)
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                        raise
-                    reasons = exc.response.get("CancellationReasons") or [{}] * len(pending)
-                    in_flight = [r for r, why in zip(pending, reasons, strict=True) if _condition_failed(why)]
-                    claimed.update((r.order_id, False) for r in in_flight)
-                    pending = [r for r in pending if r not in in_flight]
-                else:
-                    claimed.update((r.order_id, True) for r in pending)
-                    pending = []
-            for ref in pending:  # still contended after retries: one at a time
-                claimed[ref.order_id] = self.claim(ref, run_id, lease_seconds, force)
-        return [claimed[r.order_id] for r in refs]
+        """`claim` for many orders with distinct ids, in transactions."""
+        done = self._run_many({r.order_id: self._claim_request(r, run_id, lease_seconds, force) for r in refs})
+        return [done[r.order_id] for r in refs]
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""
-        return self._update(
-            ref.order_id,
-            "SET lease_until = :zero",
-            {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
-            "enqueued_version = :v AND run_id = :run",
+        return self._run(
+            self._request(
+                ref.order_id,
+                "SET lease_until = :zero",
+                {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
+                "enqueued_version = :v AND run_id = :run",
+            )
         )
 
     def record_delivery(self, ref: OrderRef, key: str) -> bool:
         """Remember the delivered version; an older version never overwrites a newer one."""
-        return self._update(
-            ref.order_id,
-            "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
-            {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
-            "attribute_not_exists(delivered_version) OR delivered_version <= :v",
+        return self._run(
+            self._request(
+                ref.order_id,
+                "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
+                {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
+                "attribute_not_exists(delivered_version) OR delivered_version <= :v",
+            )
         )
 
-    def record_marked(self, ref: OrderRef) -> bool:
-        return self._update(
-            ref.order_id,
-            "SET marked_version = :v, marked_at = :at",
-            {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
-            "attribute_not_exists(marked_version) OR marked_version <= :v",
+    def record_marked(self, refs: Sequence[OrderRef]) -> None:
+        """Remember the marked versions (distinct orders); never goes backwards."""
+        now = {"N": str(int(time.time()))}
+        self._run_many(
+            {
+                r.order_id: self._request(
+                    r.order_id,
+                    "SET marked_version = :v, marked_at = :at",
+                    {":v": {"S": r.version}, ":at": now},
+                    "attribute_not_exists(marked_version) OR marked_version <= :v",
+                )
+                for r in refs
+            }
         )
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
