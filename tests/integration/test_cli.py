@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from traede_ops import cli, ops
+from traede_ops import cli
 from traede_ops.events import EVENTS
+from traede_ops.lambda_endpoint import LambdaEndpoint
 from traede_ops.local_stack import REGION, LocalStack
 
 SYSTEM = "local-erp"
@@ -305,41 +306,44 @@ def test_reexport_requires_since_against_aws() -> None:
     assert exit_.value.code == 2
 
 
-class FakeLambda:
-    """Lambda's Invoke as boto3 returns it (moto would need Docker to run the poller)."""
-
-    def __init__(self, result: dict[str, Any], error: str | None = None) -> None:
-        self.result, self.error = result, error
-        self.calls: list[dict[str, Any]] = []
-
-    def invoke(self, **request: Any) -> dict[str, Any]:
-        self.calls.append(request)
-        answer: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.result).encode())}
-        if self.error:
-            answer["FunctionError"] = self.error
-        return answer
+@pytest.fixture
+def lambda_endpoint(make_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A stack whose poller is reachable through Lambda's real Invoke API (boto3 -> HTTP -> handler)."""
+    # The handlers run in this process: keep their logs and metrics out of the CLI's --json output.
+    quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+    stack: LocalStack = make_stack(orders=20, overrides=quiet)
+    endpoint = LambdaEndpoint({"poller": stack.poller})
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint.start())
+    yield stack
+    endpoint.stop()
 
 
-def fake_lambda(monkeypatch: pytest.MonkeyPatch, fake: FakeLambda) -> None:
-    real = ops.client
-    monkeypatch.setattr(ops, "client", lambda service, *a, **k: fake if service == "lambda" else real(service, *a, **k))
+def test_reexport_invokes_the_poller(lambda_endpoint: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = lambda_endpoint
+    stack.poll()
+    stack.event_source().drain()
+    exported = stack.sandbox.exported("local-erp")  # type: ignore[union-attr]
+    assert exported
+    time.sleep(1.1)  # Traede's datetimes have whole seconds: step past the exports' second
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    code, out = run(capsys, "reexport", "--since", since, "--function", "poller", "--json")
+    assert code == cli.EXIT_OK and out["queued"] == len(exported)
+    assert stack.queue_depth(stack.queue_url) == len(exported)
 
 
-def test_reexport_invokes_the_poller(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    fake = FakeLambda({"run_id": "r1", "fetched": 7, "enqueued": 6, "skipped": 1, "failed": 0, "error": None})
-    fake_lambda(monkeypatch, fake)
-    code, out = run(capsys, "reexport", "--since", "2026-11-01 01:00:00+01:00", "--function", "poller", "--json")
-    assert code == cli.EXIT_OK and out["queued"] == 6
-    assert fake.calls[0]["FunctionName"] == "poller" and fake.calls[0]["InvocationType"] == "RequestResponse"
-    assert json.loads(fake.calls[0]["Payload"]) == {"not_exported_since": "2026-11-01T00:00:00Z"}
-
-
-def test_reexport_reports_a_failed_poller(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    fake = FakeLambda({"errorType": "PollFailed", "errorMessage": "Traede answered 503"}, error="Unhandled")
-    fake_lambda(monkeypatch, fake)
+def test_reexport_reports_a_failed_poller(lambda_endpoint: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    lambda_endpoint.sandbox.faults.error_rate = 1.0  # type: ignore[union-attr]  # Traede keeps answering 5xx
     code = cli.main(["reexport", "--since", "2026-11-01T00:00:00Z", "--function", "poller"])
     assert code == cli.EXIT_FAILURE
-    assert "PollFailed: Traede answered 503" in capsys.readouterr().err
+    assert "PollFailed" in capsys.readouterr().err
+
+
+def test_reexport_of_an_unknown_function_fails_cleanly(
+    lambda_endpoint: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["reexport", "--since", "2026-11-01T00:00:00Z", "--function", "nope"])
+    assert code == cli.EXIT_FAILURE
+    assert "ResourceNotFoundException" in capsys.readouterr().err
 
 
 def test_reexport_local(

@@ -17,23 +17,36 @@ from typing import Any
 from traede_export.models import MAX_SEND_BATCH
 from traede_ops.template import FunctionSpec
 
-_ENV_LOCK = threading.RLock()
+_ENV_LOCK = threading.Lock()
+_saved: dict[str, str | None] = {}
+_active = 0
 
 
 @contextmanager
 def patched_env(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of a cold start or an invocation."""
+    """Set environment variables for the duration of a cold start or an invocation.
+
+    Overlapping invocations (two containers of one function) share the patch: the old values
+    come back when the last of them ends, so neither waits for the other.
+    """
+    global _active
     with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in values}
+        for k in values:
+            _saved.setdefault(k, os.environ.get(k))
         os.environ.update(values)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        _active += 1
+    try:
+        yield
+    finally:
+        with _ENV_LOCK:
+            _active -= 1
+            if _active == 0:
+                for k, v in _saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+                _saved.clear()
 
 
 class LambdaContext:
@@ -92,13 +105,11 @@ class LocalFunction:
         return self.timeout or self.spec.timeout
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        """Call the handler; concurrent calls really overlap, as in two Lambda containers.
-
-        The environment is applied at cold start only: the handlers read it at import.
-        """
+        """Call the handler; concurrent calls really overlap, as in two Lambda containers."""
         module = self.module or self.cold_start()
         context = LambdaContext(self.spec.logical_id, self.budget)
-        return getattr(module, self.spec.function)(event, context)
+        with patched_env(self.environment):
+            return getattr(module, self.spec.function)(event, context)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
