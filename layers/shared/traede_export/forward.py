@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.events import inbound_order
 from traede_export.ledger import ExportLedger, LedgerEntry
@@ -115,7 +116,13 @@ class Forwarder:
             return None  # too close to the timeout to start: the queue brings it back
         result = self._target.deliver(order.body, key)
         if result.accepted:
-            self._ledger.record_delivery(order.ref, key)
+            try:
+                self._ledger.record_delivery(order.ref, key)
+            except (ClientError, BotoCoreError) as exc:
+                # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
+                logger.warning(
+                    "could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc)
+                )
         return result
 
     def _after_delivery(
@@ -150,7 +157,12 @@ class Forwarder:
         unique = {o.ref.order_id: o for o in to_mark}
         batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
         errors = list(self._pool.map(self._mark_batch, batches))
-        self._ledger.record_marked([o.ref for b, e in zip(batches, errors, strict=True) if e is None for o in b])
+        marked = [o.ref for b, e in zip(batches, errors, strict=True) if e is None for o in b]
+        try:
+            self._ledger.record_marked(marked)
+        except (ClientError, BotoCoreError) as exc:
+            # Traede has the marks; the ledger's copy only feeds `status`. Not worth a redelivery.
+            logger.warning("could not record marks in the ledger", reason=str(exc), orders=len(marked))
         out.summary.mark_calls += len(batches)
         mark_errors: dict[int, str] = {}
         for batch, error in zip(batches, errors, strict=True):

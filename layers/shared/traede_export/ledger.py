@@ -87,7 +87,7 @@ class ExportLedger:
                     self._db.transact_write_items(TransactItems=[{"Update": requests[i]} for i in pending])
                 except ClientError as exc:
                     if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                        raise
+                        break  # throttled or failed as a whole: fall back to single updates below
                     reasons = exc.response.get("CancellationReasons") or [{}] * len(pending)
                     failed = {i for i, why in zip(pending, reasons, strict=True) if _condition_failed(why)}
                     done.update((i, False) for i in failed)
