@@ -16,14 +16,16 @@ def ledger_of(make_stack: Any) -> ExportLedger:
     return ExportLedger(stack.dynamodb, stack.table, "sys")
 
 
-def test_claim_many_skips_versions_in_flight_and_takes_the_rest(make_stack: Any) -> None:
+def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: Any) -> None:
     ledger = ledger_of(make_stack)
-    refs = [OrderRef(i, OLD) for i in range(150)]  # more than one transaction's worth
-    assert ledger.claim_many(refs[:40], "run-1", 600) == [True] * 40
-    assert ledger.claim_many(refs, "run-2", 600) == [False] * 40 + [True] * 110
-    assert ledger.claim_many([OrderRef(i, NEW) for i in range(5)], "run-3", 600) == [True] * 5  # new version
-    assert ledger.claim_many(refs[:3], "run-4", 600, force=True) == [True] * 3  # a re-export
-    assert ledger.claim(OrderRef(149, OLD), "run-5", 600) is False
+    ref = OrderRef(7, OLD)
+    assert ledger.claim(ref, "run-1", 600)
+    assert not ledger.claim(ref, "run-2", 600)  # in flight
+    assert ledger.claim(OrderRef(7, NEW), "run-3", 600)  # a new version goes through
+    assert not ledger.claim(ref, "run-4", 600)  # an older version does not
+    assert ledger.claim(OrderRef(7, NEW), "run-5", 600, force=True)  # a re-export does
+    assert ledger.claim(OrderRef(8, OLD), "run-6", -1)  # a lease that has already run out...
+    assert ledger.claim(OrderRef(8, OLD), "run-7", 600)  # ...does not hold the next poll back
 
 
 def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any) -> None:
@@ -39,8 +41,9 @@ def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
     assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
-    ledger.record_marked([OrderRef(7, NEW), OrderRef(8, OLD)])
-    ledger.record_marked([OrderRef(7, OLD)])  # refused by its condition, the newer stays
+    assert ledger.record_marked(OrderRef(7, NEW))
+    assert ledger.record_marked(OrderRef(8, OLD))
+    assert not ledger.record_marked(OrderRef(7, OLD))
     entry = ledger.get_many([7, 8])
     assert set(entry) == {7, 8}
     assert entry[7].delivered_key == "key-new"

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.events import inbound_order
 from traede_export.ledger import ExportLedger, LedgerEntry
-from traede_export.models import MAX_MARK_BATCH, Attr, InboundOrder, InvalidOrder, chunk, string_attributes
+from traede_export.models import MAX_MARK_BATCH, Attr, InboundOrder, InvalidOrder, OrderRef, chunk, string_attributes
 from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.target import DeliveryResult, Outcome, TargetClient
 from traede_export.traede import TraedeClient, TraedeError
@@ -158,11 +158,7 @@ class Forwarder:
         batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
         errors = list(self._pool.map(self._mark_batch, batches))
         marked = [o.ref for b, e in zip(batches, errors, strict=True) if e is None for o in b]
-        try:
-            self._ledger.record_marked(marked)
-        except (ClientError, BotoCoreError) as exc:
-            # Traede has the marks; the ledger's copy only feeds `status`. Not worth a redelivery.
-            logger.warning("could not record marks in the ledger", reason=str(exc), orders=len(marked))
+        list(self._pool.map(self._record_marked, marked))
         out.summary.mark_calls += len(batches)
         mark_errors: dict[int, str] = {}
         for batch, error in zip(batches, errors, strict=True):
@@ -190,6 +186,13 @@ class Forwarder:
         except TraedeError as exc:
             return str(exc)
         return None
+
+    def _record_marked(self, ref: OrderRef) -> None:
+        try:
+            self._ledger.record_marked(ref)
+        except (ClientError, BotoCoreError) as exc:
+            # Traede has the mark; the ledger's copy only feeds `status`. Not worth a redelivery.
+            logger.warning("could not record a mark", order_id=ref.order_id, reason=str(exc))
 
     def _settle(self, out: BatchOutcome, order: InboundOrder, ok: bool, reason: str) -> None:
         out.results[order.message_id] = RecordResult(ok, reason)

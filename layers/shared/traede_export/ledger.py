@@ -8,7 +8,7 @@ sortable strings (see `models.version_of`), so "never go backwards" is a conditi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,6 @@ from traede_export.models import OrderRef, chunk
 
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_BATCH_GET = 100
-MAX_TRANSACTION = 100  # DynamoDB's limit of items per TransactWriteItems
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,6 @@ class LedgerEntry:
     delivered_version: str = ""
     delivered_key: str = ""
     marked_version: str = ""
-
-
-def _condition_failed(reason: Mapping[str, Any]) -> bool:
-    return reason.get("Code") == "ConditionalCheckFailed"
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -49,7 +44,7 @@ class ExportLedger:
         return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
 
     def _request(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> dict[str, Any]:
-        """One update, as UpdateItem and TransactWriteItems both take it; every write renews the TTL."""
+        """One UpdateItem request; every write renews the TTL."""
         values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
         request: dict[str, Any] = {
             "TableName": self.table_name,
@@ -71,34 +66,6 @@ class ExportLedger:
             raise
         return True
 
-    def _run_many(self, requests: dict[int, dict[str, Any]]) -> dict[int, bool]:
-        """Many conditional updates (one per order), 100 per TransactWriteItems instead of one call each.
-
-        A transaction is all or nothing, but a cancelled one names the conditions that failed:
-        those are answered False and the rest are tried again without them.
-        """
-        done: dict[int, bool] = {}
-        for ids in chunk(list(requests), MAX_TRANSACTION):
-            pending = list(ids)
-            for _ in range(3):
-                if not pending:
-                    break
-                try:
-                    self._db.transact_write_items(TransactItems=[{"Update": requests[i]} for i in pending])
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                        break  # throttled or failed as a whole: fall back to single updates below
-                    reasons = exc.response.get("CancellationReasons") or [{}] * len(pending)
-                    failed = {i for i, why in zip(pending, reasons, strict=True) if _condition_failed(why)}
-                    done.update((i, False) for i in failed)
-                    pending = [i for i in pending if i not in failed]
-                else:
-                    done.update((i, True) for i in pending)
-                    pending = []
-            for i in pending:  # still contended after retries: one at a time
-                done[i] = self._run(requests[i])
-        return done
-
     def _claim_request(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool) -> dict[str, Any]:
         now = int(time.time())
         values = {":v": {"S": ref.version}, ":until": {"N": str(now + lease_seconds)}, ":run": {"S": run_id}}
@@ -115,11 +82,6 @@ class ExportLedger:
         `force` (a re-export) takes it regardless: the operator asked for these orders again.
         """
         return self._run(self._claim_request(ref, run_id, lease_seconds, force))
-
-    def claim_many(self, refs: Sequence[OrderRef], run_id: str, lease_seconds: int, force: bool = False) -> list[bool]:
-        """`claim` for many orders with distinct ids, in transactions."""
-        done = self._run_many({r.order_id: self._claim_request(r, run_id, lease_seconds, force) for r in refs})
-        return [done[r.order_id] for r in refs]
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""
@@ -143,19 +105,15 @@ class ExportLedger:
             )
         )
 
-    def record_marked(self, refs: Sequence[OrderRef]) -> None:
-        """Remember the marked versions (distinct orders); never goes backwards."""
-        now = {"N": str(int(time.time()))}
-        self._run_many(
-            {
-                r.order_id: self._request(
-                    r.order_id,
-                    "SET marked_version = :v, marked_at = :at",
-                    {":v": {"S": r.version}, ":at": now},
-                    "attribute_not_exists(marked_version) OR marked_version <= :v",
-                )
-                for r in refs
-            }
+    def record_marked(self, ref: OrderRef) -> bool:
+        """Remember the marked version; an older one never overwrites a newer one."""
+        return self._run(
+            self._request(
+                ref.order_id,
+                "SET marked_version = :v, marked_at = :at",
+                {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
+                "attribute_not_exists(marked_version) OR marked_version <= :v",
+            )
         )
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:

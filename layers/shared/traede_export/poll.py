@@ -48,7 +48,7 @@ class Poller:
     system_id: str
     options: ExportOptions
     lease_seconds: int
-    workers: int = 4
+    workers: int = 8  # claims and sends in flight at once
 
     def run(
         self,
@@ -83,7 +83,7 @@ class Poller:
                 result.invalid += 1
                 logger.error("skipping an export entry that is not a production order", reason=str(exc))
         force = result.reexport_since is not None
-        claimed = self.ledger.claim_many([ref for ref, _ in refs], result.run_id, self.lease_seconds, force)
+        claimed = list(pool.map(lambda r: self.ledger.claim(r[0], result.run_id, self.lease_seconds, force), refs))
         messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if not ok:
