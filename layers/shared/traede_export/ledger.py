@@ -43,8 +43,8 @@ class ExportLedger:
     def _key(self, order_id: int) -> dict[str, Any]:
         return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
 
-    def _request(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> dict[str, Any]:
-        """One UpdateItem request; every write renews the TTL."""
+    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
+        """Run one UpdateItem, renewing the TTL; False when its condition did not hold."""
         values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
         request: dict[str, Any] = {
             "TableName": self.table_name,
@@ -54,10 +54,6 @@ class ExportLedger:
         }
         if condition:
             request["ConditionExpression"] = condition
-        return request
-
-    def _run(self, request: dict[str, Any]) -> bool:
-        """One UpdateItem; False when its condition did not hold."""
         try:
             self._db.update_item(**request)
         except ClientError as exc:
@@ -66,54 +62,46 @@ class ExportLedger:
             raise
         return True
 
-    def _claim_request(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool) -> dict[str, Any]:
+    def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
+        """Take the in-flight lease for this version; False if it is already in flight.
+
+        `force` (a re-export) takes it regardless: the operator asked for these orders again.
+        """
         now = int(time.time())
         values = {":v": {"S": ref.version}, ":until": {"N": str(now + lease_seconds)}, ":run": {"S": run_id}}
         condition = None
         if not force:
             values[":now"] = {"N": str(now)}
             condition = "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
-        expression = "SET enqueued_version = :v, lease_until = :until, run_id = :run"
-        return self._request(ref.order_id, expression, values, condition)
-
-    def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
-        """Take the in-flight lease for this version; False if it is already in flight.
-
-        `force` (a re-export) takes it regardless: the operator asked for these orders again.
-        """
-        return self._run(self._claim_request(ref, run_id, lease_seconds, force))
+        return self._update(
+            ref.order_id, "SET enqueued_version = :v, lease_until = :until, run_id = :run", values, condition
+        )
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""
-        return self._run(
-            self._request(
-                ref.order_id,
-                "SET lease_until = :zero",
-                {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
-                "enqueued_version = :v AND run_id = :run",
-            )
+        return self._update(
+            ref.order_id,
+            "SET lease_until = :zero",
+            {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
+            "enqueued_version = :v AND run_id = :run",
         )
 
     def record_delivery(self, ref: OrderRef, key: str) -> bool:
         """Remember the delivered version; an older version never overwrites a newer one."""
-        return self._run(
-            self._request(
-                ref.order_id,
-                "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
-                {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
-                "attribute_not_exists(delivered_version) OR delivered_version <= :v",
-            )
+        return self._update(
+            ref.order_id,
+            "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
+            {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
+            "attribute_not_exists(delivered_version) OR delivered_version <= :v",
         )
 
     def record_marked(self, ref: OrderRef) -> bool:
         """Remember the marked version; an older one never overwrites a newer one."""
-        return self._run(
-            self._request(
-                ref.order_id,
-                "SET marked_version = :v, marked_at = :at",
-                {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
-                "attribute_not_exists(marked_version) OR marked_version <= :v",
-            )
+        return self._update(
+            ref.order_id,
+            "SET marked_version = :v, marked_at = :at",
+            {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
+            "attribute_not_exists(marked_version) OR marked_version <= :v",
         )
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
