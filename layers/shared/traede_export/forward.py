@@ -157,16 +157,17 @@ class Forwarder:
         unique = {o.ref.order_id: o for o in to_mark}
         batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
         errors = list(self._pool.map(self._mark_batch, batches))
-        marked = [o.ref for b, e in zip(batches, errors, strict=True) if e is None for o in b]
-        list(self._pool.map(self._record_marked, marked))
         out.summary.mark_calls += len(batches)
+        marked: list[OrderRef] = []
         mark_errors: dict[int, str] = {}
         for batch, error in zip(batches, errors, strict=True):
             if error is None:
-                out.summary.marked += len(batch)
+                marked.extend(o.ref for o in batch)
             else:
-                out.summary.mark_failures += len(batch)
                 mark_errors.update((o.ref.order_id, error) for o in batch)
+        out.summary.marked += len(marked)
+        out.summary.mark_failures += len(mark_errors)
+        list(self._pool.map(self._record_marked, marked))
         for order in to_mark:
             error = mark_errors.get(order.ref.order_id)
             if error is None:
