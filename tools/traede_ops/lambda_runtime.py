@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -211,19 +211,29 @@ class SqsEventSource:
         return len(messages)
 
     def in_queue(self) -> int:
-        attrs = self._sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return queue_depth(self._sqs, self.queue_url)
 
-    def drain(self, max_seconds: float = 120.0) -> DrainStats:
-        """Invoke until the queue is empty, waiting out visibility timeouts for redeliveries."""
+    def drain(self, max_seconds: float = 120.0, progress: Callable[[int], None] | None = None) -> DrainStats:
+        """Invoke until the queue is empty, waiting out visibility timeouts for redeliveries.
+
+        `progress` is called with the number of records handled so far.
+        """
         stop = time.monotonic() + max_seconds
         while time.monotonic() < stop:
             if self.poll_once():
+                if progress is not None:
+                    progress(self.stats.records)
                 continue
             if self.in_queue() == 0:
                 break
             time.sleep(0.2)
         return self.stats
+
+
+def queue_depth(sqs: Any, url: str) -> int:
+    """Messages visible plus in flight."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])

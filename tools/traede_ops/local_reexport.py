@@ -7,22 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from traede_ops.events import load_event
-from traede_ops.lambda_runtime import SqsEventSource
 from traede_ops.local_stack import LocalOptions, LocalStack
 
 REEXPORT_MARK = ":reexport:"
-
-
-def drain(source: SqsEventSource, progress: Any = None, max_seconds: float = 600.0) -> None:
-    stop = time.monotonic() + max_seconds
-    while time.monotonic() < stop:
-        if source.poll_once():
-            if progress is not None:
-                progress(source.stats.records)
-            continue
-        if source.in_queue() == 0:
-            return
-        time.sleep(0.2)
 
 
 def reexport_local(options: LocalOptions, since: str | None, progress: Any = None) -> dict[str, Any]:
@@ -35,7 +22,7 @@ def reexport_local(options: LocalOptions, since: str | None, progress: Any = Non
     with LocalStack(options) as stack:
         first = stack.poll(load_event("scheduled"))
         source = stack.event_source()
-        drain(source, progress)
+        source.drain(max_seconds=600, progress=progress)
         exported_first = stack.sandbox.exported(options.system_id) if stack.sandbox else set()
         if since is None:
             time.sleep(1.1)
@@ -43,7 +30,7 @@ def reexport_local(options: LocalOptions, since: str | None, progress: Any = Non
         event = load_event("reexport")
         event["detail"]["not_exported_since"] = since
         again = stack.poll(event)
-        drain(source, progress)
+        source.drain(max_seconds=600, progress=progress)
         keys = stack.receiver.keys_by_order() if stack.receiver else {}
         redelivered = sorted(oid for oid, ks in keys.items() if any(REEXPORT_MARK in k for k in ks))
         dead = stack.dlq_messages()

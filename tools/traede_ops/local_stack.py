@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 
 from traede_ops.faults import Faults, ReceiverFaults
-from traede_ops.lambda_runtime import LocalFunction, SqsEventSource
+from traede_ops.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_ops.receiver import ReceivingSystem
 from traede_ops.sandbox import TraedeSandbox, seed_orders
 from traede_ops.template import Resolver, functions, load_template, resources_of_type
@@ -214,11 +214,7 @@ class LocalStack:
         return dict(self.poller.invoke(event or {}))
 
     def queue_depth(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return queue_depth(self.sqs, url)
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         """Everything in the DLQ, left in place (visibility 0)."""

@@ -33,15 +33,7 @@ def run_local(options: LocalOptions, progress: Any = None) -> LocalReport:
     with LocalStack(options) as stack:
         poll = stack.poll(load_event("scheduled"))
         source = stack.event_source()
-        stop = time.monotonic() + 600
-        while time.monotonic() < stop:
-            handled = source.poll_once()
-            if progress is not None and handled:
-                progress(source.stats.records)
-            if not handled:
-                if source.in_queue() == 0:
-                    break
-                time.sleep(0.2)
+        source.drain(max_seconds=600, progress=progress)
         dlq = stack.dlq_messages()
         delivered = len(stack.receiver.delivered_ids()) if stack.receiver else source.stats.records
         marked_ids = stack.sandbox.exported(options.system_id) if stack.sandbox else set()
