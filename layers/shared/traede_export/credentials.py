@@ -15,16 +15,29 @@ class CredentialsError(RuntimeError):
     """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
 
 
-def _fetch(secret_name: str) -> Any:
-    # Imported lazily: Parameters costs ~150 ms and only a real call needs it.
-    from aws_lambda_powertools.utilities import parameters
+class SecretReader:
+    """Reads JSON secrets through one Powertools `SecretsProvider` per container.
 
-    try:
-        return parameters.get_secret(secret_name, transform="json", max_age=SECRET_MAX_AGE)
-    except parameters.exceptions.TransformParameterError:
-        raise CredentialsError(f"secret {secret_name!r} is not valid JSON") from None
-    except parameters.exceptions.GetParameterError as exc:
-        raise CredentialsError(f"cannot read secret {secret_name!r}: {_reason(exc)}") from None
+    The provider (and its cache) belongs to the container's wiring rather than Powertools'
+    process-wide default, so it uses the container's boto3 client.
+    """
+
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._client = client
+        self._provider: Any = None
+
+    def __call__(self, secret_name: str) -> Any:
+        # Imported lazily: Parameters costs ~150 ms and only a real call needs it.
+        from aws_lambda_powertools.utilities import parameters
+
+        if self._provider is None:
+            self._provider = parameters.SecretsProvider(boto3_client=self._client())
+        try:
+            return self._provider.get(secret_name, transform="json", max_age=SECRET_MAX_AGE)
+        except parameters.exceptions.TransformParameterError:
+            raise CredentialsError(f"secret {secret_name!r} is not valid JSON") from None
+        except parameters.exceptions.GetParameterError as exc:
+            raise CredentialsError(f"cannot read secret {secret_name!r}: {_reason(exc)}") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -35,11 +48,11 @@ def _reason(exc: Exception) -> str:
     return type(exc.__cause__ or exc).__name__
 
 
-def traede_headers(secret_name: str) -> Callable[[], dict[str, str]]:
+def traede_headers(secret_name: str, read: SecretReader) -> Callable[[], dict[str, str]]:
     """Headers for Traede: a bearer token and the app key, both from one JSON secret."""
 
     def provide() -> dict[str, str]:
-        value = _fetch(secret_name)
+        value = read(secret_name)
         if not isinstance(value, Mapping):
             raise CredentialsError(f"secret {secret_name!r} must be a JSON object")
         token, app_key = value.get("access_token"), value.get("app_key")
@@ -50,13 +63,13 @@ def traede_headers(secret_name: str) -> Callable[[], dict[str, str]]:
     return provide
 
 
-def target_headers(secret_name: str | None) -> Callable[[], dict[str, str]]:
+def target_headers(secret_name: str | None, read: SecretReader) -> Callable[[], dict[str, str]]:
     """Headers for the receiving system: the secret is a JSON object of header names to values."""
 
     def provide() -> dict[str, str]:
         if secret_name is None:
             return {}
-        value = _fetch(secret_name)
+        value = read(secret_name)
         if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):

@@ -11,7 +11,7 @@ import boto3
 import requests
 
 from traede_export.config import ForwarderConfig, PollerConfig, TraedeSettings
-from traede_export.credentials import target_headers, traede_headers
+from traede_export.credentials import SecretReader, target_headers, traede_headers
 from traede_export.forward import Forwarder
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
@@ -32,9 +32,15 @@ def _aws_session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-def _traede_client(settings: TraedeSettings, session: requests.Session, timeout: tuple[float, float]) -> TraedeClient:
-    session.auth = HeaderAuth(traede_headers(settings.credentials_secret))
+def _traede_client(
+    settings: TraedeSettings, session: requests.Session, timeout: tuple[float, float], secrets: SecretReader
+) -> TraedeClient:
+    session.auth = HeaderAuth(traede_headers(settings.credentials_secret, secrets))
     return TraedeClient(session, settings.api_url, settings.system_id, timeout)
+
+
+def _secret_reader() -> SecretReader:
+    return SecretReader(lambda: aws_client("secretsmanager"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
     session = build_session()
     ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
     poller = Poller(
-        traede=_traede_client(cfg.traede, session, cfg.http.timeout),
+        traede=_traede_client(cfg.traede, session, cfg.http.timeout, _secret_reader()),
         ledger=ledger,
         queue=QueueWriter(aws_client("sqs"), cfg.queue_url),
         system_id=cfg.traede.system_id,
@@ -68,10 +74,11 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     # Separate sessions: each carries its own credentials, and neither can leak to the other host.
     traede_session = build_session(pool_size=cfg.concurrency)
     target_session = build_session(pool_size=cfg.concurrency)
-    target_session.auth = HeaderAuth(target_headers(cfg.target_credentials_secret))
+    secrets = _secret_reader()
+    target_session.auth = HeaderAuth(target_headers(cfg.target_credentials_secret, secrets))
     forwarder = Forwarder(
         target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered),
-        traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout),
+        traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
         ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
         dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
         system_id=cfg.traede.system_id,
