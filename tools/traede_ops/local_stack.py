@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,17 +48,43 @@ class LocalOptions:
     target_headers: dict[str, str] | None = None
 
 
-def start_moto() -> Any:
-    """A moto server on loopback; boto3 everywhere in this process then talks to it."""
-    from moto.server import ThreadedMotoServer
+class MotoServer:
+    """moto's app on a threaded loopback server, with DynamoDB requests made atomic.
 
+    moto checks a write's condition and applies it in separate steps without a lock, so two
+    concurrent conditional writes to one item can both pass. DynamoDB makes each write atomic;
+    serialising moto's DynamoDB requests restores that, so overlapping runs behave as in AWS.
+    """
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        dynamodb = threading.Lock()
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                with dynamodb:
+                    return list(moto_app(environ, start_response))
+            return moto_app(environ, start_response)
+
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def start_moto() -> MotoServer:
+    """A moto server on loopback; boto3 everywhere in this process then talks to it."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = MotoServer()
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ENDPOINT_URL": server.endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
