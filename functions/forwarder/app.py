@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from traede_export.config import ForwarderConfig
+from traede_export.events import inbound_order
 from traede_export.forward import BatchOutcome
 from traede_export.http import set_deadline
 from traede_export.wiring import build_forwarder
@@ -26,13 +27,17 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 METRICS = {
     "delivered": "OrdersDelivered",
     "already_delivered": "OrdersAlreadyDelivered",
+    "already_marked": "OrdersAlreadyMarked",
     "rejected": "OrdersRejected",
     "failed": "DeliveryFailures",
-    "invalid": "InvalidMessages",
+    "invalid": "InvalidOrders",  # the poller counts its invalid export entries under the same name
     "not_started": "OrdersNotStarted",
+    "deferred": "DeliveriesDeferred",
+    "stale": "StaleDeliveries",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
+    "mark_refused": "MarksRefused",
 }
 
 
@@ -47,7 +52,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for session in RUNTIME.sessions:
         set_deadline(session, deadline)
 
-    outcome = RUNTIME.forwarder.forward(list(SQSEvent(event).records), lambda: deadline - time.monotonic())
+    messages = [inbound_order(record) for record in SQSEvent(event).records]
+    outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
 
     counts = outcome.summary.counts()
     for field, metric in METRICS.items():

@@ -6,6 +6,7 @@ POLLER = {
     Env.TRAEDE_SYSTEM_ID: "erp",
     Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
     Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q",
+    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     Env.LEDGER_TABLE: "ledger",
 }
 FORWARDER = {
@@ -84,4 +85,4 @@ def test_forwarder_errors_name_the_variable(change: dict[str, str], name: str) -
 def test_empty_environment_names_each_required_variable() -> None:
     with pytest.raises(ConfigError) as info:
         PollerConfig.from_env({})
-    assert str(info.value).count("is required") == 4
+    assert str(info.value).count("is required") == 5

@@ -35,6 +35,9 @@ def test_parses_the_sample_order() -> None:
         ('{"updated_at": "2026-01-01 00:00:00"}', "integer 'id'"),
         ('{"id": 5}', "'updated_at'"),
         ('{"id": 5, "updated_at": ""}', "'updated_at'"),
+        ('{"id": 5, "updated_at": "Fri, 09 Jan 2026 10:00:00"}', "not an instant"),
+        ('{"id": 5, "updated_at": "2026-01-09"}', "not an instant"),
+        ('{"id": 5, "updated_at": "2026-13-09 10:00:00"}', "not an instant"),
     ],
 )
 def test_rejects_bodies_that_are_not_orders(body: str, reason: str) -> None:
@@ -45,7 +48,10 @@ def test_rejects_bodies_that_are_not_orders(body: str, reason: str) -> None:
 def test_versions_sort_in_time_order_across_formats() -> None:
     assert version_of("2026-01-02 00:00:00") > version_of("2026-01-01T23:59:59Z")
     assert version_of("2026-01-01T12:00:00+02:00") == version_of("2026-01-01 10:00:00")
-    assert version_of("not a date") == "not a date"
+    assert version_of("2026-01-01T10:00:00.5Z") > version_of("2026-01-01 10:00:00")
+    for text in ("not a date", "Fri, 09 Jan 2026 10:00:00", "2026-01-09", "1767952800"):
+        with pytest.raises(ValueError, match="not an ISO-8601"):
+            version_of(text)
 
 
 def test_idempotency_key_is_stable_per_version_and_distinct_for_reexport() -> None:

@@ -46,6 +46,7 @@ class ReceivingSystem(LocalServer):
         self.faults = faults or ReceiverFaults()
         self.reject_ids = set(reject_ids)
         self.fail_ids: set[int] = set()  # answered 503 every time: a transient failure that never clears
+        self.delays: dict[str, float] = {}  # Idempotency-Key -> seconds to wait before storing (a slow write)
         self._attempts_by_order: dict[int, int] = {}
         self.required_headers = dict(required_headers or {})
         self.conflict_on_duplicate = conflict_on_duplicate
@@ -119,6 +120,8 @@ class ReceivingSystem(LocalServer):
             return Reply(503, {"error": "unavailable", "message": f"order {order_id} cannot be stored right now"})
         if order_id in self.reject_ids:
             return Reply(422, {"error": "rejected", "reason": f"order {order_id} is not valid for this system"})
+        if key in self.delays:
+            threading.Event().wait(self.delays[key])
         status = 502 if fault == ACCEPTED_BUT_502 else 201
         with self._lock:
             if self.conflict_on_duplicate and key in self._accepted_keys:

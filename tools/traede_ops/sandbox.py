@@ -70,6 +70,7 @@ class TraedeSandbox(LocalServer):
         self.app_key = app_key
         self.faults = faults or Faults()
         self.paging = paging
+        self.server_page_size: int | None = None  # "paged": Traede's own page size, whatever `limit` says
         self._lock = threading.RLock()
         self._orders: dict[int, dict[str, Any]] = {}
         self._changed: dict[int, datetime] = {}  # when each order last changed (see module docstring)
@@ -120,6 +121,12 @@ class TraedeSandbox(LocalServer):
             order["updated_at"] = stamp.strftime(TIME_FORMAT)
             self._changed[order_id] = now
             return str(order["updated_at"])
+
+    def delete(self, order_id: int) -> None:
+        """Remove an order, as a user deleting it in Traede: marking it then fails."""
+        with self._lock:
+            del self._orders[order_id]
+            self._changed.pop(order_id, None)
 
     def exported(self, system_id: str) -> set[int]:
         """Ids ever marked exported to `system_id` (whether or not pending again since)."""
@@ -246,7 +253,8 @@ class TraedeSandbox(LocalServer):
                 if all(_group_matches(order, g) for g in groups):
                     selected.append(order)
             if self.paging == "paged":
-                selected = selected[page * limit : (page + 1) * limit]
+                size = self.server_page_size or limit
+                selected = selected[page * size : (page + 1) * size]
             elif self.paging == "ignore_page":
                 selected = selected[:limit]
             page_orders = [_strip(order, includes) for order in selected]

@@ -95,6 +95,7 @@ class PollerConfig:
     traede: TraedeSettings
     export: ExportOptions
     queue_url: str
+    dlq_url: str
     ledger_table: str
     lease_seconds: int
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -113,6 +114,7 @@ class PollerConfig:
                 page_size=r.integer(Env.EXPORT_PAGE_SIZE, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
             ),
             queue_url=r.url(Env.QUEUE_URL),
+            dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
             lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 1, 14 * 24 * 3600),
             http=_http(r),

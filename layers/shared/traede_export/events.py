@@ -7,7 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from traede_export.models import Attr, InboundOrder, OrderRef, parse_utc
+from traede_export.models import (
+    Attr,
+    InboundOrder,
+    InvalidOrder,
+    OrderRef,
+    SqsAttributes,
+    UnreadableMessage,
+    parse_utc,
+)
 
 REEXPORT_FIELD = "not_exported_since"
 
@@ -37,15 +45,35 @@ def reexport_since(event: Any) -> datetime | None:
     return since
 
 
-def inbound_order(record: SQSRecord) -> InboundOrder:
-    """Parse one SQS record; raises `InvalidOrder` when the body is not a production order."""
-    ref = OrderRef.from_body(record.body)
-    attribute = record.message_attributes[Attr.REEXPORT_SINCE]
-    since = attribute.string_value if attribute is not None else None
+def _attributes(record: SQSRecord) -> SqsAttributes:
+    """The record's string attributes in SendMessage's shape, so a parked copy keeps them."""
+    raw = record.raw_event.get("messageAttributes") or {}
+    return {
+        name: {"DataType": str(a.get("dataType") or "String"), "StringValue": str(a["stringValue"])}
+        for name, a in raw.items()
+        if isinstance(a, dict) and a.get("stringValue") is not None
+    }
+
+
+def inbound_order(record: SQSRecord) -> InboundOrder | UnreadableMessage:
+    """Parse one SQS record; what is not a production order comes back with the reason."""
+    attributes = _attributes(record)
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    since = attributes.get(Attr.REEXPORT_SINCE, {}).get("StringValue") or None
+    try:
+        ref = OrderRef.from_body(record.body)
+        if since is not None:
+            try:
+                parse_utc(since)
+            except ValueError as exc:
+                raise InvalidOrder(f"attribute {Attr.REEXPORT_SINCE} is not an instant: {exc}") from None
+    except InvalidOrder as exc:
+        return UnreadableMessage(record.message_id, record.body or "", str(exc), receive_count, attributes)
     return InboundOrder(
         message_id=record.message_id,
         ref=ref,
         body=record.body,
-        reexport_since=since or None,
-        receive_count=int(record.attributes.approximate_receive_count or 1),
+        reexport_since=since,
+        receive_count=receive_count,
+        attributes=attributes,
     )

@@ -1,4 +1,16 @@
-"""The forwarder's logic: deliver a batch concurrently, then mark what arrived, 10 at a time."""
+"""The forwarder's logic: deliver a batch concurrently, then mark what arrived, 10 at a time.
+
+The rules, per order and version (a version is an `updated_at`):
+* Only the newest version of an order in a batch acts; older copies are superseded.
+* A version older than one the ledger has enqueued or delivered is superseded: no POST, no mark.
+* A version is POSTed at most once under the delivery lease (`ExportLedger.begin_delivery`), so
+  two versions of one order are never on their way to the ERP at once.
+* A re-export copy is POSTed again (under its own key) only if the version was last delivered
+  before the re-export's instant; otherwise it rides on that delivery.
+* A mark is made only for a version this batch delivered, or one delivered earlier and not marked
+  since: a replayed or duplicate copy of a marked version never marks again, which would swallow
+  an edit that no poll has seen yet. A poll that fetched the version after its mark re-marks it.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +20,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.events import inbound_order
+from traede_export.credentials import CredentialsError
 from traede_export.ledger import ExportLedger, LedgerEntry
-from traede_export.models import MAX_MARK_BATCH, Attr, InboundOrder, InvalidOrder, OrderRef, chunk, string_attributes
+from traede_export.models import (
+    MAX_MARK_BATCH,
+    Attr,
+    InboundOrder,
+    SqsAttributes,
+    UnreadableMessage,
+    chunk,
+    epoch_ms,
+    string_attributes,
+)
 from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.target import DeliveryResult, Outcome, TargetClient
 from traede_export.traede import TraedeClient, TraedeError
 
 logger = Logger(child=True)
+LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
+MAX_REASON_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -33,13 +55,17 @@ class ForwardSummary:
     invalid: int = 0
     delivered: int = 0
     already_delivered: int = 0
+    already_marked: int = 0
     superseded: int = 0
     rejected: int = 0
     failed: int = 0
     not_started: int = 0
+    deferred: int = 0  # another version of the order was being delivered
+    stale: int = 0  # delivered, but a newer version had been delivered first
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0
+    mark_refused: int = 0
 
     def counts(self) -> dict[str, int]:
         return asdict(self)
@@ -49,6 +75,30 @@ class ForwardSummary:
 class BatchOutcome:
     results: dict[str, RecordResult] = field(default_factory=dict)  # by SQS message id
     summary: ForwardSummary = field(default_factory=ForwardSummary)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What became of one POST: the target's answer, or why there was none."""
+
+    result: DeliveryResult | None = None  # None: not started or deferred
+    reason: str = ""
+    deferred: bool = False  # another version of the order holds the delivery lease
+    stale: bool = False  # accepted, but a newer version had been delivered first
+
+
+@dataclass
+class OrderWork:
+    """The copies of one order's newest version in a batch, and what they need."""
+
+    copies: list[InboundOrder]
+    entry: LedgerEntry | None
+    send: InboundOrder | None = None  # the copy to POST, if any
+    mark: bool = False
+
+    @property
+    def head(self) -> InboundOrder:
+        return self.send or self.copies[0]
 
 
 class Forwarder:
@@ -68,164 +118,231 @@ class Forwarder:
         self._system_id = system_id
         self._pool = pool
 
-    def forward(self, records: Sequence[SQSRecord], time_left: Callable[[], float]) -> BatchOutcome:
+    def forward(
+        self, messages: Sequence[InboundOrder | UnreadableMessage], time_left: Callable[[], float]
+    ) -> BatchOutcome:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
         out = BatchOutcome()
-        out.summary.received = len(records)
-        orders = []
-        for record in records:
-            try:
-                orders.append(inbound_order(record))
-            except InvalidOrder as exc:
-                out.summary.invalid += 1
-                out.results[record.message_id] = RecordResult(False, f"not a production order: {exc}")
-                logger.error(
-                    "not a production order",
-                    reason=str(exc),
-                    message_id=record.message_id,
-                    attempt=record.attributes.approximate_receive_count,
-                )
+        out.summary.received = len(messages)
+        orders = [m for m in messages if isinstance(m, InboundOrder)]
+        for bad in (m for m in messages if isinstance(m, UnreadableMessage)):
+            out.summary.invalid += 1
+            self._park_unreadable(out, bad)
+
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
-        to_deliver: dict[str, list[InboundOrder]] = {}  # by idempotency key: same version once
-        to_mark: list[InboundOrder] = []
-        newest = _newest_versions(orders)
-        for order in orders:
-            entry = ledger.get(order.ref.order_id)
-            key = order.key(self._system_id)
-            if _already_delivered(order, key, entry):
-                out.summary.already_delivered += 1
-                to_mark.append(order)
-            elif _superseded(order, entry, newest):
-                out.summary.superseded += 1
-                self._settle(out, order, True, "superseded by a newer version; not delivered, not marked")
-            else:
-                to_deliver.setdefault(key, []).append(order)
-
-        keys = list(to_deliver)
-        for key, result in zip(
-            keys, self._pool.map(lambda k: self._deliver(to_deliver[k][0], k, time_left), keys), strict=True
-        ):
-            for order in to_deliver[key]:
-                self._after_delivery(out, order, result, to_mark)
-
-        self._mark(out, to_mark)
+        work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
+        sending = [w for w in work if w is not None and w.send is not None]
+        for w, result in zip(sending, self._pool.map(lambda w: self._deliver(w, time_left), sending), strict=True):
+            self._after_delivery(out, w, result)
+        self._mark(out, [w for w in work if w is not None and w.mark])
         return out
 
-    def _deliver(self, order: InboundOrder, key: str, time_left: Callable[[], float]) -> DeliveryResult | None:
-        if time_left() <= 0:
-            return None  # too close to the timeout to start: the queue brings it back
-        result = self._target.deliver(order.body, key)
+    # -- planning ------------------------------------------------------------------------
+
+    def _plan(self, out: BatchOutcome, copies: list[InboundOrder], entry: LedgerEntry | None) -> OrderWork | None:
+        newest = max(c.ref.version for c in copies)
+        for old in (c for c in copies if c.ref.version < newest):
+            out.summary.superseded += 1
+            self._settle(out, [old], True, "superseded by a newer version in the same batch; not delivered")
+        current = [c for c in copies if c.ref.version == newest]
+        if entry is not None and max(entry.enqueued_version, entry.delivered_version) > newest:
+            out.summary.superseded += len(current)
+            self._settle(out, current, True, "superseded by a newer version; not delivered, not marked")
+            return None
+        work = OrderWork(current, entry)
+        needing = [c for c in current if self._needs_delivery(c, entry)]
+        if needing:
+            # One POST per version: a scheduled copy (its own key) before any re-export copy.
+            work.send = next((c for c in needing if not c.reexport_since), needing[0])
+            return work
+        if _marked_since_delivery(current, entry):
+            out.summary.already_marked += len(current)
+            self._settle(out, current, True, "already delivered and marked; nothing to do")
+            return None
+        out.summary.already_delivered += len(current)
+        work.mark = True
+        return work
+
+    def _needs_delivery(self, copy: InboundOrder, entry: LedgerEntry | None) -> bool:
+        if entry is None or entry.delivered_version < copy.ref.version:
+            return True
+        if copy.reexport_since is None or entry.delivered_key == copy.key(self._system_id):
+            return False
+        # A re-export redelivers what was delivered before its instant, and nothing after it.
+        return entry.delivered_ms < epoch_ms(copy.reexport_since)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
+        order = work.head
+        left = time_left()
+        if left <= 0:
+            return Attempt(reason="not started: the invocation is close to its timeout")
+        try:
+            if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS):
+                return Attempt(reason="another version of this order is being or was delivered", deferred=True)
+            result = self._target.deliver(order.body, order.key(self._system_id))
+        except (ClientError, BotoCoreError) as exc:
+            return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
+        except CredentialsError:
+            raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
+        except Exception as exc:  # one odd record never sinks its batch
+            # The type only: an exception's text can quote a header value, i.e. a credential.
+            logger.error("unexpected error delivering an order", order_id=order.ref.order_id, error=type(exc).__name__)
+            return Attempt(DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}"))
+        try:
+            return self._after_post(order, result)
+        except (ClientError, BotoCoreError) as exc:
+            # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
+            logger.warning("could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc))
+            return Attempt(result)
+
+    def _after_post(self, order: InboundOrder, result: DeliveryResult) -> Attempt:
         if result.accepted:
-            try:
-                self._ledger.record_delivery(order.ref, key)
-            except (ClientError, BotoCoreError) as exc:
-                # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
-                logger.warning(
-                    "could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc)
-                )
-        return result
+            recorded = self._ledger.record_delivery(order.ref, order.key(self._system_id))
+            return Attempt(result, stale=not recorded)
+        if result.outcome is Outcome.REJECTED:
+            self._ledger.record_rejection(order.ref, result.reason)
+        else:
+            self._ledger.end_delivery(order.ref)
+        return Attempt(result)
 
-    def _after_delivery(
-        self, out: BatchOutcome, order: InboundOrder, result: DeliveryResult | None, to_mark: list[InboundOrder]
-    ) -> None:
+    def _after_delivery(self, out: BatchOutcome, work: OrderWork, attempt: Attempt) -> None:
         s = out.summary
-        if result is None:
-            s.not_started += 1
-            self._settle(out, order, False, "not started: the invocation is close to its timeout")
+        copies = work.copies
+        result = attempt.result
+        if attempt.deferred:
+            s.deferred += len(copies)
+            self._settle(out, copies, False, f"deferred: {attempt.reason}")
+        elif result is None:
+            s.not_started += len(copies)
+            self._settle(out, copies, False, attempt.reason)
+        elif attempt.stale:
+            # Only possible when a delivery lease expired mid-POST; the ERP may now hold an older
+            # version than one already delivered. Counted and alarmed: see the runbook.
+            s.stale += len(copies)
+            logger.error("an older version landed after a newer one", order_id=work.head.ref.order_id)
+            self._settle(out, copies, True, "delivered after a newer version; not marked (StaleDeliveries)")
         elif result.accepted:
-            s.delivered += result.outcome is Outcome.DELIVERED
-            s.already_delivered += result.outcome is Outcome.ALREADY_DELIVERED
-            to_mark.append(order)
+            s.delivered += 1
+            s.already_delivered += len(copies) - 1
+            work.mark = True
         elif result.outcome is Outcome.REJECTED:
-            s.rejected += 1
-            self._park(out, order, result.reason)
+            s.rejected += len(copies)
+            self._park(out, copies, f"rejected by the receiving system: {result.reason}")
         else:
-            s.failed += 1
-            self._settle(out, order, False, f"delivery failed: {result.reason}")
+            s.failed += len(copies)
+            self._settle(out, copies, False, f"delivery failed: {result.reason}")
 
-    def _park(self, out: BatchOutcome, order: InboundOrder, reason: str) -> None:
-        """A permanent rejection goes straight to the DLQ: retrying cannot change the answer."""
-        attributes = string_attributes({Attr.ORDER_ID: str(order.ref.order_id), Attr.FAILURE_REASON: reason})
-        report = self._dlq.send([OutboundMessage("0", order.body, attributes)])
-        if report.sent:
-            self._settle(out, order, True, f"rejected by the receiving system, moved to the DLQ: {reason}")
-        else:
-            self._settle(out, order, False, f"rejected ({reason}) and could not be moved to the DLQ")
+    # -- marking -------------------------------------------------------------------------
 
-    def _mark(self, out: BatchOutcome, to_mark: list[InboundOrder]) -> None:
-        # One mark per order even when two messages carried it.
-        unique = {o.ref.order_id: o for o in to_mark}
-        batches = list(chunk(list(unique.values()), MAX_MARK_BATCH))
-        errors = list(self._pool.map(self._mark_batch, batches))
-        out.summary.mark_calls += len(batches)
-        marked: list[OrderRef] = []
-        mark_errors: dict[int, str] = {}
-        for batch, error in zip(batches, errors, strict=True):
-            if error is None:
-                marked.extend(o.ref for o in batch)
-            else:
-                mark_errors.update((o.ref.order_id, error) for o in batch)
+    def _mark(self, out: BatchOutcome, work: list[OrderWork]) -> None:
+        batches = list(chunk(work, MAX_MARK_BATCH))
+        marked: list[OrderWork] = []
+        for batch, (calls, errors) in zip(batches, self._pool.map(self._mark_batch, batches), strict=True):
+            out.summary.mark_calls += calls
+            for w in batch:
+                error = errors[w.head.ref.order_id]
+                if error is None:
+                    marked.append(w)
+                elif error.refused:
+                    out.summary.mark_refused += 1
+                    self._park(out, w.copies, f"delivered, but Traede refused mark-as-exported: {error}")
+                else:
+                    out.summary.mark_failures += 1
+                    self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
         out.summary.marked += len(marked)
-        out.summary.mark_failures += len(mark_errors)
         list(self._pool.map(self._record_marked, marked))
-        for order in to_mark:
-            error = mark_errors.get(order.ref.order_id)
-            if error is None:
-                self._settle(out, order, True, "delivered and marked as exported")
-            else:
-                self._settle(out, order, False, f"delivered, but mark-as-exported failed: {error}")
+        for w in marked:
+            self._settle(out, w.copies, True, "delivered and marked as exported")
 
-    def _mark_batch(self, batch: list[InboundOrder]) -> str | None:
+    def _mark_batch(self, batch: list[OrderWork]) -> tuple[int, dict[int, TraedeError | None]]:
+        """Mark up to 10; a refusal (4xx) is split in halves until the refused orders are isolated."""
         try:
             # The note shows in Traede's timeline: the key finds the order in the ERP.
             self._traede.mark_as_exported(
                 [
-                    (o.ref.order_id, f"Delivered by traede-export, Idempotency-Key {o.key(self._system_id)}")
-                    for o in batch
+                    (w.head.ref.order_id, f"Delivered by traede-export, Idempotency-Key {w.head.key(self._system_id)}")
+                    for w in batch
                 ]
             )
         except TraedeError as exc:
-            return str(exc)
-        return None
+            if not exc.refused or len(batch) == 1:
+                return 1, {w.head.ref.order_id: exc for w in batch}
+            half = len(batch) // 2
+            calls, errors = 1, dict[int, TraedeError | None]()
+            for part in (batch[:half], batch[half:]):
+                part_calls, part_errors = self._mark_batch(part)
+                calls += part_calls
+                errors.update(part_errors)
+            return calls, errors
+        return 1, {w.head.ref.order_id: None for w in batch}
 
-    def _record_marked(self, ref: OrderRef) -> None:
+    def _record_marked(self, work: OrderWork) -> None:
         try:
-            self._ledger.record_marked(ref)
+            self._ledger.record_marked(work.head.ref)
         except (ClientError, BotoCoreError) as exc:
-            # Traede has the mark; the ledger's copy only feeds `status`. Not worth a redelivery.
-            logger.warning("could not record a mark", order_id=ref.order_id, reason=str(exc))
+            # Traede has the mark; the ledger's copy stops replays from marking again. A redelivery
+            # before it is recorded only repeats an idempotent mark.
+            logger.warning("could not record a mark", order_id=work.head.ref.order_id, reason=str(exc))
 
-    def _settle(self, out: BatchOutcome, order: InboundOrder, ok: bool, reason: str) -> None:
-        out.results[order.message_id] = RecordResult(ok, reason)
-        log: Any = logger.info if ok else logger.warning
+    # -- settling ------------------------------------------------------------------------
+
+    def _park(self, out: BatchOutcome, copies: list[InboundOrder], reason: str) -> None:
+        """A permanent failure goes straight to the DLQ, with every attribute it came with."""
+        self._park_messages(out, [(c.message_id, c.body, c.attributes) for c in copies], reason)
+        for c in copies:
+            self._log(c.message_id, c.ref.order_id, c.ref.version, c.receive_count, out.results[c.message_id])
+
+    def _park_unreadable(self, out: BatchOutcome, bad: UnreadableMessage) -> None:
+        self._park_messages(out, [(bad.message_id, bad.body, bad.attributes)], f"not a production order: {bad.reason}")
+        self._log(bad.message_id, None, None, bad.receive_count, out.results[bad.message_id])
+
+    def _park_messages(self, out: BatchOutcome, messages: list[tuple[str, str, SqsAttributes]], reason: str) -> None:
+        reason = reason[:MAX_REASON_CHARS]
+        outbound = [
+            OutboundMessage(str(i), body, {**attrs, **string_attributes({Attr.FAILURE_REASON: reason})})
+            for i, (_, body, attrs) in enumerate(messages)
+        ]
+        report = self._dlq.send(outbound)
+        for i, (message_id, _, _) in enumerate(messages):
+            if str(i) in report.failed:
+                out.results[message_id] = RecordResult(False, f"{reason}; could not be moved to the DLQ")
+            else:
+                out.results[message_id] = RecordResult(True, f"{reason}; moved to the DLQ")
+
+    def _settle(self, out: BatchOutcome, copies: list[InboundOrder], ok: bool, reason: str) -> None:
+        for c in copies:
+            out.results[c.message_id] = RecordResult(ok, reason)
+            self._log(c.message_id, c.ref.order_id, c.ref.version, c.receive_count, out.results[c.message_id])
+
+    @staticmethod
+    def _log(message_id: str, order_id: int | None, version: str | None, attempt: int, result: RecordResult) -> None:
+        log: Any = logger.info if result.ok else logger.warning
         log(
-            reason,
-            order_id=order.ref.order_id,
-            version=order.ref.version,
-            attempt=order.receive_count,
-            message_id=order.message_id,
-            outcome="ok" if ok else "failed",
-            reason=reason,
+            result.reason,
+            order_id=order_id,
+            version=version,
+            attempt=attempt,
+            message_id=message_id,
+            outcome="ok" if result.ok else "failed",
+            reason=result.reason,
         )
 
 
-def _newest_versions(orders: Sequence[InboundOrder]) -> dict[int, str]:
-    newest: dict[int, str] = {}
+def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:
+    groups: dict[int, list[InboundOrder]] = {}
     for o in orders:
-        if o.ref.version > newest.get(o.ref.order_id, ""):
-            newest[o.ref.order_id] = o.ref.version
-    return newest
+        groups.setdefault(o.ref.order_id, []).append(o)
+    return list(groups.values())
 
 
-def _already_delivered(order: InboundOrder, key: str, entry: LedgerEntry | None) -> bool:
-    if entry is None:
+def _marked_since_delivery(copies: list[InboundOrder], entry: LedgerEntry | None) -> bool:
+    """The version was marked after its last delivery and after any poll that fetched it since."""
+    if entry is None or entry.marked_version != copies[0].ref.version:
         return False
-    if order.reexport_since:
-        return entry.delivered_key == key
-    return entry.delivered_version >= order.ref.version
-
-
-def _superseded(order: InboundOrder, entry: LedgerEntry | None, newest: dict[int, str]) -> bool:
-    if newest[order.ref.order_id] > order.ref.version:
-        return True
-    return entry is not None and entry.enqueued_version > order.ref.version
+    # A copy from the poll run that last fetched this version, after its mark: Traede still
+    # lists it as pending, so it is marked again.
+    runs = {c.attributes.get(Attr.RUN_ID, {}).get("StringValue") for c in copies}
+    fetched = entry.enqueued_ms if entry.run_id in runs else 0
+    return entry.marked_ms >= max(entry.delivered_ms, fetched)

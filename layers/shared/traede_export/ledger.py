@@ -24,14 +24,27 @@ MAX_BATCH_GET = 100
 class LedgerEntry:
     order_id: int
     enqueued_version: str = ""
+    enqueued_ms: int = 0
+    run_id: str = ""
     lease_until: int = 0
+    delivering_version: str = ""
     delivered_version: str = ""
     delivered_key: str = ""
+    delivered_ms: int = 0
     marked_version: str = ""
+    marked_ms: int = 0
+    rejected_version: str = ""
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+DELIVERY_LEASE = "delivering_version, delivering_until"
 
 
 class ExportLedger:
@@ -43,13 +56,22 @@ class ExportLedger:
     def _key(self, order_id: int) -> dict[str, Any]:
         return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
 
-    def _update(self, order_id: int, expression: str, values: dict[str, Any], condition: str | None) -> bool:
+    def _update(
+        self,
+        order_id: int,
+        assignments: str,
+        values: dict[str, Any],
+        condition: str | None,
+        remove: str | None = None,
+    ) -> bool:
         """Run one UpdateItem, renewing the TTL; False when its condition did not hold."""
         values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
+        sets = ", ".join(filter(None, (assignments, "expires_at = :ttl")))
+        expression = f"SET {sets}" + (f" REMOVE {remove}" if remove else "")
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": self._key(order_id),
-            "UpdateExpression": expression + ", expires_at = :ttl",
+            "UpdateExpression": expression,
             "ExpressionAttributeValues": values,
         }
         if condition:
@@ -63,46 +85,107 @@ class ExportLedger:
         return True
 
     def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
-        """Take the in-flight lease for this version; False if it is already in flight.
+        """Take the in-flight lease for this version; False if it is in flight or was refused.
 
         `force` (a re-export) takes it regardless: the operator asked for these orders again.
+        A version the receiving system refused is not claimed again: only a new version, a
+        replay or a redrive sends it again.
         """
         now = int(time.time())
-        values = {":v": {"S": ref.version}, ":until": {"N": str(now + lease_seconds)}, ":run": {"S": run_id}}
+        values = {
+            ":v": {"S": ref.version},
+            ":until": {"N": str(now + lease_seconds)},
+            ":run": {"S": run_id},
+            ":ms": {"N": str(_now_ms())},
+        }
         condition = None
         if not force:
             values[":now"] = {"N": str(now)}
-            condition = "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
+            condition = (
+                "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now)"
+                " AND (attribute_not_exists(rejected_version) OR rejected_version <> :v)"
+            )
         return self._update(
-            ref.order_id, "SET enqueued_version = :v, lease_until = :until, run_id = :run", values, condition
+            ref.order_id,
+            "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms",
+            values,
+            condition,
         )
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""
         return self._update(
             ref.order_id,
-            "SET lease_until = :zero",
+            "lease_until = :zero",
             {":zero": {"N": "0"}, ":v": {"S": ref.version}, ":run": {"S": run_id}},
             "enqueued_version = :v AND run_id = :run",
         )
 
-    def record_delivery(self, ref: OrderRef, key: str) -> bool:
-        """Remember the delivered version; an older version never overwrites a newer one."""
+    def begin_delivery(self, ref: OrderRef, seconds: int) -> bool:
+        """Take the delivery lease: one version of an order on its way to the ERP at a time.
+
+        False when another version is being delivered or a newer one already was, so a slow
+        POST of an older version can never land after a newer one. The lease outlives the
+        invocation only by `seconds`, so a killed Lambda does not block the order for long.
+        """
+        now = int(time.time())
         return self._update(
             ref.order_id,
-            "SET delivered_version = :v, delivered_key = :k, delivered_at = :at",
-            {":v": {"S": ref.version}, ":k": {"S": key}, ":at": {"N": str(int(time.time()))}},
+            "delivering_version = :v, delivering_until = :until",
+            {":v": {"S": ref.version}, ":until": {"N": str(now + seconds)}, ":now": {"N": str(now)}},
+            "(attribute_not_exists(delivering_until) OR delivering_until < :now OR delivering_version = :v)"
+            " AND (attribute_not_exists(delivered_version) OR delivered_version <= :v)",
+        )
+
+    def end_delivery(self, ref: OrderRef) -> bool:
+        """Give the delivery lease back after a failed attempt."""
+        return self._update(ref.order_id, "", {":v": {"S": ref.version}}, "delivering_version = :v", DELIVERY_LEASE)
+
+    def record_delivery(self, ref: OrderRef, key: str) -> bool:
+        """Remember the delivered version; False when a newer one was delivered first (never backwards)."""
+        return self._update(
+            ref.order_id,
+            "delivered_version = :v, delivered_key = :k, delivered_ms = :ms",
+            {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(_now_ms())}},
             "attribute_not_exists(delivered_version) OR delivered_version <= :v",
+            DELIVERY_LEASE,
+        )
+
+    def record_rejection(self, ref: OrderRef, reason: str) -> bool:
+        """Remember that the receiving system refused this version, so polls stop re-sending it."""
+        return self._update(
+            ref.order_id,
+            "rejected_version = :v, rejected_reason = :r",
+            {":v": {"S": ref.version}, ":r": {"S": reason[:500]}},
+            None,
+            DELIVERY_LEASE,
         )
 
     def record_marked(self, ref: OrderRef) -> bool:
         """Remember the marked version; an older one never overwrites a newer one."""
         return self._update(
             ref.order_id,
-            "SET marked_version = :v, marked_at = :at",
-            {":v": {"S": ref.version}, ":at": {"N": str(int(time.time()))}},
+            "marked_version = :v, marked_ms = :ms",
+            {":v": {"S": ref.version}, ":ms": {"N": str(_now_ms())}},
             "attribute_not_exists(marked_version) OR marked_version <= :v",
         )
+
+    def first_sighting(self, fingerprint: str) -> bool:
+        """True the first time an invalid export entry is seen (it is parked once, not per poll)."""
+        try:
+            self._db.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": f"invalid#{self._system_id}#{fingerprint}"},
+                    "expires_at": {"N": str(int(time.time()) + RETENTION_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
         """Strongly consistent reads, so a redelivery sees the delivery that came just before."""
@@ -152,11 +235,20 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
     def text(name: str) -> str:
         return str(item.get(name, {}).get("S", ""))
 
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", "0"))
+
     return LedgerEntry(
         order_id=int(item["pk"]["S"].rsplit("#", 1)[1]),
         enqueued_version=text("enqueued_version"),
-        lease_until=int(item.get("lease_until", {}).get("N", "0")),
+        enqueued_ms=number("enqueued_ms"),
+        run_id=text("run_id"),
+        lease_until=number("lease_until"),
+        delivering_version=text("delivering_version"),
         delivered_version=text("delivered_version"),
         delivered_key=text("delivered_key"),
+        delivered_ms=number("delivered_ms"),
         marked_version=text("marked_version"),
+        marked_ms=number("marked_ms"),
+        rejected_version=text("rejected_version"),
     )

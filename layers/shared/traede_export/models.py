@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,23 +43,36 @@ class Attr:
     FAILURE_REASON = "failure_reason"
 
 
-def version_of(updated_at: str) -> str:
-    """A sortable form of `updated_at` (UTC ISO-8601); unparseable text is kept as it is."""
-    try:
-        parsed = datetime.fromisoformat(updated_at.strip())
-    except ValueError:
-        return updated_at.strip()
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# An instant: ISO-8601 with `T` or Traede's `YYYY-MM-DD HH:MM:SS`, optional fraction and offset.
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 
 
 def parse_utc(text: str) -> datetime:
-    """Parse an ISO-8601 instant; a naive one is taken as UTC."""
-    parsed = datetime.fromisoformat(text.strip())
+    """Parse an instant (see `_INSTANT`); a naive one is taken as UTC. ValueError otherwise."""
+    stripped = text.strip()
+    if not _INSTANT.match(stripped):
+        raise ValueError(f"not an ISO-8601 or 'YYYY-MM-DD HH:MM:SS' instant: {text[:40]!r}")
+    parsed = datetime.fromisoformat(stripped)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def utc_text(instant: datetime) -> str:
+    """An instant as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds), the form operators type and read."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def version_of(updated_at: str) -> str:
+    """A sortable form of `updated_at` (UTC, microseconds); ValueError when it is not an instant.
+
+    Text that does not parse is never compared: as text, "Fri, 09 Jan" sorts before "Mon, 05 Jan".
+    """
+    return parse_utc(updated_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_ms(instant: str) -> int:
+    return int(parse_utc(instant).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,10 @@ class OrderRef:
         updated_at = order.get("updated_at")
         if not isinstance(updated_at, str) or not updated_at.strip():
             raise InvalidOrder(f"order {order_id} has no 'updated_at' string")
+        try:
+            version_of(updated_at)
+        except ValueError as exc:
+            raise InvalidOrder(f"order {order_id} has an 'updated_at' that is not an instant: {exc}") from None
         return cls(order_id=order_id, updated_at=updated_at)
 
     @classmethod
@@ -99,6 +117,9 @@ def idempotency_key(system_id: str, ref: OrderRef, reexport_since: str | None = 
     return f"{key}:reexport:{version_of(reexport_since)}" if reexport_since else key
 
 
+SqsAttributes = dict[str, dict[str, str]]
+
+
 @dataclass(frozen=True)
 class InboundOrder:
     """One SQS record that parsed as a production order."""
@@ -108,12 +129,24 @@ class InboundOrder:
     body: str
     reexport_since: str | None
     receive_count: int
+    attributes: SqsAttributes = field(default_factory=dict, compare=False)  # kept when parked in the DLQ
 
     def key(self, system_id: str) -> str:
         return idempotency_key(system_id, self.ref, self.reexport_since)
 
 
-def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """One SQS record that is not a production order: parked with the reason, never delivered."""
+
+    message_id: str
+    body: str
+    reason: str
+    receive_count: int
+    attributes: SqsAttributes = field(default_factory=dict)
+
+
+def string_attributes(values: dict[str, str]) -> SqsAttributes:
     return {k: {"DataType": "String", "StringValue": v} for k, v in values.items() if v}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -14,7 +15,16 @@ from aws_lambda_powertools import Logger
 
 from traede_export.config import ExportOptions
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, InvalidOrder, OrderRef, chunk, order_attributes
+from traede_export.models import (
+    MAX_SEND_BATCH,
+    Attr,
+    InvalidOrder,
+    OrderRef,
+    chunk,
+    order_attributes,
+    string_attributes,
+    utc_text,
+)
 from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.traede import ExportStats, TraedeClient, TraedeError
 
@@ -28,8 +38,8 @@ class PollResult:
     fetched: int = 0
     enqueued: int = 0
     skipped: int = 0  # versions already in flight
-    invalid: int = 0
-    failed: int = 0
+    invalid: int = 0  # export entries that are not production orders (parked in the DLQ once)
+    failed: int = 0  # orders that could not be enqueued
     pages: int = 0
     duplicates: int = 0  # orders the server returned twice in this run
     stopped_early: bool = False
@@ -45,6 +55,7 @@ class Poller:
     traede: TraedeClient
     ledger: ExportLedger
     queue: QueueWriter
+    dlq: QueueWriter
     system_id: str
     options: ExportOptions
     lease_seconds: int
@@ -57,7 +68,7 @@ class Poller:
         keep_going: Callable[[], bool] = lambda: True,
     ) -> PollResult:
         started = time.monotonic()
-        since = not_exported_since.isoformat().replace("+00:00", "Z") if not_exported_since else None
+        since = utc_text(not_exported_since) if not_exported_since else None
         result = PollResult(run_id=run_id, reexport_since=since)
         stats = ExportStats()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
@@ -81,7 +92,7 @@ class Poller:
                 refs.append((OrderRef.from_order(order), order))
             except InvalidOrder as exc:
                 result.invalid += 1
-                logger.error("skipping an export entry that is not a production order", reason=str(exc))
+                self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
         claimed = list(pool.map(lambda r: self.ledger.claim(r[0], result.run_id, self.lease_seconds, force), refs))
         messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
@@ -100,3 +111,17 @@ class Poller:
                 result.failed += 1
                 logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
                 self.ledger.release(ref, result.run_id)  # let the next poll try again
+
+    def _park_invalid(self, entry: Any, reason: str) -> None:
+        """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""
+        body = json.dumps(entry, sort_keys=True)
+        order_id = entry.get("id") if isinstance(entry, dict) else None
+        logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
+        if not self.ledger.first_sighting(hashlib.sha256(body.encode("utf-8")).hexdigest()):
+            return
+        attributes = string_attributes(
+            {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: str(order_id or ""), Attr.FAILURE_REASON: reason}
+        )
+        report = self.dlq.send([OutboundMessage("0", body, attributes)])
+        if report.failed:
+            logger.error("could not park an invalid export entry", order_id=order_id, reason=report.failed["0"])

@@ -1,4 +1,8 @@
-"""Writes messages to SQS in batches of 10 and retries the entries SQS reports as failed."""
+"""Writes messages to SQS in batches and retries the entries SQS reports as failed.
+
+A batch holds at most 10 entries and at most 1 MiB in total: SQS limits the sum of one
+SendMessageBatch, not only each message, and refuses the whole call beyond it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.models import MAX_SEND_BATCH, chunk
+from traede_export.models import MAX_SEND_BATCH
 
-MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MESSAGE_BYTES = 1024 * 1024  # one message, body and attributes
+MAX_BATCH_BYTES = 1024 * 1024  # the sum of one SendMessageBatch
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,32 @@ class OutboundMessage:
     entry_id: str  # unique within one send call; also how the caller matches results
     body: str
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes as SQS counts them: the body plus each attribute's name, type and value."""
+        return len(self.body.encode("utf-8")) + sum(
+            len(name.encode("utf-8"))
+            + len(a["DataType"].encode("utf-8"))
+            + len(a.get("StringValue", "").encode("utf-8"))
+            for name, a in self.attributes.items()
+        )
+
+
+def sqs_batches(messages: Sequence[OutboundMessage]) -> list[list[OutboundMessage]]:
+    """Split, in order, into batches within SQS's count and total-size limits."""
+    batches: list[list[OutboundMessage]] = []
+    current: list[OutboundMessage] = []
+    total = 0
+    for m in messages:
+        if current and (len(current) == MAX_SEND_BATCH or total + m.size > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, total = [], 0
+        current.append(m)
+        total += m.size
+    if current:
+        batches.append(current)
+    return batches
 
 
 @dataclass
@@ -36,17 +67,18 @@ class QueueWriter:
 
     def send(self, messages: Sequence[OutboundMessage]) -> SendReport:
         report = SendReport()
-        for batch in chunk(messages, MAX_SEND_BATCH):
+        fitting = []
+        for m in messages:
+            if m.size > MAX_MESSAGE_BYTES:
+                report.failed[m.entry_id] = f"message of {m.size} bytes is larger than the SQS limit of 1 MiB"
+            else:
+                fitting.append(m)
+        for batch in sqs_batches(fitting):
             self._send_batch(batch, report)
         return report
 
     def _send_batch(self, batch: list[OutboundMessage], report: SendReport) -> None:
-        pending = {}
-        for m in batch:
-            if len(m.body.encode("utf-8")) > MAX_MESSAGE_BYTES:
-                report.failed[m.entry_id] = "body larger than the SQS limit of 1 MiB"
-            else:
-                pending[m.entry_id] = m
+        pending = {m.entry_id: m for m in batch}
         for attempt in range(self._attempts):
             if not pending:
                 return

@@ -18,8 +18,21 @@ MARK_PATH = "/v10/production-orders/mark-as-exported"
 MAX_PAGES = 2000  # a hard stop against a server that pages forever
 
 
+# 4xx answers that say nothing about the orders in the call: credentials, time-outs, throttling.
+NOT_ABOUT_THE_ORDERS = frozenset({401, 403, 407, 408, 429})
+
+
 class TraedeError(RuntimeError):
     """Traede answered with an error, an unexpected body, or not at all."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """A 4xx about the orders themselves (e.g. one was deleted): repeating the call cannot help."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in NOT_ABOUT_THE_ORDERS
 
 
 def export_params(
@@ -91,8 +104,10 @@ class TraedeClient:
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield pages of orders not yet yielded in this run.
 
-        Works whether the server pages or returns everything at once: it stops on a
-        short page, an oversized page (paging ignored), or a page with nothing new.
+        Works whether the server pages by our `limit`, by its own page size, or returns
+        everything at once. It stops on an empty page, a page larger than `limit` (paging
+        ignored), a page with nothing new (`page` ignored), or the hard cap. A short page is
+        not the end: the server may use a smaller page size than we asked for.
         """
         for page in range(MAX_PAGES):
             if not keep_going():
@@ -112,7 +127,7 @@ class TraedeClient:
             stats.fetched += len(fresh)
             if fresh:
                 yield fresh
-            if len(orders) != options.page_size or not fresh:
+            if not orders or not fresh or len(orders) > options.page_size:
                 return
         stats.stopped_early = True
 
@@ -130,4 +145,6 @@ class TraedeClient:
         except requests.RequestException as exc:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
-            raise TraedeError(f"mark-as-exported answered HTTP {response.status_code}: {response.text[:200]}")
+            raise TraedeError(
+                f"mark-as-exported answered HTTP {response.status_code}: {response.text[:200]}", response.status_code
+            )

@@ -63,6 +63,7 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
         traede=_traede_client(cfg.traede, session, cfg.http.timeout, _secret_reader()),
         ledger=ledger,
         queue=QueueWriter(aws_client("sqs"), cfg.queue_url),
+        dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
         system_id=cfg.traede.system_id,
         options=cfg.export,
         lease_seconds=cfg.lease_seconds,

@@ -1,0 +1,302 @@
+"""The export contract at its edges (issue 10): each test is named after the case it guards.
+
+Every test runs the real handlers against moto and the local HTTP servers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from traede_export.models import Attr, OrderRef, idempotency_key
+from traede_ops.lambda_runtime import LocalFunction
+from traede_ops.local_stack import LocalStack
+from traede_ops.ops import Target, redrive
+
+pytestmark = pytest.mark.faults
+SYSTEM = "local-erp"
+
+
+def eligible(stack: LocalStack) -> list[int]:
+    assert stack.sandbox is not None
+    return stack.sandbox.pending(SYSTEM)
+
+
+def send_order(stack: LocalStack, order: dict[str, Any], reexport_since: str | None = None) -> None:
+    """A replayed or redriven copy: the body, plus a re-export instant if it is one."""
+    attributes = {}
+    if reexport_since:
+        attributes[Attr.REEXPORT_SINCE] = {"DataType": "String", "StringValue": reexport_since}
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(order), MessageAttributes=attributes)
+
+
+def emitted_metrics(text: str) -> dict[str, float]:
+    """Sum of every EMF metric the handlers printed (Powertools writes one JSON object per flush)."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                name = metric["Name"]
+                value = blob[name]
+                totals[name] = totals.get(name, 0.0) + (sum(value) if isinstance(value, list) else value)
+    return totals
+
+
+def dlq_reasons(stack: LocalStack) -> dict[str, str]:
+    """order id (or body) -> failure_reason of each parked message."""
+    reasons = {}
+    for m in stack.dlq_messages():
+        attrs = m.get("MessageAttributes", {})
+        key = attrs.get(Attr.ORDER_ID, {}).get("StringValue") or m["Body"][:40]
+        reasons[key] = attrs.get(Attr.FAILURE_REASON, {}).get("StringValue", "")
+    return reasons
+
+
+# ---------------------------------------------------------------- never mark what did not arrive
+
+
+def test_case3_replayed_copy_of_a_marked_version_does_not_swallow_a_newer_edit(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=4)
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    order_id = eligible(stack)[0]
+    old = sandbox.order(order_id)
+    stack.poll()
+    stack.event_source().drain()
+    assert order_id in sandbox.exported(SYSTEM) and eligible(stack) == []
+
+    sandbox.edit(order_id)  # an edit no poll has seen yet: pending again
+    send_order(stack, old)  # an operator replays the old file, or SQS hands out a stale duplicate
+    stack.event_source().drain()
+    assert eligible(stack) == [order_id]  # the edit is still waiting for the next poll
+    stack.poll()
+    stack.event_source().drain()
+    assert stack.receiver is not None
+    bodies = [d.body["updated_at"] for d in stack.receiver.deliveries if d.order_id == order_id]
+    assert bodies == [old["updated_at"], sandbox.order(order_id)["updated_at"]]
+    assert eligible(stack) == []
+
+
+def test_case3_stale_copy_in_a_batch_does_not_mark_when_the_newer_delivery_fails(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=4)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order_id = eligible(stack)[0]
+    source = stack.event_source()
+    send_order(stack, sandbox.order(order_id))
+    sandbox.faults.error_rate = 1.0  # v1 is delivered, but its mark fails: it comes back
+    source.poll_once()
+    sandbox.faults.error_rate = 0.0
+    assert receiver.delivered_ids() == {order_id} and sandbox.exported(SYSTEM) == set()
+
+    sandbox.edit(order_id)
+    send_order(stack, sandbox.order(order_id))
+    receiver.fail_ids = {order_id}  # v2 cannot be stored right now
+    time.sleep(1.2)  # the failed v1 message becomes visible again (visibility 1 s)
+    handled = 0
+    while handled < 2:
+        handled += source.poll_once()
+    assert sandbox.exported(SYSTEM) == set()  # marking on v1's strength would swallow v2
+    assert order_id in eligible(stack)
+
+
+# ---------------------------------------------------------------- never stall in silence
+
+
+def test_case4_ten_orders_over_1_mib_in_total_are_enqueued(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=12)
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    padded = []
+    for order in sandbox.order_list():
+        order["notes"] = "x" * 150_000  # ordinary with lines, products and variants included
+        padded.append(order)
+    sandbox.add_orders(padded)
+    expected = eligible(stack)
+    result = stack.poll()
+    assert result["failed"] == 0
+    assert result["enqueued"] == len(expected) == stack.queue_depth(stack.queue_url)
+    stack.event_source().drain()
+    assert stack.receiver is not None and stack.receiver.delivered_ids() == set(expected)
+
+
+def test_case5_orders_that_cannot_move_emit_metrics_and_park_with_a_reason(
+    make_stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack: LocalStack = make_stack(orders=6)
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    bad_version = {**sandbox.order(eligible(stack)[0]), "id": 9001, "updated_at": "Fri, 09 Jan 2026 10:00:00"}
+    no_version = {**sandbox.order(eligible(stack)[0]), "id": 9002}
+    no_version.pop("updated_at")
+    too_big = {**sandbox.order(eligible(stack)[0]), "id": 9003, "notes": "x" * (1024 * 1024 + 10)}
+    sandbox.add_orders([bad_version, no_version, too_big])
+    capsys.readouterr()
+    result = stack.poll()
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert result["invalid"] == 2 and metrics["InvalidOrders"] == 2
+    assert result["failed"] == 1 and metrics["EnqueueFailures"] == 1
+    reasons = dlq_reasons(stack)
+    assert "updated_at" in reasons["9001"] and "updated_at" in reasons["9002"]
+    # A second poll does not park the same invalid entries again, but still counts them.
+    capsys.readouterr()
+    stack.poll()
+    assert emitted_metrics(capsys.readouterr().out)["InvalidOrders"] == 2
+    assert len(stack.dlq_messages()) == 2
+
+
+def test_case6_a_short_page_is_not_the_end_and_stuck_orders_never_starve_the_rest(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=90)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    sandbox.server_page_size = 20  # Traede pages by its own size while we ask for 60
+    pending = eligible(stack)
+    receiver.reject_ids = set(pending[:20])  # the whole first page is refused by the ERP
+    result = stack.poll()
+    assert result["fetched"] == len(pending)
+    stack.event_source().drain()
+    assert sandbox.exported(SYSTEM) == set(pending[20:])
+    again = stack.poll()  # the refused front page comes back, the rest is done
+    assert again["fetched"] == 20
+
+
+def test_case7_one_unmarkable_order_does_not_hold_back_its_batch_mates(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=14)
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    pending = eligible(stack)
+    assert len(pending) >= 10
+    stack.poll()
+    gone = pending[3]
+    sandbox.delete(gone)  # deleted in Traede after the poll: its mark is refused (404 for the whole call)
+    receiver = stack.receiver
+    assert receiver is not None
+    source = stack.event_source()
+    batch: set[int] = set()
+    while gone not in batch:  # SQS hands out messages in no fixed order
+        before = receiver.delivered_ids()
+        assert source.poll_once() > 0
+        batch = receiver.delivered_ids() - before
+    assert len(batch) > 1
+    exported = sandbox.exported(SYSTEM)
+    assert batch - {gone} <= exported and gone not in exported  # its batch mates are marked at once
+    source.drain()
+    assert sandbox.exported(SYSTEM) == set(pending) - {gone}
+    assert "mark" in dlq_reasons(stack)[str(gone)]
+
+
+def test_case8_a_refused_order_is_not_reposted_until_it_changes_or_is_redriven(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=6, overrides={"IN_FLIGHT_LEASE_SECONDS": "1"})
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    refused = eligible(stack)[0]
+    receiver.reject_ids = {refused}
+    stack.poll()
+    stack.event_source().drain()
+    assert receiver.attempts_for(refused) == 1
+    time.sleep(1.1)  # the lease has expired: today every later poll re-posts the refused version
+    for _ in range(3):
+        stack.poll()
+        stack.event_source().drain()
+    assert receiver.attempts_for(refused) == 1
+    sandbox.edit(refused)  # a new version is tried again
+    stack.poll()
+    stack.event_source().drain()
+    assert receiver.attempts_for(refused) == 2
+    receiver.reject_ids = set()  # the ERP is fixed: the operator redrives what is parked
+    redrive(Target(queue_url=stack.queue_url, dlq_url=stack.dlq_url), "batch", expected=1)
+    stack.event_source().drain()
+    assert refused in sandbox.exported(SYSTEM)
+
+
+# ---------------------------------------------------------------- one version, one delivery
+
+
+def test_case9_a_reexport_does_not_double_an_in_flight_delivery(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=12)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    pending = eligible(stack)
+    stack.poll()  # never-exported orders, still queued
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stack.poll({"not_exported_since": since})
+    stack.event_source().drain()
+    assert all(len(keys) == 1 for keys in receiver.keys_by_order().values())
+    assert receiver.delivered_ids() == set(pending)
+
+    time.sleep(1.1)  # whole seconds: everything above was delivered before the next instant
+    later = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stack.poll({"not_exported_since": later})
+    stack.event_source().drain()
+    assert all(len(keys) == 2 for keys in receiver.keys_by_order().values())  # redelivered, new key
+
+
+def test_case10_an_unparseable_updated_at_is_invalid_and_parked(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=3)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order = sandbox.order(eligible(stack)[0])
+    send_order(stack, {**order, "updated_at": "Mon, 05 Jan 2026 10:00:00"})
+    stack.event_source().drain()
+    send_order(stack, {**order, "updated_at": "Fri, 09 Jan 2026 10:00:00"})  # a newer edit, as text "older"
+    source = stack.event_source()
+    source.drain()
+    assert receiver.attempts == 0  # neither reached the ERP
+    assert sandbox.exported(SYSTEM) == set()
+    parked = stack.dlq_messages()
+    assert len(parked) == 2 and source.stats.failures == 0  # parked at once, not after 5 receives
+    assert all("updated_at" in m["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"] for m in parked)
+
+
+def test_case11_a_late_slow_delivery_of_an_older_version_never_wins(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=3, overrides={"HTTP_READ_TIMEOUT": "5"})
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order_id = eligible(stack)[0]
+    v1 = sandbox.order(order_id)
+    receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(v1))] = 1.5
+    send_order(stack, v1)
+    slow = threading.Thread(target=stack.event_source().poll_once)
+    slow.start()
+    time.sleep(0.5)  # v1's POST is in flight
+    sandbox.edit(order_id)
+    v2 = sandbox.order(order_id)
+    send_order(stack, v2)
+    second = LocalFunction(stack.forwarder.spec, overrides=dict(stack.forwarder.overrides))  # another container
+    stack.event_source(second).poll_once()
+    slow.join()
+    stack.event_source().drain()
+    stored = [d.body["updated_at"] for d in receiver.deliveries if d.order_id == order_id]
+    assert stored[-1] == v2["updated_at"]  # the ERP ends with the newest version
+    assert order_id not in eligible(stack)
+
+
+def test_case12_a_dead_lettered_reexport_keeps_its_meaning_after_redrive(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=3)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order_id = eligible(stack)[0]
+    stack.poll()
+    stack.event_source().drain()
+    time.sleep(1.1)
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    receiver.reject_ids = {order_id}
+    stack.poll({"not_exported_since": since})
+    stack.event_source().drain()
+    (parked,) = stack.dlq_messages()
+    attrs = parked["MessageAttributes"]
+    assert attrs[Attr.REEXPORT]["StringValue"] == "true"
+    assert attrs[Attr.REEXPORT_SINCE]["StringValue"] == since
+    receiver.reject_ids = set()
+    redrive(Target(queue_url=stack.queue_url, dlq_url=stack.dlq_url), "batch", expected=1)
+    stack.event_source().drain()
+    keys = receiver.keys_by_order()[order_id]
+    assert len(keys) == 2 and any(":reexport:" in k for k in keys)
