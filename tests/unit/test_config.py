@@ -23,7 +23,8 @@ def test_defaults() -> None:
     assert cfg.export.page_size == 60
     assert not cfg.export.include_open and not cfg.export.include_closed
     fwd = ForwarderConfig.from_env(FORWARDER)
-    assert fwd.concurrency == 10 and fwd.conflict_is_delivered and fwd.target_credentials_secret is None
+    assert fwd.concurrency == 10 and not fwd.conflict_is_delivered and fwd.target_credentials_secret is None
+    assert ForwarderConfig.from_env({**FORWARDER, Env.TARGET_CONFLICT_IS_DELIVERED: "true"}).conflict_is_delivered
 
 
 def test_reads_export_options() -> None:

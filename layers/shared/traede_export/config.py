@@ -141,7 +141,7 @@ class ForwarderConfig:
             traede=_traede(r),
             target_url=r.url(Env.TARGET_URL),
             target_credentials_secret=r.optional(Env.TARGET_CREDENTIALS_SECRET),
-            conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, True),
+            conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
             concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),

@@ -11,6 +11,7 @@ import requests
 
 from traede_export.config import ExportOptions
 from traede_export.filters import encode_filter_groups
+from traede_export.http import describe_redirect
 from traede_export.models import MAX_MARK_BATCH
 
 EXPORT_PATH = "/v10/production-orders/export"
@@ -20,6 +21,13 @@ MAX_PAGES = 2000  # a hard stop against a server that pages forever
 
 class TraedeError(RuntimeError):
     """Traede answered with an error, an unexpected body, or not at all."""
+
+
+def _answered(what: str, response: requests.Response) -> TraedeError:
+    if 300 <= response.status_code < 400:  # never followed: it would carry the app key elsewhere
+        redirect = describe_redirect(response)
+        return TraedeError(f"{what} answered {redirect}; redirects are never followed: check TRAEDE_API_URL")
+    return TraedeError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}")
 
 
 def export_params(
@@ -73,7 +81,7 @@ class TraedeClient:
         except requests.RequestException as exc:
             raise TraedeError(f"export page {page} failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            raise TraedeError(f"export page {page} answered HTTP {response.status_code}: {response.text[:200]}")
+            raise _answered(f"export page {page}", response)
         try:
             orders = response.json()["production_orders"]
         except (ValueError, KeyError, TypeError):
@@ -130,4 +138,4 @@ class TraedeClient:
         except requests.RequestException as exc:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
-            raise TraedeError(f"mark-as-exported answered HTTP {response.status_code}: {response.text[:200]}")
+            raise _answered("mark-as-exported", response)
