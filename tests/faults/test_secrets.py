@@ -57,8 +57,8 @@ def test_case13_no_exception_path_prints_a_credential(
     stack = endpoint
     stack.poll()  # good credentials: orders are queued
     env = stack.forwarder.environment
-    for name, value in ((env["TRAEDE_CREDENTIALS_SECRET"], TRAEDE_SECRET), (env["TARGET_CREDENTIALS_SECRET"], TARGET_SECRET)):
-        stack.secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(value))
+    for variable, value in (("TRAEDE_CREDENTIALS_SECRET", TRAEDE_SECRET), ("TARGET_CREDENTIALS_SECRET", TARGET_SECRET)):
+        stack.secretsmanager.put_secret_value(SecretId=env[variable], SecretString=json.dumps(value))
     stack.poller.module = None  # a new container: it reads the new secret
     capfd.readouterr()
     caplog.set_level(logging.DEBUG)  # from here on, everything the pipeline says is searched
@@ -78,6 +78,11 @@ def test_case13_no_exception_path_prints_a_credential(
     json_code = cli.main(["reexport", "--since", "2026-11-01T00:00:00Z", "--function", "poller", "--json"])
     out, err = capfd.readouterr()
 
+    everything = "\n".join(
+        [caplog.text, out, err, formatted(forwarder_error.value), formatted(poller_error.value)]
+        + [json.dumps(r.__dict__, default=str) for r in caplog.records]
+    )
+    assert_no_secret(everything)
     assert code == json_code == cli.EXIT_FAILURE
     assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
     assert stack.receiver.deliveries == []  # type: ignore[union-attr]
@@ -85,8 +90,3 @@ def test_case13_no_exception_path_prints_a_credential(
         assert isinstance(error, CredentialsError)
         assert f"/{secret}" in str(error)  # names the secret (traede-export-<suffix>/<secret>)
     assert "CredentialsError" in err
-    everything = "\n".join(
-        [caplog.text, out, err, formatted(forwarder_error.value), formatted(poller_error.value)]
-        + [json.dumps(r.__dict__, default=str) for r in caplog.records]
-    )
-    assert_no_secret(everything)
