@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from traede_export.http import HeaderAuth, build_session
+from traede_export.config import ExportOptions
+from traede_export.http import HeaderAuth, build_session, describe_redirect
 from traede_export.ledger import ExportLedger
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_export.target import Outcome, TargetClient
@@ -79,6 +80,17 @@ def test_case01_relative_redirect_names_the_resolved_location(receiver: Receivin
     assert receiver.url + "/" in result.reason and "x=1" not in result.reason
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_case01_the_session_never_follows_even_when_asked(
+    receiver: ReceivingSystem, other: OtherHost, method: str
+) -> None:
+    receiver.redirect = (302, "https://user:pw@" + other.url.removeprefix("http://") + "/x?q=1#frag")
+    response = build_session().request(method, receiver.url, allow_redirects=True, timeout=2)
+    assert response.status_code == 302 and response.history == []
+    assert other.requests == []
+    assert describe_redirect(response) == f"HTTP 302 redirect to https://{other.url.removeprefix('http://')}/x"
+
+
 @pytest.mark.parametrize("status", [302, 307])
 def test_case01_redirect_from_traede_is_a_traede_error_and_never_followed(other: OtherHost, status: int) -> None:
     with TraedeSandbox(seed_orders(3), access_token="tok-abc", app_key="app-def") as sandbox:
@@ -86,8 +98,6 @@ def test_case01_redirect_from_traede_is_a_traede_error_and_never_followed(other:
         session = build_session()
         session.auth = HeaderAuth(lambda: {"Authorization": "Bearer tok-abc", "X-Traede-App-Key": "app-def"})
         client = TraedeClient(session, sandbox.url, SYSTEM, timeout=(0.5, 1.0))
-        from traede_export.config import ExportOptions
-
         with pytest.raises(TraedeError) as export_error:
             client.export_page(ExportOptions(), 0)
         with pytest.raises(TraedeError) as mark_error:
