@@ -86,3 +86,11 @@ def test_empty_environment_names_each_required_variable() -> None:
     with pytest.raises(ConfigError) as info:
         PollerConfig.from_env({})
     assert str(info.value).count("is required") == 4
+
+
+@pytest.mark.parametrize("url", ["https://erp:s3cretpw@erp.example/orders", "ftp://erp:s3cretpw@erp.example/x"])
+def test_a_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    # Credentials belong in the secret: an environment value is visible to anyone who can read the function.
+    with pytest.raises(ConfigError, match=Env.TARGET_URL) as info:
+        ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: url})
+    assert "s3cretpw" not in str(info.value)

@@ -211,7 +211,9 @@ class _Reader:
         if value is None:
             return self.required(name)
         parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if "@" in parsed.netloc:  # never echoed: the value holds a credential
+            self._fail(name, "must not carry credentials (user:password@); put them in the credentials secret")
+        elif parsed.scheme not in ("http", "https") or not parsed.netloc:
             self._fail(name, f"must be an http(s) URL, got {value!r}")
         return value
 
