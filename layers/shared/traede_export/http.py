@@ -97,8 +97,6 @@ def build_retry(total: int = 3) -> DeadlineRetry:
 class NoRedirectSession(requests.Session):
     """A session that never follows a redirect, whatever a caller passes as `allow_redirects`."""
 
-    max_redirects = 0
-
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         return None  # requests then neither follows nor prepares the next request
 
