@@ -52,12 +52,15 @@ def test_permanent_rejection_fails_fast(receiver: ReceivingSystem) -> None:
     assert receiver.attempts == 1
 
 
-def test_conflict_counts_as_delivered_unless_configured_otherwise(receiver: ReceivingSystem) -> None:
+def test_conflict_is_a_transient_failure_unless_opted_in(receiver: ReceivingSystem) -> None:
     receiver.conflict_on_duplicate = True
     assert client(receiver).deliver(BODY, "key-1").outcome is Outcome.DELIVERED
-    assert client(receiver).deliver(BODY, "key-1").outcome is Outcome.ALREADY_DELIVERED
-    strict = client(receiver, conflict_is_delivered=False).deliver(BODY, "key-1")
-    assert strict.outcome is Outcome.REJECTED and strict.status == 409
+    attempts = receiver.attempts
+    default = client(receiver).deliver(BODY, "key-1")
+    assert default.outcome is Outcome.FAILED and default.status == 409  # the queue tries again later
+    assert receiver.attempts == attempts + 1  # not retried within the invocation
+    opted_in = client(receiver, conflict_is_delivered=True).deliver(BODY, "key-1")
+    assert opted_in.outcome is Outcome.ALREADY_DELIVERED and opted_in.accepted
 
 
 def test_a_passed_deadline_stops_retrying(receiver: ReceivingSystem) -> None:

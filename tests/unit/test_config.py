@@ -24,7 +24,8 @@ def test_defaults() -> None:
     assert cfg.export.page_size == 60
     assert not cfg.export.include_open and not cfg.export.include_closed
     fwd = ForwarderConfig.from_env(FORWARDER)
-    assert fwd.concurrency == 10 and fwd.conflict_is_delivered and fwd.target_credentials_secret is None
+    assert fwd.concurrency == 10 and not fwd.conflict_is_delivered and fwd.target_credentials_secret is None
+    assert ForwarderConfig.from_env({**FORWARDER, Env.TARGET_CONFLICT_IS_DELIVERED: "true"}).conflict_is_delivered
 
 
 def test_reads_export_options() -> None:
@@ -86,3 +87,11 @@ def test_empty_environment_names_each_required_variable() -> None:
     with pytest.raises(ConfigError) as info:
         PollerConfig.from_env({})
     assert str(info.value).count("is required") == 5
+
+
+@pytest.mark.parametrize("url", ["https://erp:s3cretpw@erp.example/orders", "ftp://erp:s3cretpw@erp.example/x"])
+def test_a_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    # Credentials belong in the secret: an environment value is visible to anyone who can read the function.
+    with pytest.raises(ConfigError, match=Env.TARGET_URL) as info:
+        ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: url})
+    assert "s3cretpw" not in str(info.value)

@@ -167,6 +167,32 @@ class LocalServer:
         self.stop()
 
 
+class OtherHost(LocalServer):
+    """Another host on another port: answers every request 200 with `body` and records it.
+
+    The place a redirect points to, so a test can assert that nothing (and no credential) got there.
+    """
+
+    def __init__(self, body: Any = None) -> None:
+        super().__init__()
+        self.body = {"ok": True} if body is None else body
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self._base_url()
+
+    def dispatch(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+        return Reply(200, self.body)
+
+
+def redirect_reply(status: int, location: str) -> Reply:
+    return Reply(status, {"error": "moved", "location": location}, {"Location": location})
+
+
 def _handler_for(dispatch: Callable[[Request], Reply]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like a real API; every reply sets Content-Length

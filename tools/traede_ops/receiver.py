@@ -6,6 +6,12 @@ permanent rejection of `reject_ids` (422), and the duplicate check (409, only wi
 `conflict_on_duplicate`); otherwise the order is stored and answered 201. The fault
 `accepted_but_502` stores the order and then answers 502: the ambiguous outcome a client must
 resolve with its Idempotency-Key.
+
+Two modes model edges of real ERPs: `redirect = (status, location)` answers every request with
+that redirect (a moved endpoint, a trailing-slash or login redirect), before anything else; and
+`in_progress_seconds` models the IETF Idempotency-Key draft (and Stripe): the first request with
+a key stays "in progress" that long and then fails without storing (503), and any request with
+the same key meanwhile gets 409, which therefore does NOT mean "already stored".
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traede_ops.faults import ACCEPTED_BUT_502, LocalServer, ReceiverFaults, Reply, Request, fault_reply
+from traede_ops.faults import (
+    ACCEPTED_BUT_502,
+    LocalServer,
+    ReceiverFaults,
+    Reply,
+    Request,
+    fault_reply,
+    redirect_reply,
+)
 
 ORDERS_PATH = "/orders"
 
@@ -50,6 +64,11 @@ class ReceivingSystem(LocalServer):
         self._attempts_by_order: dict[int, int] = {}
         self.required_headers = dict(required_headers or {})
         self.conflict_on_duplicate = conflict_on_duplicate
+        self.redirect: tuple[int, str] | None = None
+        self.in_progress_seconds = 0.0
+        self.conflicts = 0  # 409 answers
+        self._in_progress: set[str] = set()
+        self._seen_keys: set[str] = set()  # keys whose first request was held in progress
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []  # every accepted store, including accepted-but-502
         self.ambiguous = 0  # accepted-but-502 answers
@@ -91,6 +110,8 @@ class ReceivingSystem(LocalServer):
             self.attempts += 1
         if self.faults.latency > 0:
             threading.Event().wait(self.faults.latency)
+        if self.redirect is not None:
+            return redirect_reply(*self.redirect)
         if request.path != ORDERS_PATH:
             return Reply(404, {"error": f"no route {request.path}"})
         if request.method != "POST":
@@ -107,6 +128,10 @@ class ReceivingSystem(LocalServer):
         key = headers.get("idempotency-key", "")
         if not key:
             return Reply(400, {"error": "bad_request", "message": "Idempotency-Key header is required"})
+        if self.in_progress_seconds > 0:
+            held = self._hold_first_request(key)
+            if held is not None:
+                return held
         try:
             body = json.loads(request.body)
         except ValueError:
@@ -134,6 +159,23 @@ class ReceivingSystem(LocalServer):
         if status == 502:
             return Reply(502, {"error": "bad gateway"})
         return Reply(201, {"ok": True, "id": order_id})
+
+    def _hold_first_request(self, key: str) -> Reply | None:
+        """The IETF draft's in-progress state: see the module docstring."""
+        with self._lock:
+            if key in self._in_progress:
+                self.conflicts += 1
+                return Reply(409, {"error": "conflict", "message": "a request with this key is in progress"})
+            if key in self._seen_keys:
+                return None
+            self._seen_keys.add(key)
+            self._in_progress.add(key)
+        try:
+            threading.Event().wait(self.in_progress_seconds)
+        finally:
+            with self._lock:
+                self._in_progress.discard(key)
+        return Reply(503, {"error": "unavailable", "message": "processing failed; nothing was stored"})
 
     def _write(self, order_id: int, raw: bytes) -> None:
         if self.store_dir is None:

@@ -16,7 +16,7 @@ max 60) and `page` (from 0); `all` returns every pending order; `ignore_page` ho
 always returns the first page. Results are ordered by id.
 
 Faults (`Faults`) apply to every authenticated request before any work; a request that fails
-auth always gets its 401.
+auth always gets its 401. `redirect = (status, location)` answers every request with that redirect.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from traede_export.config import INCLUDABLE, MAX_PAGE_SIZE
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.faults import Faults, LocalServer, Reply, Request, fault_reply
+from traede_ops.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
@@ -82,6 +82,7 @@ class TraedeSandbox(LocalServer):
         self.mark_attempts = 0  # authenticated mark requests, including faulted ones
         self.notes: dict[int, str] = {}
         self.requests_log: list[dict[str, Any]] = []
+        self.redirect: tuple[int, str] | None = None  # (status, Location) for every request: a moved API
         self.add_orders(orders)
 
     @property
@@ -179,6 +180,8 @@ class TraedeSandbox(LocalServer):
         return reply
 
     def _route(self, request: Request) -> Reply:
+        if self.redirect is not None:
+            return redirect_reply(*self.redirect)
         routes = {EXPORT_PATH: "GET", MARK_PATH: "POST"}
         if request.path not in routes:
             return Reply(404, {"error": f"no route {request.path}"})

@@ -143,7 +143,7 @@ class ForwarderConfig:
             traede=_traede(r),
             target_url=r.url(Env.TARGET_URL),
             target_credentials_secret=r.optional(Env.TARGET_CREDENTIALS_SECRET),
-            conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, True),
+            conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
             concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),
@@ -213,7 +213,9 @@ class _Reader:
         if value is None:
             return self.required(name)
         parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if "@" in parsed.netloc:  # never echoed: the value holds a credential
+            self._fail(name, "must not carry credentials (user:password@); put them in the credentials secret")
+        elif parsed.scheme not in ("http", "https") or not parsed.netloc:
             self._fail(name, f"must be an http(s) URL, got {value!r}")
         return value
 

@@ -1,18 +1,44 @@
 """Credentials from Secrets Manager through Powertools Parameters, cached per container.
 
-The values only ever travel in request headers; they are never logged or returned.
+The values only ever travel in request headers; they are never logged or returned. They are
+checked as HTTP header material when read: a value with CR/LF otherwise fails deep in http.client
+with an exception that quotes it, and the runtime logs that message.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from traede_export.http import header_value_problem
+
 SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 7230 token
+# Set by the forwarder for every request: a secret overriding them would break the exactly-once contract.
+RESERVED_HEADERS = {"idempotency-key": "Idempotency-Key", "content-type": "Content-Type"}
 
 
 class CredentialsError(RuntimeError):
     """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
+
+
+class _NoSecretBodies(logging.Filter):
+    """botocore logs every response body at DEBUG, GetSecretValue's `SecretString` included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(_holds_secret(arg) for arg in args)
+
+
+def _holds_secret(arg: object) -> bool:
+    if isinstance(arg, bytes):
+        return b'"SecretString"' in arg or b'"SecretBinary"' in arg
+    return isinstance(arg, str) and ('"SecretString"' in arg or '"SecretBinary"' in arg)
+
+
+_NO_SECRET_BODIES = _NoSecretBodies()
 
 
 class SecretReader:
@@ -25,6 +51,8 @@ class SecretReader:
     def __init__(self, client: Callable[[], Any]) -> None:
         self._client = client
         self._provider: Any = None
+        # A DEBUG log level (e.g. Lambda's ApplicationLogLevel) would otherwise print every secret.
+        logging.getLogger("botocore.parsers").addFilter(_NO_SECRET_BODIES)
 
     def __call__(self, secret_name: str) -> Any:
         # Imported lazily: Parameters costs ~150 ms and only a real call needs it.
@@ -58,6 +86,10 @@ def traede_headers(secret_name: str, read: SecretReader) -> Callable[[], dict[st
         token, app_key = value.get("access_token"), value.get("app_key")
         if not isinstance(token, str) or not token or not isinstance(app_key, str) or not app_key:
             raise CredentialsError(f"secret {secret_name!r} needs non-empty 'access_token' and 'app_key'")
+        for field, text in (("access_token", token), ("app_key", app_key)):
+            problem = header_value_problem(text)
+            if problem:
+                raise CredentialsError(f"secret {secret_name!r}: the value of {field!r} {problem}")
         return {"Authorization": f"Bearer {token}", "X-Traede-App-Key": app_key}
 
     return provide
@@ -74,6 +106,20 @@ def target_headers(secret_name: str | None, read: SecretReader) -> Callable[[], 
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise CredentialsError(f"secret {secret_name!r} must be a JSON object of header: value strings")
+        for position, (name, text) in enumerate(value.items(), start=1):
+            _check_target_header(secret_name, position, name, text)
         return dict(value)
 
     return provide
+
+
+def _check_target_header(secret_name: str, position: int, name: str, value: str) -> None:
+    if not HEADER_NAME.fullmatch(name):
+        # Not quoted: a name of the wrong shape may well be a misplaced value.
+        raise CredentialsError(f"secret {secret_name!r}: header #{position} has a name that is not an HTTP token")
+    reserved = RESERVED_HEADERS.get(name.lower())
+    if reserved:
+        raise CredentialsError(f"secret {secret_name!r} must not set {reserved}: the forwarder sets it")
+    problem = header_value_problem(value)
+    if problem:
+        raise CredentialsError(f"secret {secret_name!r}: the value of header {name!r} {problem}")

@@ -1,10 +1,17 @@
-"""One pooled requests session per container, with urllib3 `Retry` bounded by a deadline."""
+"""One pooled requests session per container, with urllib3 `Retry` bounded by a deadline.
+
+The session never follows a redirect: a 3xx is handed back to the caller as it came. Followed,
+a 301/302 turns the POST into a GET whose 200 looks like a delivery, and a redirect to another
+host carries every header but `Authorization` (an `X-Api-Key`, Traede's app key) there.
+"""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -87,8 +94,39 @@ def build_retry(total: int = 3) -> DeadlineRetry:
     )
 
 
+class NoRedirectSession(requests.Session):
+    """A session that never follows a redirect, whatever a caller passes as `allow_redirects`."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None  # requests then neither follows nor prepares the next request
+
+
+def describe_redirect(response: requests.Response) -> str:
+    """'HTTP 302 redirect to https://host/path': where it points, never its query, fragment or userinfo."""
+    location = response.headers.get("Location")
+    if not location:
+        return f"HTTP {response.status_code} redirect without a Location"
+    target = urlsplit(urljoin(response.url or "", location.strip()))
+    host = target.netloc.rpartition("@")[2]
+    where = "".join(c if c.isprintable() else "?" for c in f"{target.scheme}://{host}{target.path}")
+    return f"HTTP {response.status_code} redirect to {where[:200]}"
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value, or None. Never quotes the value."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        return "contains a control character (CR, LF, tab, NUL or similar)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "contains a character that is not latin-1, which HTTP headers cannot carry"
+    if value != value.strip():
+        return "starts or ends with whitespace, which HTTP drops"
+    return None
+
+
 def build_session(pool_size: int = 10, retries: int = 3) -> requests.Session:
-    session = requests.Session()
+    session = NoRedirectSession()
     adapter = HTTPAdapter(max_retries=build_retry(retries), pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -11,6 +11,7 @@ import requests
 
 from traede_export.config import ExportOptions
 from traede_export.filters import encode_filter_groups
+from traede_export.http import describe_redirect
 from traede_export.models import MAX_MARK_BATCH
 
 EXPORT_PATH = "/v10/production-orders/export"
@@ -33,6 +34,15 @@ class TraedeError(RuntimeError):
     def refused(self) -> bool:
         """A 4xx about the orders themselves (e.g. one was deleted): repeating the call cannot help."""
         return self.status is not None and 400 <= self.status < 500 and self.status not in NOT_ABOUT_THE_ORDERS
+
+
+def _answered(what: str, response: requests.Response) -> TraedeError:
+    if 300 <= response.status_code < 400:  # never followed: it would carry the app key elsewhere
+        redirect = describe_redirect(response)
+        return TraedeError(
+            f"{what} answered {redirect}; redirects are never followed: check TRAEDE_API_URL", response.status_code
+        )
+    return TraedeError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}", response.status_code)
 
 
 def export_params(
@@ -86,7 +96,7 @@ class TraedeClient:
         except requests.RequestException as exc:
             raise TraedeError(f"export page {page} failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            raise TraedeError(f"export page {page} answered HTTP {response.status_code}: {response.text[:200]}")
+            raise _answered(f"export page {page}", response)
         try:
             orders = response.json()["production_orders"]
         except (ValueError, KeyError, TypeError):
@@ -145,6 +155,4 @@ class TraedeClient:
         except requests.RequestException as exc:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
-            raise TraedeError(
-                f"mark-as-exported answered HTTP {response.status_code}: {response.text[:200]}", response.status_code
-            )
+            raise _answered("mark-as-exported", response)

@@ -1,0 +1,64 @@
+"""Issue 10 case 13: secrets are checked as HTTP header material when read, and errors never quote them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from traede_export.credentials import CredentialsError, target_headers, traede_headers
+
+SECRET = "traede-export/target"
+CANARY = "CANARY8841"
+
+
+def reader(value: Any) -> Any:
+    return lambda name: value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"X-Api-Key": f"{CANARY}\n"},
+        {"X-Api-Key": f"{CANARY}\r\nX-Injected: 1"},
+        {"X-Api-Key": f"{CANARY}\x00"},
+        {"X-Api-Key": f"{CANARY}\x7f"},
+        {"X-Api-Key": f"{CANARY}\u0394"},  # not latin-1
+        {"X-Api-Key": f" {CANARY}"},
+        {f"X Api {CANARY}": "v"},  # not an RFC 7230 token
+        {f"X-Api-Key\n{CANARY}": "v"},
+        {"": CANARY},
+    ],
+)
+def test_a_target_secret_of_the_wrong_shape_is_refused_without_its_value(value: dict[str, str]) -> None:
+    with pytest.raises(CredentialsError) as error:
+        target_headers(SECRET, reader(value))()  # type: ignore[arg-type]
+    assert SECRET in str(error.value) and CANARY not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["Idempotency-Key", "idempotency-key", "CONTENT-TYPE", "Content-Type"])
+def test_a_target_secret_cannot_override_the_forwarders_headers(name: str) -> None:
+    with pytest.raises(CredentialsError, match="must not set"):
+        target_headers(SECRET, reader({"X-Api-Key": "k", name: CANARY}))()  # type: ignore[arg-type]
+
+
+def test_a_good_target_secret_passes_as_it_is() -> None:
+    value = {"X-Api-Key": "abc-123_=/+", "Authorization": "Basic dXNlcjpwYXNz", "X-Empty": "", "X-Latin": "café"}
+    assert target_headers(SECRET, reader(value))() == value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"access_token": f"{CANARY}\n", "app_key": "app"},
+        {"access_token": "tok", "app_key": f"{CANARY}\r\n"},
+        {"access_token": f"{CANARY}\u2028", "app_key": "app"},
+        {"access_token": "tok", "app_key": f"{CANARY}\t"},
+    ],
+)
+def test_a_traede_secret_of_the_wrong_shape_is_refused_without_its_value(value: dict[str, str]) -> None:
+    with pytest.raises(CredentialsError) as error:
+        traede_headers("traede-export/traede", reader(value))()  # type: ignore[arg-type]
+    message = str(error.value)
+    assert "traede-export/traede" in message and CANARY not in message
+    assert "access_token" in message or "app_key" in message  # which field to fix
