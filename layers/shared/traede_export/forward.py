@@ -114,7 +114,7 @@ class Forwarder:
     def _deliver(self, order: InboundOrder, key: str, time_left: Callable[[], float]) -> DeliveryResult | None:
         if time_left() <= 0:
             return None  # too close to the timeout to start: the queue brings it back
-        result = self._target.deliver(order.body, key)
+        result = self._target.deliver(order.body, key, order.reexport_since)
         if result.accepted:
             try:
                 self._ledger.record_delivery(order.ref, key)
