@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from traede_export.config import ConfigError, Env, ForwarderConfig
+from traede_export.credentials import CredentialsError, target_headers
 from traede_export.mapping import OrderMapping
 from traede_export.target import (
     RequestError,
@@ -161,3 +162,13 @@ def test_bad_request_settings_fail_the_cold_start_in_one_message() -> None:
     message = str(caught.value)
     for name in (Env.TARGET_URL, Env.TARGET_METHOD, Env.TARGET_STATIC_HEADERS):
         assert name in message
+
+
+def test_the_target_secret_cannot_replace_the_idempotency_key() -> None:
+    secret = {"Authorization": "Bearer x", "Idempotency-Key": "fixed"}
+    with pytest.raises(CredentialsError, match="may not set Idempotency-Key") as caught:
+        target_headers("target/creds", lambda _name: secret)()  # type: ignore[arg-type]
+    assert "Bearer x" not in str(caught.value) and "fixed" not in str(caught.value)
+    assert target_headers("target/creds", lambda _name: {"Authorization": "Bearer x"})() == {  # type: ignore[arg-type]
+        "Authorization": "Bearer x"
+    }

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from traede_export.target import RESERVED_HEADERS
+
 SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
 
 
@@ -74,6 +76,10 @@ def target_headers(secret_name: str | None, read: SecretReader) -> Callable[[], 
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise CredentialsError(f"secret {secret_name!r} must be a JSON object of header: value strings")
+        for name in value:
+            if name.lower() in RESERVED_HEADERS:
+                # Applied last, it would replace the order's Idempotency-Key or the body's type.
+                raise CredentialsError(f"secret {secret_name!r} may not set {name}: the forwarder sets it itself")
         return dict(value)
 
     return provide
