@@ -215,7 +215,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             print()
         bad = sum(not r.ok for r in results)
         where = mapping.name if mapping else "no mapping: Traede's order unchanged"
-        console.print(f"{len(results) - bad} request(s) built, {bad} failed ({where})", highlight=False)
+        console.print(f"{len(results) - bad} request(s) built, {bad} failed ({where})", highlight=False, soft_wrap=True)
     return EXIT_OK if ok else EXIT_FAILURE
 
 
