@@ -8,7 +8,7 @@ PY312 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.|$$)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup local test soak faults lint format checkov build validate bench ci clean
+.PHONY: setup local test soak faults lint format checkov build validate bench bench-mapping ci clean
 
 setup: $(BIN)/.installed
 
@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirement
 	touch $@
 
 local: setup  ## run the whole pipeline locally: moto + Traede sandbox + local receiving system
-	$(BIN)/traede-export run-local
+	$(BIN)/traede-export run-local $(if $(MAPPING),--mapping '$(MAPPING)') $(if $(METHOD),--method '$(METHOD)')
 
 test: setup  ## the test suite (unit + integration + fault scenarios; soak excluded)
 	$(BIN)/pytest -q
@@ -59,6 +59,9 @@ build: setup .venv-sam/.installed  ## sam build without Docker (needs python3.12
 
 bench: setup  ## throughput benchmark: writes bench-results/
 	$(BIN)/python -m traede_ops.bench
+
+bench-mapping: setup  ## JSONata import, cold-start check and per-order mapping time (a few seconds)
+	$(BIN)/python -m traede_ops.mapping_bench
 
 ci: lint checkov build test
 

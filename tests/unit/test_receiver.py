@@ -109,3 +109,46 @@ def test_latency_delays_every_answer() -> None:
     with ReceivingSystem(faults=ReceiverFaults(latency=0.2)) as erp:
         response = post(erp.url)
         assert response.status_code == 201 and response.elapsed.total_seconds() >= 0.2
+
+
+# ------------------------------------------------------------------------------ mapped bodies and PUT
+
+MAPPED_KEY = f"traede:erp-1:{ORDER['id']}:2026-11-24T15:30:45.000000Z"
+
+
+@pytest.mark.parametrize("body", [{"header": {"no": "PO-1"}, "lines": []}, [{"line": 1}]])
+def test_mapped_mode_records_any_object_or_array_by_its_idempotency_key(tmp_path: Path, body: Any) -> None:
+    with ReceivingSystem(store_dir=tmp_path, expect_order=False) as erp:
+        assert post(erp.url, body, key=MAPPED_KEY).status_code == 201
+        assert erp.delivered_ids() == {ORDER["id"]}
+        assert erp.deliveries[0].body == body
+        assert json.loads((tmp_path / f"{ORDER['id']}.json").read_text()) == body
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [("text", MAPPED_KEY), (3, MAPPED_KEY), ({"a": 1}, "key-1"), ({"a": 1}, "traede:erp-1:abc:v"), ({"a": 1}, None)],
+)
+def test_mapped_mode_still_refuses_bad_requests(body: Any, key: str | None) -> None:
+    with ReceivingSystem(expect_order=False) as erp:
+        assert post(erp.url, body, key=key).status_code == 400
+        assert erp.deliveries == []
+
+
+def test_mapped_mode_keeps_rejections_and_duplicate_checks() -> None:
+    with ReceivingSystem(expect_order=False, reject_ids={ORDER["id"]}) as erp:
+        assert post(erp.url, {"a": 1}, key=MAPPED_KEY).status_code == 422
+    with ReceivingSystem(expect_order=False, conflict_on_duplicate=True) as erp:
+        assert post(erp.url, {"a": 1}, key=MAPPED_KEY).status_code == 201
+        assert post(erp.url, {"a": 1}, key=MAPPED_KEY).status_code == 409
+
+
+def test_put_to_an_order_url_is_recorded_with_method_and_path() -> None:
+    with ReceivingSystem() as erp:
+        url = f"{erp.url}/{ORDER['id']}"
+        response = requests.put(url, json=ORDER, headers={"Idempotency-Key": "key-1"}, timeout=5)
+        assert response.status_code == 201
+        (delivery,) = erp.deliveries
+        assert (delivery.method, delivery.path, delivery.order_id) == ("PUT", f"/orders/{ORDER['id']}", ORDER["id"])
+        assert requests.delete(url, timeout=5).status_code == 405
+        assert requests.put(erp.url.replace("/orders", "/other"), json=ORDER, timeout=5).status_code == 404

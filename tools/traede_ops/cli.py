@@ -49,6 +49,9 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         traede_faults=Faults(error_rate=args.fault_rate, throttle_rate=args.fault_rate / 2),
         target_faults=ReceiverFaults(error_rate=args.fault_rate),
         overrides={"POWERTOOLS_LOG_LEVEL": args.log_level, "POWERTOOLS_METRICS_DISABLED": "true"},
+        mapping=_mapping_name(args.mapping),
+        parameters={"TargetMethod": args.method},
+        target_path=args.target_path,
         **_real_endpoints(),
     )
     with _progress(args, "forwarded") as advance, _handler_logs_to_stderr():
@@ -60,6 +63,14 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     _print(args, data, table)
     lost = report.enqueued - report.delivered - report.failed
     return EXIT_OK if report.failed == 0 and lost <= 0 else EXIT_FAILURE
+
+
+def _mapping_name(value: str | None) -> str | None:
+    """A path that exists is used as an absolute path; anything else is a bundled mapping's name."""
+    if not value:
+        return None
+    path = Path(value)
+    return str(path.resolve()) if path.exists() else value
 
 
 def _real_endpoints() -> dict[str, Any]:
@@ -155,6 +166,57 @@ def _age(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+# ------------------------------------------------------------------------------ map
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from traede_export.config import Env
+    from traede_export.mapping import MappingError
+    from traede_export.target import METHODS, RequestShape, parse_static_headers, url_template_problem
+    from traede_ops.preview import mapping_arg, preview
+
+    method = (args.method or os.environ.get(Env.TARGET_METHOD) or "POST").upper()
+    if method not in METHODS:
+        return _fail(args, f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    url = args.url or os.environ.get(Env.TARGET_URL) or None
+    problem = url_template_problem(url) if url else None
+    if problem:
+        return _fail(args, f"the URL {problem}")
+    try:
+        headers = parse_static_headers(args.headers or os.environ.get(Env.TARGET_STATIC_HEADERS) or "{}")
+    except ValueError as exc:
+        return _fail(args, f"static headers {exc}")
+    try:
+        mapping = mapping_arg(args.mapping if args.mapping is not None else os.environ.get(Env.TARGET_MAPPING))
+    except MappingError as exc:
+        return _fail(args, str(exc))
+    system_id = args.system_id or os.environ.get(Env.TRAEDE_SYSTEM_ID) or "preview"
+    shape = RequestShape(method=method, headers=headers, mapping=mapping, system_id=system_id)
+    results = preview(args.paths, url, shape, system_id, args.reexport_since)
+    ok = all(r.ok for r in results)
+    if args.json:
+        data = {"ok": ok, "mapping": mapping.name if mapping else None, "requests": [r.as_dict() for r in results]}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        err = Console(stderr=True)
+        for r in results:
+            label = f"order {r.order_id}" if r.order_id is not None else "file"
+            if not r.ok:
+                err.print(f"[bold red]{label} ({r.file}): {r.error}[/]", highlight=False)
+                continue
+            console.print(f"[bold]{label}[/] ({r.file})", highlight=False)
+            console.print(f"{r.method} {r.url or '(no URL: give --url or set TARGET_URL)'}", highlight=False)
+            for name, value in (r.headers or {}).items():
+                console.print(f"{name}: {value}", highlight=False)
+            print()
+            print(json.dumps(r.body, indent=2, ensure_ascii=False))
+            print()
+        bad = sum(not r.ok for r in results)
+        where = mapping.name if mapping else "no mapping: Traede's order unchanged"
+        console.print(f"{len(results) - bad} request(s) built, {bad} failed ({where})", highlight=False, soft_wrap=True)
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 # ------------------------------------------------------------------------------ replay
@@ -402,7 +464,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.0, help="inject faults on both HTTP hops (0-1)")
     p.add_argument("--log-level", default="WARNING", help="handler log level (default WARNING)")
     p.add_argument("--system-id", help="Traede system id (default: $TRAEDE_SYSTEM_ID or local-erp)")
+    p.add_argument("--mapping", help="a JSONata mapping: a file path, or a bundled mapping's name")
+    p.add_argument("--method", choices=["POST", "PUT"], default="POST", help="HTTP method (default POST)")
+    p.add_argument("--target-path", default="", help='appended to the receiver\'s URL, e.g. "/{id}" (placeholders)')
     p.set_defaults(func=cmd_run_local)
+
+    p = add(
+        "map",
+        "Show the request each order would produce: method, URL, headers and body.",
+        "Runs the forwarder's own request building (mapping, URL placeholders, method, static\n"
+        "headers) on ORDER files: a bare order, a list of orders, or an SQS event. Needs no AWS.\n"
+        "Defaults come from the forwarder's variables TARGET_MAPPING, TARGET_URL, TARGET_METHOD\n"
+        "and TARGET_STATIC_HEADERS. Secret headers are never shown. Exit 1 if any order fails.",
+        aws=False,
+    )
+    p.add_argument("paths", nargs="+", metavar="ORDER.json", help="order files or directories of them")
+    p.add_argument("--mapping", help="a JSONata file, or a bundled mapping's name ('' for none)")
+    p.add_argument("--url", help="target URL, may hold {id}-style placeholders (default: $TARGET_URL)")
+    p.add_argument("--method", help="POST or PUT (default: $TARGET_METHOD, then POST)")
+    p.add_argument("--headers", help="static headers as a JSON object (default: $TARGET_STATIC_HEADERS)")
+    p.add_argument("--system-id", help="for the Idempotency-Key and $system_id (default: $TRAEDE_SYSTEM_ID)")
+    p.add_argument("--reexport-since", help="preview a re-export: the instant, as the poller would send it")
+    p.set_defaults(func=cmd_map)
 
     p = add(
         "replay",

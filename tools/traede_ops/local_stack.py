@@ -40,6 +40,8 @@ class LocalOptions:
     store_dir: Path | None = None
     visibility_timeout: int = 1  # seconds; the template's, scaled down so redeliveries come quickly
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    mapping: str | None = None  # TargetMapping: a bundled mapping's file name, or an absolute path
+    target_path: str = ""  # appended to the local receiver's URL, e.g. "/{id}" for placeholders
     overrides: dict[str, str] = field(default_factory=dict)  # environment overrides (tests only)
     # Point at a real Traede account or receiving system instead of the local servers.
     traede_url: str | None = None
@@ -141,8 +143,9 @@ class LocalStack:
                 faults=o.target_faults,
                 reject_ids=set(o.reject_ids),
                 required_headers=target_headers,
+                expect_order=not (o.mapping or o.parameters.get("TargetMapping")),
             )
-            target_url = self.receiver.start()
+            target_url = self.receiver.start() + o.target_path
         self.credentials = {"traede": traede_creds or {}, "target": target_headers or {}}
 
         traede_secret = self._secret(f"traede-export-{suffix}/traede", traede_creds or {})
@@ -156,6 +159,7 @@ class LocalStack:
                 "TargetUrl": target_url,
                 "ExistingTraedeSecretArn": traede_secret,
                 "ExistingTargetSecretArn": target_secret,
+                **({"TargetMapping": o.mapping} if o.mapping else {}),
                 **o.parameters,
             },
         )

@@ -1,4 +1,9 @@
-"""A local receiving system (an ERP stand-in): `POST /orders` with a JSON production order.
+"""A local receiving system (an ERP stand-in): `POST /orders` (or `PUT /orders/...`) with JSON.
+
+By default the body must be Traede's production order (an object with an integer `id`). With
+`expect_order=False` (the forwarder maps orders into the ERP's own shape) any JSON object or
+array is accepted and the order is identified by its Idempotency-Key
+(`traede:<system>:<order id>:...`), so every check below works the same in both modes.
 
 Order of checks per request: `latency` sleep, then `required_headers` (401; a request that fails
 auth is never faulted, as in the Traede sandbox), then the injected fault, then validation (400),
@@ -42,8 +47,10 @@ class Delivery:
     order_id: int
     idempotency_key: str
     headers: dict[str, str]
-    body: dict[str, Any]
+    body: Any  # the order itself, or the mapped body with expect_order=False
     status: int
+    method: str = "POST"
+    path: str = ORDERS_PATH
 
 
 class ReceivingSystem(LocalServer):
@@ -54,8 +61,10 @@ class ReceivingSystem(LocalServer):
         reject_ids: Set[int] = frozenset(),
         required_headers: dict[str, str] | None = None,
         conflict_on_duplicate: bool = False,
+        expect_order: bool = True,
     ) -> None:
         super().__init__()
+        self.expect_order = expect_order
         self.store_dir = store_dir
         self.faults = faults or ReceiverFaults()
         self.reject_ids = set(reject_ids)
@@ -112,9 +121,9 @@ class ReceivingSystem(LocalServer):
             threading.Event().wait(self.faults.latency)
         if self.redirect is not None:
             return redirect_reply(*self.redirect)
-        if request.path != ORDERS_PATH:
+        if request.path != ORDERS_PATH and not request.path.startswith(ORDERS_PATH + "/"):
             return Reply(404, {"error": f"no route {request.path}"})
-        if request.method != "POST":
+        if request.method not in ("POST", "PUT"):
             return Reply(405, {"error": f"{request.method} not allowed"})
         headers = {k.lower(): v for k, v in request.headers.items()}
         for name, expected in self.required_headers.items():
@@ -136,9 +145,9 @@ class ReceivingSystem(LocalServer):
             body = json.loads(request.body)
         except ValueError:
             return Reply(400, {"error": "bad_request", "message": "body must be JSON"})
-        order_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(order_id, int) or isinstance(order_id, bool):
-            return Reply(400, {"error": "bad_request", "message": "body must be an order with an integer id"})
+        order_id, problem = self._identify(body, key)
+        if order_id is None:
+            return Reply(400, {"error": "bad_request", "message": problem})
         with self._lock:
             self._attempts_by_order[order_id] = self._attempts_by_order.get(order_id, 0) + 1
         if order_id in self.fail_ids:
@@ -152,7 +161,9 @@ class ReceivingSystem(LocalServer):
             if self.conflict_on_duplicate and key in self._accepted_keys:
                 return Reply(409, {"error": "conflict", "message": f"Idempotency-Key {key} was already accepted"})
             self._accepted_keys.add(key)
-            self.deliveries.append(Delivery(order_id, key, dict(request.headers), body, status))
+            self.deliveries.append(
+                Delivery(order_id, key, dict(request.headers), body, status, request.method, request.path)
+            )
             if status == 502:
                 self.ambiguous += 1
             self._write(order_id, request.body)
@@ -176,6 +187,20 @@ class ReceivingSystem(LocalServer):
             with self._lock:
                 self._in_progress.discard(key)
         return Reply(503, {"error": "unavailable", "message": "processing failed; nothing was stored"})
+
+    def _identify(self, body: Any, key: str) -> tuple[int | None, str]:
+        """The order a request is about, or None and why the request is bad."""
+        if self.expect_order:
+            order_id = body.get("id") if isinstance(body, dict) else None
+            if not isinstance(order_id, int) or isinstance(order_id, bool):
+                return None, "body must be an order with an integer id"
+            return order_id, ""
+        if not isinstance(body, dict | list):
+            return None, "body must be a JSON object or array"
+        parts = key.split(":")
+        if len(parts) < 4 or parts[0] != "traede" or not parts[2].isdigit():
+            return None, "Idempotency-Key must look like traede:<system>:<order id>:<version>"
+        return int(parts[2]), ""
 
     def _write(self, order_id: int, raw: bytes) -> None:
         if self.store_dir is None:

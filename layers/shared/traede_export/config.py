@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from traede_export.filters import FilterGroup, parse_filter_groups
+from traede_export.target import METHODS, parse_static_headers, url_template_problem
 
 
 class Env:
@@ -24,6 +25,9 @@ class Env:
     TARGET_URL = "TARGET_URL"
     TARGET_CREDENTIALS_SECRET = "TARGET_CREDENTIALS_SECRET"
     TARGET_CONFLICT_IS_DELIVERED = "TARGET_CONFLICT_IS_DELIVERED"
+    TARGET_METHOD = "TARGET_METHOD"
+    TARGET_MAPPING = "TARGET_MAPPING"
+    TARGET_STATIC_HEADERS = "TARGET_STATIC_HEADERS"
     EXPORT_INCLUDE_OPEN = "EXPORT_INCLUDE_OPEN"
     EXPORT_INCLUDE_CLOSED = "EXPORT_INCLUDE_CLOSED"
     EXPORT_INCLUDES = "EXPORT_INCLUDES"
@@ -135,13 +139,16 @@ class ForwarderConfig:
     concurrency: int = 10
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
+    target_method: str = "POST"
+    target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
+    target_static_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ForwarderConfig:
         r = _Reader(os.environ if environ is None else environ)
         cfg = cls(
             traede=_traede(r),
-            target_url=r.url(Env.TARGET_URL),
+            target_url=r.url_template(Env.TARGET_URL),
             target_credentials_secret=r.optional(Env.TARGET_CREDENTIALS_SECRET),
             conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
@@ -149,6 +156,9 @@ class ForwarderConfig:
             concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),
             http=_http(r),
             time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
+            target_method=r.choice(Env.TARGET_METHOD, "POST", METHODS),
+            target_mapping=r.optional(Env.TARGET_MAPPING),
+            target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
         )
         r.raise_if_errors()
         return cfg
@@ -218,6 +228,31 @@ class _Reader:
         elif parsed.scheme not in ("http", "https") or not parsed.netloc:
             self._fail(name, f"must be an http(s) URL, got {value!r}")
         return value
+
+    def url_template(self, name: str) -> str:
+        """A URL that may hold `{field}` placeholders filled from each order."""
+        value = self.url(name)
+        problem = url_template_problem(value) if value else None
+        if problem:
+            self._fail(name, problem)
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self.optional(name) or default).upper()
+        if value not in allowed:
+            self._fail(name, f"must be one of {', '.join(allowed)}, got {self._env.get(name)!r}")
+            return default
+        return value
+
+    def headers(self, name: str) -> dict[str, str]:
+        value = self.optional(name)
+        if value is None:
+            return {}
+        try:
+            return parse_static_headers(value)
+        except ValueError as exc:
+            self._fail(name, str(exc))
+        return {}
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._env.get(name)

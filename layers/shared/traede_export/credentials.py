@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from traede_export.http import header_value_problem
+from traede_export.target import RESERVED_HEADERS
 
 SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 7230 token
-# Set by the forwarder for every request: a secret overriding them would break the exactly-once contract.
-RESERVED_HEADERS = {"idempotency-key": "Idempotency-Key", "content-type": "Content-Type"}
 
 
 class CredentialsError(RuntimeError):
@@ -117,9 +116,9 @@ def _check_target_header(secret_name: str, position: int, name: str, value: str)
     if not HEADER_NAME.fullmatch(name):
         # Not quoted: a name of the wrong shape may well be a misplaced value.
         raise CredentialsError(f"secret {secret_name!r}: header #{position} has a name that is not an HTTP token")
-    reserved = RESERVED_HEADERS.get(name.lower())
-    if reserved:
-        raise CredentialsError(f"secret {secret_name!r} must not set {reserved}: the forwarder sets it")
+    if name.lower() in RESERVED_HEADERS:
+        # Applied last, it would replace the order's Idempotency-Key or the body's type.
+        raise CredentialsError(f"secret {secret_name!r} may not set {name}: the forwarder sets it itself")
     problem = header_value_problem(value)
     if problem:
         raise CredentialsError(f"secret {secret_name!r}: the value of header {name!r} {problem}")

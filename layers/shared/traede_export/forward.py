@@ -181,7 +181,7 @@ class Forwarder:
         try:
             if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS):
                 return Attempt(reason="another version of this order is being or was delivered", deferred=True)
-            result = self._target.deliver(order.body, order.key(self._system_id))
+            result = self._target.deliver(order.body, order.key(self._system_id), order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
         except CredentialsError:

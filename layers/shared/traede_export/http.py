@@ -87,8 +87,8 @@ def build_retry(total: int = 3) -> DeadlineRetry:
         backoff_max=4.0,
         status_forcelist=RETRY_STATUSES,
         # Both POSTs are safe to repeat: the target's carries an Idempotency-Key and
-        # mark-as-exported is idempotent.
-        allowed_methods=frozenset({"GET", "POST"}),
+        # mark-as-exported is idempotent. PUT (TARGET_METHOD) is idempotent by definition.
+        allowed_methods=frozenset({"GET", "POST", "PUT"}),
         respect_retry_after_header=True,
         raise_on_status=False,
     )

@@ -1,13 +1,23 @@
-"""Client for the receiving system: POST one order as JSON under an Idempotency-Key."""
+"""Client for the receiving system: send one order as JSON under an Idempotency-Key.
+
+The request's shape (method, URL placeholders, static headers, a mapping of the body) is
+built here; an order that cannot be shaped is a permanent, per-order rejection.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from traede_export.http import describe_redirect, header_value_problem
+from traede_export.mapping import Bindings, MappingError, OrderMapping
 
 
 class Outcome(StrEnum):
@@ -38,20 +48,27 @@ class TargetClient:
         url: str,
         timeout: tuple[float, float] = (3.05, 10.0),
         conflict_is_delivered: bool = False,
+        shape: RequestShape | None = None,
     ) -> None:
         self._session = session
         self._url = url
         self._timeout = timeout
         self._conflict_is_delivered = conflict_is_delivered
+        self._shape = shape or RequestShape()
 
-    def deliver(self, body: str, idempotency_key: str) -> DeliveryResult:
+    def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
         # An odd character from the order or the message fails this record alone (retrying cannot help).
         problem = header_value_problem(idempotency_key)
         if problem:
             return DeliveryResult(Outcome.REJECTED, f"cannot send: the Idempotency-Key {problem}")
-        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         try:
-            response = self._session.post(self._url, data=body.encode("utf-8"), headers=headers, timeout=self._timeout)
+            request = build_request(self._url, self._shape, body, idempotency_key, reexport_since)
+        except RequestError as exc:
+            return DeliveryResult(Outcome.REJECTED, str(exc))
+        try:
+            response = self._session.request(
+                request.method, request.url, data=request.body, headers=request.headers, timeout=self._timeout
+            )
         except ValueError as exc:  # UnicodeEncodeError, InvalidURL, InvalidHeader: the request cannot be built
             # Never str(exc): it may quote a header value.
             reason = f"cannot send: the request is not valid HTTP ({type(exc).__name__})"
@@ -75,3 +92,112 @@ class TargetClient:
         if 400 <= status < 500 and status not in TRANSIENT_4XX:
             return DeliveryResult(Outcome.REJECTED, detail, status)
         return DeliveryResult(Outcome.FAILED, detail, status)
+
+
+# ------------------------------------------------------------------------------ the request
+
+METHODS = ("POST", "PUT")
+# Set by the client itself: a static header may not replace them.
+RESERVED_HEADERS = frozenset({"idempotency-key", "content-type", "content-length", "transfer-encoding", "host"})
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RequestError(ValueError):
+    """This order cannot become a request (mapping or URL placeholder): retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """How every order's request looks, fixed per container from the configuration."""
+
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)  # static, non-secret
+    mapping: OrderMapping | None = None  # None: Traede's order, byte for byte
+    system_id: str = ""  # for the mapping's $system_id
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def build_request(
+    url_template: str, shape: RequestShape, body: str, idempotency_key: str, reexport_since: str | None = None
+) -> TargetRequest:
+    """The request for one order; RequestError says why there is none."""
+    order: Any = None
+    if shape.mapping is not None or _PLACEHOLDER.search(url_template):
+        order = json.loads(body)  # the forwarder only hands on bodies that parsed as orders
+    url = fill_url(url_template, order) if order is not None else url_template
+    payload = body.encode("utf-8")
+    if shape.mapping is not None:
+        try:
+            payload = shape.mapping.render(order, Bindings(shape.system_id, idempotency_key, reexport_since))
+        except MappingError as exc:
+            raise RequestError(f"order {_order_id(order)}: {exc}") from None
+    headers = {"Content-Type": "application/json", **shape.headers, "Idempotency-Key": idempotency_key}
+    return TargetRequest(shape.method, url, headers, payload)
+
+
+def fill_url(url_template: str, order: Any) -> str:
+    """Replace each `{field}` with the order's value, URL-encoded as one path segment."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = order.get(name) if isinstance(order, dict) else None
+        if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
+            what = "has no" if found is None or found == "" else "has no string or whole-number"
+            raise RequestError(f"order {_order_id(order)} {what} {name!r} for the TARGET_URL placeholder {{{name}}}")
+        return quote(str(found), safe="")
+
+    return _PLACEHOLDER.sub(value, url_template)
+
+
+def url_template_problem(url: str) -> str | None:
+    """Why a TARGET_URL with placeholders is unusable, or None."""
+    names = _PLACEHOLDER.findall(url)
+    bad = [n for n in names if not _FIELD.match(n)]
+    if bad:
+        return f"has placeholders that are not order field names: {bad}"
+    if "{" in _PLACEHOLDER.sub("", url) or "}" in _PLACEHOLDER.sub("", url):
+        return "has an unmatched { or }"
+    if names and _PLACEHOLDER.search(urlsplit(url).netloc):
+        return "may have placeholders in its path and query only, not in the host"
+    return None
+
+
+def parse_static_headers(text: str) -> dict[str, str]:
+    """A JSON object of header name -> value; ValueError names the first problem."""
+    try:
+        raw: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(raw, dict):
+        raise ValueError('must be a JSON object like {"X-Erp-Company": "CRONUS"}')
+    headers: dict[str, str] = {}
+    for name, value in raw.items():
+        if not _TOKEN.match(name):
+            raise ValueError(f"has a header name that is not an HTTP token: {name!r}")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"may not set {name}: the forwarder sets it itself")
+        if name.lower() in (h.lower() for h in headers):
+            raise ValueError(f"names the header {name!r} twice")
+        if not isinstance(value, str):
+            raise ValueError(f"header {name!r} must have a string value")
+        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+            raise ValueError(f"header {name!r} has a control character in its value")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name!r} has a character HTTP headers cannot carry (Latin-1 only)") from None
+        headers[name] = value
+    return headers
+
+
+def _order_id(order: Any) -> str:
+    return str(order.get("id")) if isinstance(order, dict) else "?"

@@ -15,9 +15,10 @@ from traede_export.credentials import SecretReader, target_headers, traede_heade
 from traede_export.forward import Forwarder
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
+from traede_export.mapping import load_checked
 from traede_export.poll import Poller
 from traede_export.queue import QueueWriter
-from traede_export.target import TargetClient
+from traede_export.target import RequestShape, TargetClient
 from traede_export.traede import TraedeClient
 
 
@@ -77,8 +78,14 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     target_session = build_session(pool_size=cfg.concurrency)
     secrets = _secret_reader()
     target_session.auth = HeaderAuth(target_headers(cfg.target_credentials_secret, secrets))
+    shape = RequestShape(
+        method=cfg.target_method,
+        headers=cfg.target_static_headers,
+        mapping=load_checked(cfg.target_mapping),  # a broken mapping fails the cold start, naming the file
+        system_id=cfg.traede.system_id,
+    )
     forwarder = Forwarder(
-        target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered),
+        target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape),
         traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
         ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
         dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),

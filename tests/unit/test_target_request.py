@@ -1,0 +1,174 @@
+"""The request shape: method, URL placeholders, static headers, the mapped body, and their configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from traede_export.config import ConfigError, Env, ForwarderConfig
+from traede_export.credentials import CredentialsError, target_headers
+from traede_export.mapping import OrderMapping
+from traede_export.target import (
+    RequestError,
+    RequestShape,
+    build_request,
+    fill_url,
+    parse_static_headers,
+    url_template_problem,
+)
+from traede_ops.events import load_event
+
+ORDER = load_event("order")
+BODY = json.dumps(ORDER)
+KEY = "traede:erp-1:4711:2026-11-24T15:30:45.000000Z"
+FORWARDER = {
+    Env.TRAEDE_SYSTEM_ID: "erp-1",
+    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
+    Env.TARGET_URL: "https://erp.example.com/orders",
+    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
+    Env.LEDGER_TABLE: "ledger",
+}
+
+
+def test_without_a_mapping_the_body_is_traedes_order_byte_for_byte() -> None:
+    request = build_request("https://erp.example.com/orders", RequestShape(), BODY, KEY)
+    assert (request.method, request.url, request.body) == ("POST", "https://erp.example.com/orders", BODY.encode())
+    assert request.headers == {"Content-Type": "application/json", "Idempotency-Key": KEY}
+
+
+def test_put_with_placeholders_static_headers_and_a_mapping() -> None:
+    shape = RequestShape(
+        method="PUT",
+        headers={"X-Erp-Company": "CRONUS", "Accept": "application/json"},
+        mapping=OrderMapping.load("erp-purchase-order.jsonata"),
+        system_id="erp-1",
+    )
+    request = build_request("https://erp.example.com/po/{id}?number={order_number}", shape, BODY, KEY, None)
+    assert request.method == "PUT"
+    assert request.url == "https://erp.example.com/po/4711?number=PO-4711"
+    assert request.headers == {
+        "Content-Type": "application/json",
+        "X-Erp-Company": "CRONUS",
+        "Accept": "application/json",
+        "Idempotency-Key": KEY,
+    }
+    body = json.loads(request.body)
+    assert body["header"]["externalDocumentNo"] == "PO-4711"
+    assert body["header"]["source"] == {"system": "traede", "systemId": "erp-1", "idempotencyKey": KEY}
+
+
+def test_placeholder_values_are_url_encoded_as_one_segment() -> None:
+    order = {**ORDER, "order_number": "PO 47/11?x=1&y#z"}
+    assert fill_url("https://erp/po/{order_number}", order) == "https://erp/po/PO%2047%2F11%3Fx%3D1%26y%23z"
+
+
+@pytest.mark.parametrize(
+    ("order", "why"),
+    [
+        ({"id": 4711, "updated_at": "2026-01-01 00:00:00"}, "order 4711 has no 'order_number'"),
+        ({**ORDER, "order_number": ""}, "order 4711 has no 'order_number'"),
+        ({**ORDER, "order_number": None}, "order 4711 has no 'order_number'"),
+        ({**ORDER, "order_number": {"x": 1}}, "has no string or whole-number 'order_number'"),
+        ({**ORDER, "order_number": True}, "has no string or whole-number 'order_number'"),
+    ],
+)
+def test_a_missing_placeholder_is_an_error_for_that_order(order: dict[str, Any], why: str) -> None:
+    with pytest.raises(RequestError, match=why) as caught:
+        build_request("https://erp/po/{order_number}", RequestShape(), json.dumps(order), KEY)
+    assert "{order_number}" in str(caught.value)
+
+
+def test_a_mapping_failure_names_the_order(tmp_path: Any) -> None:
+    path = tmp_path / "strict.jsonata"
+    path.write_text('$error("no vendor")')
+    shape = RequestShape(mapping=OrderMapping.load(str(path)))
+    with pytest.raises(RequestError, match=r"order 4711: mapping .*strict\.jsonata failed: .*no vendor"):
+        build_request("https://erp/po", shape, BODY, KEY)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://erp/po/{id}", None),
+        ("https://erp/po?n={order_number}&s={status}", None),
+        ("https://erp/po/{id", "unmatched"),
+        ("https://erp/po/id}", "unmatched"),
+        ("https://erp/po/{supplier.id}", "not order field names"),
+        ("https://erp/po/{}", "not order field names"),
+        ("https://{id}.erp/po", "not in the host"),
+    ],
+)
+def test_url_templates(url: str, problem: str | None) -> None:
+    found = url_template_problem(url)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_static_headers_are_parsed() -> None:
+    assert parse_static_headers('{"X-Erp-Company": "CRONUS", "Accept-Language": "da\\tDK"}') == {
+        "X-Erp-Company": "CRONUS",
+        "Accept-Language": "da\tDK",
+    }
+    assert parse_static_headers("{}") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["X-A"]', "must be a JSON object"),
+        ('{"X A": "1"}', "not an HTTP token"),
+        ('{"X-A:": "1"}', "not an HTTP token"),
+        ('{"idempotency-key": "mine"}', "may not set idempotency-key"),
+        ('{"Content-Type": "text/plain"}', "may not set Content-Type"),
+        ('{"X-A": "1", "x-a": "2"}', "twice"),
+        ('{"X-A": 1}', "string value"),
+        ('{"X-A": "a\\r\\nX-Injected: 1"}', "control character"),
+        ('{"X-A": "\\u20ac"}', "Latin-1"),
+    ],
+)
+def test_bad_static_headers(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_static_headers(text)
+
+
+def test_forwarder_config_reads_the_request_shape() -> None:
+    cfg = ForwarderConfig.from_env(
+        {
+            **FORWARDER,
+            Env.TARGET_URL: "https://erp.example.com/po/{id}",
+            Env.TARGET_METHOD: "put",
+            Env.TARGET_MAPPING: "erp-purchase-order.jsonata",
+            Env.TARGET_STATIC_HEADERS: '{"X-Erp-Company": "CRONUS"}',
+        }
+    )
+    assert (cfg.target_method, cfg.target_mapping) == ("PUT", "erp-purchase-order.jsonata")
+    assert cfg.target_static_headers == {"X-Erp-Company": "CRONUS"}
+    default = ForwarderConfig.from_env(FORWARDER)
+    assert (default.target_method, default.target_mapping, default.target_static_headers) == ("POST", None, {})
+
+
+def test_bad_request_settings_fail_the_cold_start_in_one_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        ForwarderConfig.from_env(
+            {
+                **FORWARDER,
+                Env.TARGET_URL: "https://erp.example.com/po/{id",
+                Env.TARGET_METHOD: "PATCH",
+                Env.TARGET_STATIC_HEADERS: '{"Idempotency-Key": "x"}',
+            }
+        )
+    message = str(caught.value)
+    for name in (Env.TARGET_URL, Env.TARGET_METHOD, Env.TARGET_STATIC_HEADERS):
+        assert name in message
+
+
+def test_the_target_secret_cannot_replace_the_idempotency_key() -> None:
+    secret = {"Authorization": "Bearer x", "Idempotency-Key": "fixed"}
+    with pytest.raises(CredentialsError, match="may not set Idempotency-Key") as caught:
+        target_headers("target/creds", lambda _name: secret)()  # type: ignore[arg-type]
+    assert "Bearer x" not in str(caught.value) and "fixed" not in str(caught.value)
+    assert target_headers("target/creds", lambda _name: {"Authorization": "Bearer x"})() == {  # type: ignore[arg-type]
+        "Authorization": "Bearer x"
+    }
