@@ -14,6 +14,7 @@ import pytest
 from traede_export.models import MAX_MARK_BATCH
 from traede_ops.faults import Faults, ReceiverFaults
 from traede_ops.local_stack import LocalStack
+from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.soak
 SYSTEM = "local-erp"
@@ -45,35 +46,58 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
             "POWERTOOLS_LOG_LEVEL": "ERROR",
         },
     )
-    orders = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    receiver, sandbox = stack.receiver, stack.sandbox
+    assert receiver is not None and sandbox is not None
+    # Traede pages by its own size (20) while we ask for 60; a short page is not the end.
+    sandbox.server_page_size = 20
+    # Ordinary large orders (lines, products and variants included): ten of them exceed the
+    # 1 MiB that SQS allows for one SendMessageBatch.
+    sandbox.add_orders([{**o, "notes": "x" * 150_000} for o in sandbox.order_list()[100:140]])
+    orders = set(sandbox.pending(SYSTEM))
     assert len(orders) >= 300
+    ranked = sorted(orders)
     # A few orders the ERP refuses (503) for the first minute: they exhaust their receives,
     # land in the DLQ, and must still arrive once the lease lets a later poll re-enqueue them.
-    poisoned = set(sorted(orders)[::64])
-    stack.receiver.fail_ids = set(poisoned)  # type: ignore[union-attr]
+    poisoned = set(ranked[::64])
+    receiver.fail_ids = set(poisoned)
+    refused = ranked[5]  # the ERP rejects it for good (422): parked once, never re-posted, never marked
+    receiver.reject_ids = {refused}
+    unmarkable = ranked[7]  # deleted in Traede after the first poll: its mark is refused
+    # IETF-style 409s: each key's first request is held past the client's read timeout and then
+    # fails; the retry meanwhile gets 409 "in progress", which must not count as delivered.
+    receiver.in_progress_seconds = 0.8
+    redirect_window = (20.0, 35.0)  # the ERP moves its endpoint for a while; the operator redrives after
     source = stack.event_source()
     started = time.monotonic()
-    polls = poll_failures = enqueued = 0
+    polls = poll_failures = enqueued = redrives = 0
     while time.monotonic() - started < TIME_LIMIT:
         tick = time.monotonic()
+        elapsed = tick - started
+        receiver.redirect = (301, receiver.url + "/") if redirect_window[0] <= elapsed < redirect_window[1] else None
         try:
             result = stack.poll()
             enqueued += result["enqueued"]
         except Exception:  # the poll raised (Traede kept failing): the schedule retries it
             poll_failures += 1
+        if polls == 0:
+            sandbox.delete(unmarkable)
         polls += 1
         source.drain(max_seconds=30)
-        if time.monotonic() - started > 60:
-            stack.receiver.fail_ids = set()  # type: ignore[union-attr]
-        if not stack.sandbox.pending(SYSTEM) and stack.queue_depth(stack.queue_url) == 0:  # type: ignore[union-attr]
+        if elapsed > 60:
+            receiver.fail_ids = set()
+            receiver.in_progress_seconds = 0.0
+        if elapsed > redirect_window[1] and stack.queue_depth(stack.dlq_url) > 2:
+            # The operator fixed the URL: redrive what the redirects parked.
+            redrive(Target(queue_url=stack.queue_url, dlq_url=stack.dlq_url), "batch", expected=50)
+            redrives += 1
+        remaining = set(sandbox.pending(SYSTEM)) - {refused}
+        if not remaining and stack.queue_depth(stack.queue_url) == 0:
             break
         time.sleep(max(0.0, POLL_INTERVAL - (time.monotonic() - tick)))  # the schedule's pace
     seconds = time.monotonic() - started
 
-    receiver, sandbox = stack.receiver, stack.sandbox
-    assert receiver is not None and sandbox is not None
     delivered, marked = receiver.delivered_ids(), sandbox.exported(SYSTEM)
-    lost = orders - (delivered & marked)
+    lost = orders - {refused, unmarkable} - (delivered & marked)
     figures = {
         "orders": len(orders),
         "lost": len(lost),
@@ -86,6 +110,9 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
         "redelivered_records": source.stats.failures,
         "dead_lettered": stack.queue_depth(stack.dlq_url),
         "mark_calls": len(sandbox.mark_calls),
+        "conflicts_409": receiver.conflicts,
+        "redrives": redrives,
+        "refused_posts": receiver.attempts_for(refused),
         "target_posts": receiver.attempts,
         "traede_requests": len(sandbox.requests_log),
         "seconds": round(seconds, 1),
@@ -99,3 +126,6 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
     assert all(len(call) <= MAX_MARK_BATCH for call in sandbox.mark_calls)
     assert enqueued / len(orders) <= 1.2
     assert figures["dead_lettered"] >= 1  # the DLQ path was exercised, and nothing was lost
+    assert refused not in marked and unmarkable not in marked
+    assert unmarkable in delivered
+    assert receiver.conflicts > 0  # the 409 path was exercised

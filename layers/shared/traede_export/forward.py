@@ -229,7 +229,9 @@ class Forwarder:
             work.mark = True
         elif result.outcome is Outcome.REJECTED:
             s.rejected += len(copies)
-            self._park(out, copies, f"rejected by the receiving system: {result.reason}")
+            # No status: the order could not be made into a request (mapping, URL placeholder, header).
+            reason = result.reason if result.status is None else f"rejected by the receiving system: {result.reason}"
+            self._park(out, copies, reason)
         else:
             s.failed += len(copies)
             self._settle(out, copies, False, f"delivery failed: {result.reason}")
