@@ -49,6 +49,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         traede_faults=Faults(error_rate=args.fault_rate, throttle_rate=args.fault_rate / 2),
         target_faults=ReceiverFaults(error_rate=args.fault_rate),
         overrides={"POWERTOOLS_LOG_LEVEL": args.log_level, "POWERTOOLS_METRICS_DISABLED": "true"},
+        dynamodb=args.dynamodb,
         **_real_endpoints(),
     )
     with _progress(args, "forwarded") as advance, _handler_logs_to_stderr():
@@ -402,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.0, help="inject faults on both HTTP hops (0-1)")
     p.add_argument("--log-level", default="WARNING", help="handler log level (default WARNING)")
     p.add_argument("--system-id", help="Traede system id (default: $TRAEDE_SYSTEM_ID or local-erp)")
+    p.add_argument(
+        "--dynamodb",
+        choices=["moto", "local"],
+        default="moto",
+        help="the ledger's engine: moto (default, starts instantly) or DynamoDB Local (AWS's own, ~3 s of JVM)",
+    )
     p.set_defaults(func=cmd_run_local)
 
     p = add(
