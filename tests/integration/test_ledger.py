@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
 from traede_ops.local_stack import LocalStack
@@ -54,9 +55,12 @@ def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
     assert entry[7].delivered_version == entry[7].marked_version == OrderRef(7, NEW).version
 
 
-def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoint: str) -> None:
+def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoint: str, moto_endpoint: str) -> None:
     stack: LocalStack = make_stack(orders=1)
-    assert stack.dynamodb.meta.endpoint_url == dynamodb_endpoint
+    # boto3 sends DynamoDB (only) to AWS_ENDPOINT_URL_DYNAMODB, the rest to AWS_ENDPOINT_URL (moto),
+    # in the handlers' wiring as in the stack's own clients.
+    assert stack.dynamodb.meta.endpoint_url == wiring.aws_client("dynamodb").meta.endpoint_url == dynamodb_endpoint
+    assert stack.sqs.meta.endpoint_url == wiring.aws_client("secretsmanager").meta.endpoint_url == moto_endpoint
     assert stack.table in stack.dynamodb.list_tables()["TableNames"]
     # The engine refuses what DynamoDB refuses (moto creates this table without complaint).
     with pytest.raises(ClientError, match="Table/index names must be between 3 and 255"):
