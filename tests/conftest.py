@@ -1,4 +1,8 @@
-"""Shared fixtures: one moto server per session, a fresh local stack per test."""
+"""Shared fixtures: one moto server and one DynamoDB Local per session, a fresh local stack per test.
+
+The ledger runs on DynamoDB Local (AWS's own engine: atomic conditional writes, real validation);
+everything else (SQS, Secrets Manager, CloudFormation, ...) on moto.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,34 @@ from pathlib import Path
 
 import pytest
 
+from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, start_dynamodb_local
 from traede_ops.local_stack import LocalOptions, LocalStack, start_moto
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(dynamodb_endpoint: str) -> Iterator[str]:
     server = start_moto()
     yield os.environ["AWS_ENDPOINT_URL"]
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    server = start_dynamodb_local()
+    yield server.endpoint
+    server.stop()
+    os.environ.pop(ENDPOINT_VARIABLE, None)
+
+
 @pytest.fixture
-def make_stack(moto_endpoint: str, tmp_path: Path) -> Iterator[object]:
+def make_stack(moto_endpoint: str, dynamodb_endpoint: str, tmp_path: Path) -> Iterator[object]:
     """`make_stack(orders=..., ...)` starts a LocalStack with its own queues, table and servers."""
     stacks: list[LocalStack] = []
 
     def make(**kwargs: object) -> LocalStack:
         kwargs.setdefault("store_dir", tmp_path / f"received-{len(stacks)}")
-        stack = LocalStack(LocalOptions(**kwargs), moto_endpoint=moto_endpoint)  # type: ignore[arg-type]
+        options = LocalOptions(**kwargs)  # type: ignore[arg-type]
+        stack = LocalStack(options, moto_endpoint=moto_endpoint, dynamodb_endpoint=dynamodb_endpoint)
         stacks.append(stack)
         return stack.start()
 

@@ -1,4 +1,4 @@
-"""Throughput benchmark: the real handlers against moto, the Traede sandbox and a slow receiver.
+"""Throughput benchmark: the real handlers against moto + DynamoDB Local, the Traede sandbox and a slow receiver.
 
 `python -m traede_ops.bench [--quick] [--out DIR]` (what `make bench` runs) writes
 `DIR/bench.json` and `DIR/throughput.png` and prints a table.
@@ -21,6 +21,9 @@ How it runs, and why:
 * End-to-end cells (full): the poller is paused (SIGSTOP/SIGCONT of our own child) while the
   queue holds more than `MAX_DEPTH` messages: the forwarder is the bottleneck then, and a deep
   moto queue would measure moto, not this code. The pause time is reported.
+* The ledger is on DynamoDB Local (AWS's own engine, a JVM of its own, reached through
+  `AWS_ENDPOINT_URL_DYNAMODB`, which the poll subprocess inherits): moto's DynamoDB is slower and
+  serialises, so it would measure moto, not this code.
 * Sampled cells (large N x latency): the poll is real and complete; the forwarder handles a
   sample of full batches per latency, the rest is received and deleted undelivered. Their
   end-to-end figure is an estimate and is labelled as one.
@@ -516,7 +519,9 @@ def new_stack(orders: int, latency: float, moto_url: str) -> Any:
         visibility_timeout=VISIBILITY,
         overrides=dict(QUIET),
     )
-    stack = LocalStack(options, moto_endpoint=moto_url).start()
+    from traede_ops.dynamodb_local import ENDPOINT_VARIABLE
+
+    stack = LocalStack(options, moto_endpoint=moto_url, dynamodb_endpoint=os.environ[ENDPOINT_VARIABLE]).start()
     assert stack.sandbox is not None and stack.receiver is not None
     pending = len(stack.sandbox.pending(SYSTEM_ID))
     if pending != orders:
@@ -732,9 +737,9 @@ def run_big(n: int, latencies: Sequence[float], per_phase: int, moto_url: str, w
             "includes_requested": stack.poller.environment.get("EXPORT_INCLUDES", ""),
             "max_queue_depth": source.tally.max_depth,
             "drained_by": f"{DRAINERS} threads receiving and deleting (nothing marked during the poll)",
-            "time_split": "aws = union of botocore before-call..after-call intervals (signing, HTTP to moto, "
-            "parsing); traede = union of export_page calls (HTTP to the sandbox, incl. the first secret fetch); "
-            "own = total - union(aws, traede)",
+            "time_split": "aws = union of botocore before-call..after-call intervals (signing, HTTP to moto or "
+            "DynamoDB Local, parsing); traede = union of export_page calls (HTTP to the sandbox, incl. the first "
+            "secret fetch); own = total - union(aws, traede)",
         }
         return {"poll": poll_figures, "cells": cells, "api_calls": calls}
     finally:
@@ -864,7 +869,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(
         {
             "target": f"{poll['n']} orders fetched+enqueued by one poll < 60 s",
-            "measured": f"{poll['seconds']:.1f} s total = {poll['aws_seconds']:.1f} s AWS (moto) + "
+            "measured": f"{poll['seconds']:.1f} s total = {poll['aws_seconds']:.1f} s AWS (moto + DynamoDB Local) + "
             f"{poll['traede_seconds']:.1f} s Traede + {poll['own_seconds']:.1f} s own",
             "ok": poll["seconds"] < 60 and poll["enqueued"] == poll["n"],
         }
@@ -979,7 +984,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("orders (N)")
     ax.set_ylabel("end-to-end orders/s")
-    ax.set_title("traede-export throughput (moto + sandbox); hollow ring = sampled estimate")
+    ax.set_title("traede-export throughput (moto + DynamoDB Local + sandbox); hollow ring = sampled estimate")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -1011,7 +1016,9 @@ def run(plan: Plan, out: Path) -> dict[str, Any]:
     make_client = wiring.aws_client
     setattr(wiring, "aws_client", lambda service: timer.attach(make_client(service)))  # noqa: B010
     results: dict[str, Any] = {"plan": asdict(plan), "cells": []}
-    with moto_process() as moto_url:
+    from traede_ops.dynamodb_local import dynamodb_local
+
+    with moto_process() as moto_url, dynamodb_local():
         probe = new_stack(plan.sizes[0], 0.0, moto_url)
         try:
             print("init times (fresh interpreters)...", file=sys.stderr)
@@ -1044,7 +1051,8 @@ def run(plan: Plan, out: Path) -> dict[str, Any]:
         "drainers": DRAINERS,
         "batch_window_seconds": BATCH_WINDOW,
         "max_queue_depth": MAX_DEPTH,
-        "moto": "separate process (ThreadedMotoServer)",
+        "moto": "separate process (ThreadedMotoServer): SQS, Secrets Manager",
+        "dynamodb": "DynamoDB Local, in-memory, separate JVM",
         "poller": "fresh subprocess per run, real handler module",
         "forwarder": f"in-process, {DRAINERS} threads calling the real handler",
     }

@@ -52,6 +52,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         mapping=_mapping_name(args.mapping),
         parameters={"TargetMethod": args.method},
         target_path=args.target_path,
+        dynamodb=args.dynamodb,
         **_real_endpoints(),
     )
     with _progress(args, "forwarded") as advance, _handler_logs_to_stderr():
@@ -467,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", help="a JSONata mapping: a file path, or a bundled mapping's name")
     p.add_argument("--method", choices=["POST", "PUT"], default="POST", help="HTTP method (default POST)")
     p.add_argument("--target-path", default="", help='appended to the receiver\'s URL, e.g. "/{id}" (placeholders)')
+    p.add_argument(
+        "--dynamodb",
+        choices=["moto", "local"],
+        default="moto",
+        help="the ledger's engine: moto (default, starts instantly) or DynamoDB Local (AWS's own, ~3 s of JVM)",
+    )
     p.set_defaults(func=cmd_run_local)
 
     p = add(

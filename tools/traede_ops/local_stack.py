@@ -1,7 +1,8 @@
 """The embedded default: moto, the Traede sandbox and a local receiving system, wired by the template.
 
-`LocalStack` creates the template's queues and table in a moto server, fills the secrets,
-and loads both functions with the environment the template gives them. Tests, the soak
+`LocalStack` creates the template's queues in a moto server and its table in moto or DynamoDB
+Local (`LocalOptions.dynamodb`, or a shared `dynamodb_endpoint`), fills the secrets, and loads
+both functions with the environment the template gives them. Tests, the soak
 run, the benchmark and `traede-export run-local` all use it.
 """
 
@@ -14,10 +15,11 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
+from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_ops.faults import Faults, ReceiverFaults
 from traede_ops.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_ops.receiver import ReceivingSystem
@@ -48,29 +50,24 @@ class LocalOptions:
     traede_credentials: dict[str, str] | None = None
     target_url: str | None = None
     target_headers: dict[str, str] | None = None
+    # Where the ledger table lives when no DynamoDB endpoint is given: moto's DynamoDB (starts
+    # instantly) or a DynamoDB Local started for this stack (atomic conditional writes, ~3 s of JVM).
+    dynamodb: Literal["moto", "local"] = "moto"
 
 
 class MotoServer:
-    """moto's app on a threaded loopback server, with DynamoDB requests made atomic.
+    """moto's app on a threaded loopback server.
 
-    moto checks a write's condition and applies it in separate steps without a lock, so two
-    concurrent conditional writes to one item can both pass. DynamoDB makes each write atomic;
-    serialising moto's DynamoDB requests restores that, so overlapping runs behave as in AWS.
+    The ledger's tables live in DynamoDB Local wherever concurrency matters (tests, soak, benchmark):
+    moto checks a conditional write's condition and applies it in separate steps without a lock, so
+    two overlapping writes to one item can both pass, where DynamoDB makes each write atomic.
     """
 
     def __init__(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        moto_app = DomainDispatcherApplication(create_backend_app)
-        dynamodb = threading.Lock()
-
-        def app(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-                with dynamodb:
-                    return list(moto_app(environ, start_response))
-            return moto_app(environ, start_response)
-
+        app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -98,10 +95,19 @@ def start_moto() -> MotoServer:
 
 
 class LocalStack:
-    def __init__(self, options: LocalOptions | None = None, moto_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        options: LocalOptions | None = None,
+        moto_endpoint: str | None = None,
+        dynamodb_endpoint: str | None = None,
+    ) -> None:
+        """`moto_endpoint`/`dynamodb_endpoint`: servers shared with others; otherwise the stack starts its own."""
         self.options = options or LocalOptions()
         self._moto: Any = None
         self._moto_endpoint = moto_endpoint
+        self._dynamodb_local: DynamoDBLocal | None = None
+        self._dynamodb_endpoint = dynamodb_endpoint
+        self._saved_dynamodb_variable: str | None = None
         self.sandbox: TraedeSandbox | None = None
         self.receiver: ReceivingSystem | None = None
 
@@ -119,6 +125,7 @@ class LocalStack:
             os.environ["AWS_ENDPOINT_URL"] = self._moto_endpoint
         else:
             self._moto = start_moto()
+        self._route_dynamodb()
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.secretsmanager = boto3.client("secretsmanager", region_name=REGION)
@@ -179,6 +186,25 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._dynamodb_local is not None:
+            self._dynamodb_local.stop()
+            self._dynamodb_local = None
+        if self._saved_dynamodb_variable is None:
+            os.environ.pop(ENDPOINT_VARIABLE, None)
+        else:
+            os.environ[ENDPOINT_VARIABLE] = self._saved_dynamodb_variable
+
+    def _route_dynamodb(self) -> None:
+        """Point boto3's DynamoDB calls (only those) at the chosen engine; `stop()` puts the variable back."""
+        self._saved_dynamodb_variable = os.environ.get(ENDPOINT_VARIABLE)
+        endpoint = self._dynamodb_endpoint
+        if endpoint is None and self.options.dynamodb == "local":
+            self._dynamodb_local = DynamoDBLocal()
+            endpoint = self._dynamodb_local.start()
+        if endpoint is None:
+            os.environ.pop(ENDPOINT_VARIABLE, None)  # moto, through AWS_ENDPOINT_URL
+        else:
+            os.environ[ENDPOINT_VARIABLE] = endpoint
 
     # -- wiring from the template ------------------------------------------------------
     def _secret(self, name: str, value: dict[str, str]) -> str:
