@@ -132,6 +132,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "TraedeSecret": sm.create_secret(Name=f"{name}/traede", SecretString=json.dumps(TRAEDE))["ARN"],
                 "TargetSecret": sm.create_secret(Name=f"{name}/target", SecretString=json.dumps(headers))["ARN"],
             }
+            # The local servers speak http, which the parameters' https-only AllowedPattern refuses
+            # in AWS; moto's CloudFormation does not check patterns.
             parameters = {
                 "SystemId": system_id,
                 "TraedeApiUrl": traede_url,
