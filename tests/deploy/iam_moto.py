@@ -122,7 +122,6 @@ CHECKS: dict[str, Callable[[Any, str, str], list[Check]]] = {
 def patch_moto(audit_path: str) -> None:
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam import access_control
     from moto.iam.access_control import IAMPolicy, IAMRequest
 
     original_policy_init = IAMPolicy.__init__
@@ -173,7 +172,6 @@ def patch_moto(audit_path: str) -> None:
             audit({**record, "allowed": True})
 
     IAMPolicy.__init__ = policy_init  # type: ignore[method-assign]
-    access_control.IAMPolicy = IAMPolicy
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
 
 

@@ -405,6 +405,25 @@ def test_operator_may_invoke_only_its_own_poller(world: World) -> None:
     assert not allowed(b.arn("PollerFunction"))
 
 
+def test_schedule_role_may_invoke_only_the_poller(world: World) -> None:
+    """moto cannot create the schedule (AWS::Scheduler::Schedule), so its deployed role is asked directly."""
+    import ast
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    a = world.stacks["a"]
+    iam = world.account.client("iam")
+    role = a.deployment.physical["PollScheduleRole"]
+    (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    if isinstance(document, str):  # moto answers a CloudFormation-made policy as a Python repr
+        document = ast.literal_eval(document)
+    policy = IAMPolicy(json.dumps(document))
+    for function, expected in (("PollerFunction", True), ("ForwarderFunction", False)):
+        result = policy.is_action_permitted("lambda:InvokeFunction", a.arn(function))
+        assert (result == PermissionResult.PERMITTED) is expected, function
+
+
 def test_iam_enforcement_stays_in_the_deploy_tiers_moto(world: World) -> None:
     """The other tiers' moto runs in this process with IAM off; enforcement lives in another process."""
     from moto import settings
