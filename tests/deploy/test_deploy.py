@@ -344,6 +344,11 @@ PROBES: dict[str, Any] = {
         UpdateExpression="SET marked_version = :v",
         ExpressionAttributeValues={":v": {"S": "x"}},
     ),
+    "forwarder cannot put a ledger item inside a transaction": lambda own, other: own.as_role(
+        FORWARDER, "dynamodb"
+    ).transact_write_items(
+        TransactItems=[{"Put": {"TableName": own.deployment.outputs["LedgerTableName"], "Item": _ledger_key(own)}}]
+    ),
     "operator of one stack cannot find the other stack": lambda own, other: own.deployment.account.client(
         "cloudformation", own.operator
     ).describe_stacks(StackName=other.name),
@@ -388,6 +393,22 @@ def _access_denied(response: dict[str, Any]) -> bool:
         return True
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status == 403 and "<Code>AccessDenied</Code>" in str(error.get("Message", ""))
+
+
+def test_a_transaction_of_updates_is_authorised_as_update_item(world: World, run: dict[str, Any]) -> None:
+    """As in AWS, each item of TransactWriteItems is checked as its own action (ready for the ledger using it)."""
+    a = world.stacks["a"]
+    table = a.deployment.outputs["LedgerTableName"]
+    key = {"pk": {"S": f"order#{a.system_id}#999999"}}  # an id no test reads
+    update = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": "SET probe = :p",
+        "ExpressionAttributeValues": {":p": {"N": "1"}},
+    }
+    a.as_role(FORWARDER, "dynamodb").transact_write_items(TransactItems=[{"Update": update}])
+    record = [r for r in world.account.audit() if r["api"] == "TransactWriteItems" and r["allowed"]][-1]
+    assert record["action"] == "dynamodb:UpdateItem" and record["resource"] == a.arn("LedgerTable")
 
 
 def test_operator_may_invoke_only_its_own_poller(world: World) -> None:
