@@ -57,7 +57,8 @@ Credentials = dict[str, str]
 
 def _environment(credentials: Credentials, endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean process environment: nothing of the test process's own AWS settings leaks in."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")}
+    passed_on = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+    keep = {k: v for k, v in os.environ.items() if k in passed_on}
     return {
         **keep,
         "AWS_ENDPOINT_URL": endpoint,

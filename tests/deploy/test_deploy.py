@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "traede-export"
 ORDERS = 12  # seeded: ids 1001..1012; 1004 is a draft and 1008 closed (not exported by default)
 ELIGIBLE = {1001, 1002, 1003, 1005, 1006, 1007, 1009, 1010, 1011, 1012}
+INVALID = 9002  # added before stack b's poll: an export entry without `updated_at`
 REJECTED = 1002  # the receiving system of sys-a refuses it (4xx) until the test "fixes" it
 TRAEDE = {"access_token": "tok-deploy-test", "app_key": "app-deploy-test"}
 
@@ -57,6 +58,7 @@ class Stack:
     system_id: str
     secrets: dict[str, str]  # TraedeSecret / TargetSecret -> ARN (created alongside)
     operator: dict[str, str] = field(default_factory=dict)  # credentials under the README policy
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -81,7 +83,10 @@ class Stack:
 
     def as_role(self, function: str, service: str) -> Any:
         """A client with the credentials Lambda gives this function (its own role)."""
-        return self.deployment.account.client(service, self.deployment.containers[function].credentials)
+        if (function, service) not in self._clients:
+            credentials = self.deployment.containers[function].credentials
+            self._clients[function, service] = self.deployment.account.client(service, credentials)
+        return self._clients[function, service]
 
     def cli(self, *argv: str, lambda_url: str | None = None) -> tuple[int, Any]:
         """`traede-export COMMAND --stack NAME --json ...` as the operator, in its own process."""
@@ -198,6 +203,9 @@ def run(world: World) -> dict[str, Any]:
     steps["reexport"] = a.cli("reexport", "--since", since, lambda_url=poller.url)
     steps["drain_reexport"] = event_source(a).drain(max_seconds=60)
     steps["status_healthy"] = a.cli("status", "--age-source", "cloudwatch")
+    not_an_order = world.sandbox.order(1001) | {"id": INVALID}
+    del not_an_order["updated_at"]  # an export entry that is not a valid production order
+    world.sandbox.add_orders([not_an_order])
     steps["poll_b"] = b.deployment.containers["PollerFunction"].invoke(load_event("scheduled"))
     steps["drain_b"] = event_source(b).drain(max_seconds=60)
     steps["audit"] = world.account.audit()
@@ -251,6 +259,7 @@ def test_two_stacks_side_by_side_export_only_their_own_system(run: dict[str, Any
     assert not physical_a & physical_b, "a resource name collides"
     drafts = {1004}  # sys-b's stack sets IncludeOpen=true: its own selection
     assert run["poll_b"]["enqueued"] == len(ELIGIBLE | drafts)
+    assert run["poll_b"]["invalid"] == 1 and INVALID not in b.receiver.keys_by_order()
     assert set(b.receiver.keys_by_order()) == ELIGIBLE | drafts
     assert world.sandbox.exported("sys-b") == ELIGIBLE | drafts
     assert 1004 not in world.sandbox.exported("sys-a") and 1004 not in a.receiver.keys_by_order()
@@ -272,22 +281,25 @@ def _logical(stack: Stack, arn: str) -> str:
 
 
 def test_every_grant_is_used_and_nothing_else(run: dict[str, Any], world: World) -> None:
-    """moto's record of the run, per role, against least_privilege.ALLOWED (rows used by others excepted)."""
+    """moto's record of the run, per role, against least_privilege.ALLOWED (rows used by others excepted).
+
+    Both stacks are the same template, so a row counts as used when either stack's role used it.
+    """
     from least_privilege import RUNTIME, SCHEDULER, XRAY
 
-    for stack in world.stacks.values():
-        for function, role in FUNCTION_ROLES.items():
+    for function, role in FUNCTION_ROLES.items():
+        used_anywhere: set[tuple[str, str]] = set()
+        for stack in world.stacks.values():
             role_name = stack.role_of(function).rsplit("/", 1)[-1]
             used = {
                 (r["action"], _logical(stack, r["resource"]))
                 for r in run["audit"]
                 if r["allowed"] and f":assumed-role/{role_name}/" in r["principal"]
             }
-            declared = {row for row, why in ALLOWED[role].items() if why not in (RUNTIME, XRAY, SCHEDULER)}
             assert used <= set(ALLOWED[role]), f"{stack.name} {role} used {sorted(used - set(ALLOWED[role]))}"
-            if stack is not world.stacks["a"]:
-                continue  # stack b ran a poll and a drain only; stack a ran every path
-            assert declared <= used, f"{stack.name} {role} never used {sorted(declared - used)}: drop the grant"
+            used_anywhere |= used
+        declared = {row for row, why in ALLOWED[role].items() if why not in (RUNTIME, XRAY, SCHEDULER)}
+        assert declared <= used_anywhere, f"{role} never used {sorted(declared - used_anywhere)}: drop the grant"
 
 
 # ------------------------------------------------------------------------------ the edges of each role
@@ -308,9 +320,6 @@ PROBES: dict[str, Any] = {
     ).get_secret_value(SecretId=own.secrets["TargetSecret"]),
     "forwarder cannot send to the order queue": lambda own, other: own.as_role(FORWARDER, "sqs").send_message(
         QueueUrl=own.deployment.outputs["QueueUrl"], MessageBody="{}"
-    ),
-    "poller cannot send to the dead-letter queue": lambda own, other: own.as_role(POLLER, "sqs").send_message(
-        QueueUrl=own.deployment.outputs["DeadLetterQueueUrl"], MessageBody="{}"
     ),
     "poller cannot consume the order queue": lambda own, other: own.as_role(POLLER, "sqs").receive_message(
         QueueUrl=own.deployment.outputs["QueueUrl"]
@@ -393,6 +402,96 @@ def _access_denied(response: dict[str, Any]) -> bool:
         return True
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status == 403 and "<Code>AccessDenied</Code>" in str(error.get("Message", ""))
+
+
+# ------------------------------------------------------------------------------ the whole matrix
+# Every action a function could try on each of a stack's data resources. Whatever
+# least_privilege.ALLOWED does not grant must be denied, on the role's own stack and on the other.
+
+
+def _url(output: str) -> Any:
+    return lambda stack: stack.deployment.outputs[output]
+
+
+def _queue_calls(where: Any) -> dict[str, Any]:
+    return {
+        "sqs:SendMessage": lambda c, t: c.send_message(QueueUrl=where(t), MessageBody="{}"),
+        "sqs:ReceiveMessage": lambda c, t: c.receive_message(QueueUrl=where(t), VisibilityTimeout=0),
+        "sqs:DeleteMessage": lambda c, t: c.delete_message(QueueUrl=where(t), ReceiptHandle="probe"),
+        "sqs:GetQueueAttributes": lambda c, t: c.get_queue_attributes(QueueUrl=where(t), AttributeNames=["All"]),
+        "sqs:SetQueueAttributes": lambda c, t: c.set_queue_attributes(
+            QueueUrl=where(t), Attributes={"DelaySeconds": "0"}
+        ),
+        "sqs:PurgeQueue": lambda c, t: c.purge_queue(QueueUrl=where(t)),
+        "sqs:DeleteQueue": lambda c, t: c.delete_queue(QueueUrl=where(t)),
+    }
+
+
+def _table(t: Stack) -> str:
+    return str(t.deployment.outputs["LedgerTableName"])
+
+
+PROBE_KEY = {"pk": {"S": "probe#matrix"}}
+TABLE_CALLS: dict[str, Any] = {
+    "dynamodb:GetItem": lambda c, t: c.get_item(TableName=_table(t), Key=PROBE_KEY),
+    "dynamodb:PutItem": lambda c, t: c.put_item(TableName=_table(t), Item=PROBE_KEY),
+    "dynamodb:UpdateItem": lambda c, t: c.update_item(
+        TableName=_table(t),
+        Key=PROBE_KEY,
+        UpdateExpression="SET probe = :p",
+        ExpressionAttributeValues={":p": {"N": "1"}},
+    ),
+    "dynamodb:DeleteItem": lambda c, t: c.delete_item(TableName=_table(t), Key=PROBE_KEY),
+    "dynamodb:Scan": lambda c, t: c.scan(TableName=_table(t)),
+    "dynamodb:Query": lambda c, t: c.query(
+        TableName=_table(t), KeyConditionExpression="pk = :k", ExpressionAttributeValues={":k": PROBE_KEY["pk"]}
+    ),
+    "dynamodb:BatchGetItem": lambda c, t: c.batch_get_item(RequestItems={_table(t): {"Keys": [PROBE_KEY]}}),
+    "dynamodb:BatchWriteItem": lambda c, t: c.batch_write_item(
+        RequestItems={_table(t): [{"PutRequest": {"Item": PROBE_KEY}}]}
+    ),
+    "dynamodb:DescribeTable": lambda c, t: c.describe_table(TableName=_table(t)),
+    "dynamodb:DeleteTable": lambda c, t: c.delete_table(TableName=_table(t)),
+}
+
+
+def _secret_calls(logical: str) -> dict[str, Any]:
+    return {
+        "secretsmanager:GetSecretValue": lambda c, t: c.get_secret_value(SecretId=t.secrets[logical]),
+        "secretsmanager:DescribeSecret": lambda c, t: c.describe_secret(SecretId=t.secrets[logical]),
+        "secretsmanager:PutSecretValue": lambda c, t: c.put_secret_value(
+            SecretId=t.secrets[logical], SecretString="{}"
+        ),
+    }
+
+
+MATRIX: dict[str, dict[str, Any]] = {  # resource logical id -> IAM action -> call(client, target stack)
+    "OrderQueue": _queue_calls(_url("QueueUrl")),
+    "DeadLetterQueue": _queue_calls(_url("DeadLetterQueueUrl")),
+    "LedgerTable": TABLE_CALLS,
+    "TraedeSecret": _secret_calls("TraedeSecret"),
+    "TargetSecret": _secret_calls("TargetSecret"),
+}
+MATRIX_CASES = [
+    pytest.param(function, target, resource, action, id=f"{function}-{target}-{resource}-{action}")
+    for function, role in FUNCTION_ROLES.items()
+    for target in ("own", "other")
+    for resource, calls in MATRIX.items()
+    for action in calls
+    if target == "other" or (action, resource) not in ALLOWED[role]
+]
+
+
+@pytest.mark.parametrize(("function", "target", "resource", "action"), MATRIX_CASES)
+def test_what_the_table_does_not_grant_is_denied(
+    function: str, target: str, resource: str, action: str, world: World, run: dict[str, Any]
+) -> None:
+    own = world.stacks["a"]
+    aimed_at = own if target == "own" else world.stacks["b"]
+    client = own.as_role(function, action.split(":", 1)[0])
+    with pytest.raises(ClientError) as caught:
+        MATRIX[resource][action](client, aimed_at)
+    assert _access_denied(caught.value.response), caught.value.response["Error"]
 
 
 def test_a_transaction_of_updates_is_authorised_as_update_item(world: World, run: dict[str, Any]) -> None:
