@@ -148,10 +148,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 **extra,
             }
             stack = Stack(deploy(account, name, parameters), receiver, system_id, secrets)
+            stacks[suffix] = stack  # stopped in `finally`, even if what follows fails
             stack.operator = account.user(f"operator-{suffix}", operator_policy(name))
             for function in FUNCTION_ROLES:
                 stack.deployment.start(function, workdir)
-            stacks[suffix] = stack
         account.enforce(True)
         yield World(account, sandbox, stacks, workdir)
     finally:
