@@ -1,0 +1,60 @@
+"""What each role may do, and the call in the code that needs it: one row per (action, resource).
+
+The tests hold the template to this table both ways: a role granting anything not listed here
+fails (tests/deploy/test_least_privilege.py, on the translated template), and so does a listed
+row that the deployed pipeline never used (tests/deploy/test_deploy.py, from moto's record of
+every authorization), unless the row says who else uses it (Lambda's runtime, X-Ray, the
+Scheduler), since those callers are not part of the local run.
+
+Resources are logical ids of template.yaml, or "*" where AWS has no resource-level permission.
+A new grant is a new row here (with its reason) and a statement in the template's IAM section;
+e.g. an S3 bucket for large orders would add ("s3:PutObject", "OrderPayloadBucket") to the
+poller and ("s3:GetObject"/"s3:DeleteObject", "OrderPayloadBucket") to the forwarder, and a
+DynamoDB TransactWriteItems is authorised per item, as dynamodb:UpdateItem (already listed).
+"""
+
+from __future__ import annotations
+
+# Who uses a row besides the function's own code (so the local run cannot show it being used).
+RUNTIME = "Lambda runtime: writes the function's logs"
+XRAY = "Lambda runtime: X-Ray active tracing (no resource-level permissions exist)"
+SCHEDULER = "EventBridge Scheduler: invokes the poller"
+
+# role logical id -> {(IAM action, resource logical id or "*"): the call that needs it}
+ALLOWED: dict[str, dict[tuple[str, str], str]] = {
+    "PollerRole": {
+        ("logs:CreateLogStream", "PollerLogGroup"): RUNTIME,
+        ("logs:PutLogEvents", "PollerLogGroup"): RUNTIME,
+        ("xray:PutTraceSegments", "*"): XRAY,
+        ("xray:PutTelemetryRecords", "*"): XRAY,
+        ("secretsmanager:GetSecretValue", "TraedeSecret"): "credentials.SecretReader: the Traede token and app key",
+        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger.claim / release: the in-flight lease",
+        ("dynamodb:PutItem", "LedgerTable"): "ledger.ExportLedger.record_poll / first_sighting",
+        ("sqs:SendMessage", "OrderQueue"): "queue.QueueWriter.send: SendMessageBatch of the orders",
+        ("sqs:SendMessage", "DeadLetterQueue"): "poll.Poller._park_invalid: an export entry that is not an order",
+    },
+    "ForwarderRole": {
+        ("logs:CreateLogStream", "ForwarderLogGroup"): RUNTIME,
+        ("logs:PutLogEvents", "ForwarderLogGroup"): RUNTIME,
+        ("xray:PutTraceSegments", "*"): XRAY,
+        ("xray:PutTelemetryRecords", "*"): XRAY,
+        ("secretsmanager:GetSecretValue", "TraedeSecret"): "credentials.SecretReader: Traede, to mark as exported",
+        ("secretsmanager:GetSecretValue", "TargetSecret"): "credentials.SecretReader: the receiving system's headers",
+        ("dynamodb:BatchGetItem", "LedgerTable"): "ledger.ExportLedger.get_many: the batch's entries",
+        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger: delivery lease and records",
+        ("sqs:ReceiveMessage", "OrderQueue"): "Lambda's SQS event source mapping: receives the batches",
+        ("sqs:DeleteMessage", "OrderQueue"): "Lambda's SQS event source mapping: deletes what succeeded",
+        ("sqs:GetQueueAttributes", "OrderQueue"): "Lambda's SQS event source mapping: reads the queue",
+        ("sqs:SendMessage", "DeadLetterQueue"): "forward.Forwarder: parks a permanently rejected order",
+    },
+    "PollScheduleRole": {
+        ("lambda:InvokeFunction", "PollerFunction"): SCHEDULER,
+    },
+}
+
+# The secrets are template resources (TraedeSecret, TargetSecret) or, with the Existing*SecretArn
+# parameters, given ARNs; both count as that secret.
+SECRET_PARAMETERS = {"ExistingTraedeSecretArn": "TraedeSecret", "ExistingTargetSecretArn": "TargetSecret"}
+
+# Which role each function runs with, and who else the role is for.
+FUNCTION_ROLES = {"PollerFunction": "PollerRole", "ForwarderFunction": "ForwarderRole"}
