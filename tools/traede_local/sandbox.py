@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from traede_export.config import INCLUDABLE, MAX_PAGE_SIZE
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
+from traede_local.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
