@@ -34,6 +34,7 @@ METRICS = {
     "not_started": "OrdersNotStarted",
     "deferred": "DeliveriesDeferred",
     "stale": "StaleDeliveries",
+    "went_backwards": "VersionWentBackwards",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
