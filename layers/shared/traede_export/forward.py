@@ -14,29 +14,31 @@ The rules, per order and version (a version is an `updated_at`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
-from traede_export.ledger import ExportLedger, LedgerEntry
+from traede_export.ledger import LedgerEntry
 from traede_export.models import (
     MAX_MARK_BATCH,
     Attr,
     InboundOrder,
+    OrderRef,
     SqsAttributes,
     UnreadableMessage,
     chunk,
     epoch_ms,
     string_attributes,
 )
-from traede_export.queue import OutboundMessage, QueueWriter
-from traede_export.target import DeliveryResult, Outcome, TargetClient
-from traede_export.traede import TraedeClient, TraedeError
+from traede_export.queue import OutboundMessage, SendReport
+from traede_export.target import DeliveryResult, Outcome
+from traede_export.traede import TraedeError
 
 logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
@@ -102,13 +104,48 @@ class OrderWork:
         return self.send or self.copies[0]
 
 
+# What the forwarder needs of its collaborators (TargetClient, TraedeClient, ExportLedger,
+# QueueWriter), so the unit tier can run it against in-memory fakes.
+
+
+class Target(Protocol):
+    def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult: ...
+
+
+class Marker(Protocol):
+    def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None: ...
+
+
+class Ledger(Protocol):
+    def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]: ...
+    def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool: ...
+    def end_delivery(self, ref: OrderRef) -> bool: ...
+    def record_delivery(self, ref: OrderRef, key: str) -> bool: ...
+    def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
+    def record_marked(self, ref: OrderRef) -> bool: ...
+
+
+class Parking(Protocol):
+    def send(self, messages: Sequence[OutboundMessage]) -> SendReport: ...
+
+
+def partial_batch_response(message_ids: Iterable[str], outcome: BatchOutcome) -> PartialItemFailureResponse:
+    """SQS's partial-batch answer: every record not settled ok, including one with no result, comes back.
+
+    Built directly: the forwarder settles the whole batch at once, so Powertools' BatchProcessor
+    would only turn per-record exceptions back into this list.
+    """
+    failed = [m for m in message_ids if not (r := outcome.results.get(m)) or not r.ok]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
 class Forwarder:
     def __init__(
         self,
-        target: TargetClient,
-        traede: TraedeClient,
-        ledger: ExportLedger,
-        dlq: QueueWriter,
+        target: Target,
+        traede: Marker,
+        ledger: Ledger,
+        dlq: Parking,
         system_id: str,
         pool: ThreadPoolExecutor,
     ) -> None:
