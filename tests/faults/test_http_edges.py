@@ -20,7 +20,7 @@ from traede_export.models import Attr, OrderRef, order_attributes
 from traede_export.target import Outcome, TargetClient
 from traede_export.traede import TraedeClient, TraedeError
 from traede_ops.faults import OtherHost
-from traede_ops.local_stack import LocalStack
+from traede_ops.local_stack import LocalStack, MakeStack
 from traede_ops.receiver import ReceivingSystem
 from traede_ops.sandbox import TraedeSandbox, seed_orders
 
@@ -110,14 +110,16 @@ def test_case01_redirect_from_traede_is_a_traede_error_and_never_followed(other:
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-def test_case01_pipeline_never_marks_a_redirected_delivery(make_stack: Any, other: OtherHost, status: int) -> None:
+def test_case01_pipeline_never_marks_a_redirected_delivery(
+    make_stack: MakeStack, other: OtherHost, status: int
+) -> None:
     stack: LocalStack = make_stack(orders=4)
-    orders = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
-    stack.receiver.redirect = (status, other.url + "/orders?token=t0ken")  # type: ignore[union-attr]
+    orders = set(stack.sandbox.pending(SYSTEM))
+    stack.receiver.redirect = (status, other.url + "/orders?token=t0ken")
     stack.poll()
     stack.event_source().drain(max_seconds=60)
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
-    assert stack.receiver.deliveries == []  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
+    assert stack.receiver.deliveries == []
     assert other.requests == []
     entries = ledger(stack).get_many(orders)
     assert all(not e.delivered_version for e in entries.values())  # never counted as delivered
@@ -151,24 +153,23 @@ def test_case02_conflict_as_delivered_is_an_explicit_opt_in(receiver: ReceivingS
     assert default.outcome is Outcome.FAILED and default.status == 409
 
 
-def test_case02_pipeline_does_not_mark_on_a_conflict(make_stack: Any) -> None:
+def test_case02_pipeline_does_not_mark_on_a_conflict(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3, overrides={"HTTP_READ_TIMEOUT": "0.3"})
-    orders = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    orders = set(stack.sandbox.pending(SYSTEM))
     receiver = stack.receiver
-    assert receiver is not None
     receiver.in_progress_seconds = 1.5
     stack.poll()
     source = stack.event_source()
     source.poll_once()
     assert receiver.conflicts >= len(orders)
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
     assert source.stats.failures == len(orders)  # back to the queue, not to the DLQ
     assert all(not e.delivered_version for e in ledger(stack).get_many(orders).values())
 
     # The queue's later retry finds the key free and delivers, once.
     source.drain(max_seconds=60)
     assert receiver.delivered_ids() == orders
-    assert stack.sandbox.exported(SYSTEM) == orders  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == orders
     assert receiver.duplicates() == 0
 
 
@@ -192,11 +193,11 @@ def test_case14_a_control_character_in_the_key_fails_that_record_alone(receiver:
     assert receiver.attempts == 0
 
 
-def test_case14_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stack: Any) -> None:
+def test_case14_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=4)
-    orders = stack.sandbox.order_list()  # type: ignore[union-attr]
+    orders = stack.sandbox.order_list()
     good, odd = orders[:3], orders[3]
-    entries = []
+    entries: list[Any] = []  # boto3-stubs wants its TypedDict; a plain dict is what SQS takes
     for i, order in enumerate(orders):
         ref = OrderRef.from_order(order)
         since = "2026-03-01 Δ 10:00" if order is odd else None
@@ -207,5 +208,5 @@ def test_case14_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stac
     source.poll_once()
     assert source.stats.records == 4 and source.stats.crashes == 0
     assert source.stats.failures <= 1  # only the odd record, if anything, comes back
-    assert stack.receiver.delivered_ids() == {o["id"] for o in good}  # type: ignore[union-attr]
-    assert stack.sandbox.exported(SYSTEM) == {o["id"] for o in good}  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == {o["id"] for o in good}
+    assert stack.sandbox.exported(SYSTEM) == {o["id"] for o in good}

@@ -12,7 +12,6 @@ import json
 import logging
 import traceback
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from traede_export.credentials import CredentialsError
 from traede_ops import cli
 from traede_ops.lambda_endpoint import LambdaEndpoint
 from traede_ops.lambda_runtime import sqs_event
-from traede_ops.local_stack import LocalStack
+from traede_ops.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
@@ -41,7 +40,7 @@ def assert_no_secret(text: str) -> None:
 
 
 @pytest.fixture
-def endpoint(make_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+def endpoint(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     stack: LocalStack = make_stack(
         orders=4, overrides={"POWERTOOLS_LOG_LEVEL": "DEBUG", "POWERTOOLS_METRICS_DISABLED": "true"}
     )
@@ -90,8 +89,8 @@ def test_case13_no_exception_path_prints_a_credential(
     )
     assert_no_secret(everything)
     assert code == json_code == cli.EXIT_FAILURE
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
-    assert stack.receiver.deliveries == []  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
+    assert stack.receiver.deliveries == []
     for error, secret in ((forwarder_error, "target"), (poller_error.value, "traede")):
         if error is not None:
             assert isinstance(error, CredentialsError)
