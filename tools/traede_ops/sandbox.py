@@ -1,4 +1,4 @@
-"""A local stand-in for Traede's production-order Export API (see /work/shared/traede-export-api.md).
+"""A local stand-in for Traede's production-order Export API (see docs/traede-api.md).
 
 Endpoints: `GET /v10/production-orders/export` and `POST /v10/production-orders/mark-as-exported`,
 both requiring `Authorization: Bearer <access token>` and `X-Traede-App-Key: <app key>` headers
@@ -31,18 +31,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from traede_export.config import INCLUDABLE, MAX_PAGE_SIZE
-from traede_export.models import MAX_MARK_BATCH
 from traede_ops.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
 PAGING_MODES = ("paged", "all", "ignore_page")
+# Traede's documented values (docs/traede-api.md), stated here rather than imported from the client,
+# so that a wrong limit in the client fails against the sandbox instead of agreeing with it.
 DEFAULT_LIMIT = 20
-# Traede's documented limits, from the client's single source of truth.
-MAX_LIMIT = MAX_PAGE_SIZE
-MAX_MARK_ITEMS = MAX_MARK_BATCH
-INCLUDES = INCLUDABLE
+MAX_LIMIT = 60
+MAX_MARK_ITEMS = 10
+INCLUDES = frozenset(
+    {
+        "deliveryNotes",
+        "lines",
+        "lines.product",
+        "lines.variant",
+        "salesOrders",
+        "salesOrders.delivery",
+        "salesOrders.lines",
+        "salesOrders.lines.product",
+        "salesOrders.lines.variant",
+        "salesOrders.shop",
+        "supplier",
+    }
+)
 OPERATORS = frozenset({"eq", "gt", "gte", "lt", "lte", "ct", "sw", "ew", "in", "bt"})
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
