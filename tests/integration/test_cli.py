@@ -13,10 +13,12 @@ from typing import Any
 import boto3
 import pytest
 
+from traede_export.models import utc_text
 from traede_ops import cli
 from traede_ops.events import EVENTS
 from traede_ops.lambda_endpoint import LambdaEndpoint
 from traede_ops.local_stack import REGION, LocalStack, MakeStack
+from traede_ops.sandbox import ManualClock
 
 SYSTEM = "local-erp"
 
@@ -313,7 +315,7 @@ def lambda_endpoint(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> A
     """A stack whose poller is reachable through Lambda's real Invoke API (boto3 -> HTTP -> handler)."""
     # The handlers run in this process: keep their logs and metrics out of the CLI's --json output.
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-    stack: LocalStack = make_stack(orders=20, overrides=quiet)
+    stack: LocalStack = make_stack(orders=20, overrides=quiet, traede_clock=ManualClock())
     endpoint = LambdaEndpoint({"poller": stack.poller})
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint.start())
     yield stack
@@ -326,8 +328,9 @@ def test_reexport_invokes_the_poller(lambda_endpoint: LocalStack, capsys: pytest
     stack.event_source().drain()
     exported = stack.sandbox.exported("local-erp")
     assert exported
-    time.sleep(1.1)  # Traede's datetimes have whole seconds: step past the exports' second
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    # Traede's datetimes have whole seconds, and this sandbox's clock stands a day back: every
+    # mark lies before this instant without waiting for the next second (only the poller runs here).
+    since = utc_text(datetime.now(UTC))
     code, out = run(capsys, "reexport", "--since", since, "--function", "poller", "--json")
     assert code == cli.EXIT_OK and out["queued"] == len(exported)
     assert stack.queue_depth(stack.queue_url) == len(exported)

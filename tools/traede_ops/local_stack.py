@@ -13,7 +13,9 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict, Unpack
 
@@ -23,7 +25,7 @@ from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_ops.faults import Faults, ReceiverFaults
 from traede_ops.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_ops.receiver import ReceivingSystem
-from traede_ops.sandbox import TraedeSandbox, seed_orders
+from traede_ops.sandbox import TraedeSandbox, seed_orders, wall_clock
 from traede_ops.template import Resolver, functions, load_template, resources_of_type
 
 REGION = "us-east-1"
@@ -53,6 +55,7 @@ class LocalOptions:
     # Where the ledger table lives when no DynamoDB endpoint is given: moto's DynamoDB (starts
     # instantly) or a DynamoDB Local started for this stack (atomic conditional writes, ~3 s of JVM).
     dynamodb: Literal["moto", "local"] = "moto"
+    traede_clock: Callable[[], datetime] = wall_clock  # the sandbox's time, e.g. a ManualClock
 
 
 class StackOptions(TypedDict, total=False):
@@ -76,6 +79,7 @@ class StackOptions(TypedDict, total=False):
     target_url: str | None
     target_headers: dict[str, str] | None
     dynamodb: Literal["moto", "local"]
+    traede_clock: Callable[[], datetime]
 
 
 class MakeStack(Protocol):
@@ -183,6 +187,7 @@ class LocalStack:
                 app_key=traede_creds["app_key"],
                 faults=o.traede_faults,
                 paging=o.paging,
+                clock=o.traede_clock,
             )
             traede_url = self._sandbox.start()
         target_url, target_headers = o.target_url, o.target_headers

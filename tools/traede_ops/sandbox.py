@@ -26,7 +26,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -63,6 +63,28 @@ _PHP_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """Traede's time, moved only by the test, so it can step past Traede's whole seconds without sleeping.
+
+    It starts at a whole second a day ago, so an instant read from it is never in the future for
+    the poller, which refuses a `not_exported_since` that is.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+
 class BadRequest(ValueError):
     """A client error answered as 400 with the message."""
 
@@ -75,8 +97,10 @@ class TraedeSandbox(LocalServer):
         app_key: str,
         faults: Faults | None = None,
         paging: str = "paged",
+        clock: Callable[[], datetime] = wall_clock,
     ) -> None:
         super().__init__()
+        self.clock = clock
         if paging not in PAGING_MODES:
             raise ValueError(f"paging must be one of {PAGING_MODES}, not {paging!r}")
         self.access_token = access_token
@@ -107,7 +131,7 @@ class TraedeSandbox(LocalServer):
     def _now(self) -> datetime:
         # Strictly increasing, so an edit always lands after an earlier mark and vice versa.
         with self._lock:
-            now = max(datetime.now(UTC), self._last_now + timedelta(microseconds=1))
+            now = max(self.clock(), self._last_now + timedelta(microseconds=1))
             self._last_now = now
             return now
 
