@@ -6,7 +6,6 @@ runner and the tests all refer to it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -177,20 +176,6 @@ def _http(r: _Reader) -> HttpSettings:
         connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, 3.05, 0.1, 60.0),
         read_timeout=r.number(Env.HTTP_READ_TIMEOUT, 10.0, 0.1, 300.0),
     )
-
-
-def variables_read(config_cls: type[PollerConfig] | type[ForwarderConfig]) -> set[str]:
-    """The names a config class reads, found by running it on a recording environment."""
-
-    class Recorder(dict[str, str]):
-        def get(self, key: str, default: Any = None) -> Any:
-            seen.add(key)
-            return default
-
-    seen: set[str] = set()
-    with contextlib.suppress(ConfigError):
-        config_cls.from_env(Recorder())
-    return seen
 
 
 class _Reader:
