@@ -18,6 +18,7 @@ from traede_ops import cli
 from traede_ops.events import EVENTS
 from traede_ops.lambda_endpoint import LambdaEndpoint
 from traede_ops.local_stack import REGION, LocalStack, MakeStack
+from traede_ops.ops import peek_messages
 from traede_ops.sandbox import ManualClock
 
 SYSTEM = "local-erp"
@@ -47,21 +48,6 @@ def where(stack: LocalStack) -> list[str]:
 
 def drain(stack: LocalStack) -> None:
     stack.event_source().drain(max_seconds=120)
-
-
-def queued(stack: LocalStack, url: str) -> list[dict[str, Any]]:
-    """Everything on a queue, left in place."""
-    seen: dict[str, Any] = {}
-    while True:
-        batch = stack.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        if not batch:
-            break
-        seen.update((m["MessageId"], m) for m in batch)
-    for m in seen.values():
-        stack.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
-    return list(seen.values())
 
 
 # ------------------------------------------------------------------------------ help and usage
@@ -157,7 +143,9 @@ def test_replay_sends_valid_files_and_reports_bad_ones(
     assert files["half.json"]["error"].startswith("item 1:") and files["half.json"]["sent"] == []
     assert out["orders_sent"] == 4 and out["files_failed"] == 4
 
-    on_queue = queued(stack, stack.queue_url)  # ... but the good ones were sent, and only those
+    on_queue = peek_messages(
+        stack.sqs, stack.queue_url, wait_seconds=0
+    )  # ... but the good ones were sent, and only those
     ids = sorted(int(m["MessageAttributes"]["order_id"]["StringValue"]) for m in on_queue)
     assert ids == sorted([orders[0]["id"], orders[1]["id"], orders[2]["id"], 4711])
     attrs = on_queue[0]["MessageAttributes"]
@@ -221,7 +209,7 @@ def test_redrive_dry_run_then_move(make_stack: MakeStack, capsys: pytest.Capture
     assert out["moved"] == 12 and out["method"] == "batch"  # moto has no StartMessageMoveTask
     assert "StartMessageMoveTask unavailable" in out["note"]
     assert stack.queue_depth(stack.dlq_url) == 0 and stack.queue_depth(stack.queue_url) == 12
-    moved = queued(stack, stack.queue_url)
+    moved = peek_messages(stack.sqs, stack.queue_url, wait_seconds=0)
     assert all("503" in m["MessageAttributes"]["failure_reason"]["StringValue"] for m in moved)
 
     drain(stack)

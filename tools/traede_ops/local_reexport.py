@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from traede_export.models import utc_text
 from traede_ops.events import load_event
 from traede_ops.local_stack import LocalOptions, LocalStack
 
@@ -26,7 +27,7 @@ def reexport_local(options: LocalOptions, since: str | None, progress: Any = Non
         exported_first = stack.sandbox.exported(options.system_id) if options.traede_url is None else set()
         if since is None:
             time.sleep(1.1)
-            since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            since = utc_text(datetime.now(UTC))
         event = load_event("reexport")
         event["detail"]["not_exported_since"] = since
         again = stack.poll(event)

@@ -24,6 +24,7 @@ import boto3
 from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_ops.faults import Faults, ReceiverFaults
 from traede_ops.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
+from traede_ops.ops import peek_messages
 from traede_ops.receiver import ReceivingSystem
 from traede_ops.sandbox import TraedeSandbox, seed_orders, wall_clock
 from traede_ops.template import Resolver, functions, load_template, resources_of_type
@@ -322,22 +323,5 @@ class LocalStack:
         return queue_depth(self.sqs, url)
 
     def dlq_messages(self) -> list[dict[str, Any]]:
-        """Everything in the DLQ, left in place (visibility 0)."""
-        seen: dict[str, Any] = {}
-        for _ in range(50):
-            answer = self.sqs.receive_message(
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
-                AttributeNames=["All"],
-            )
-            batch = answer.get("Messages", [])
-            if not batch:
-                break
-            seen.update((m["MessageId"], m) for m in batch)
-        for m in seen.values():
-            self.sqs.change_message_visibility(
-                QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        return list(seen.values())
+        """Everything in the DLQ, left in place."""
+        return peek_messages(self.sqs, self.dlq_url, wait_seconds=0)
