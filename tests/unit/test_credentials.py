@@ -1,4 +1,4 @@
-"""Issue 10 case 13: secrets are checked as HTTP header material when read, and errors never quote them."""
+"""Secrets are checked as HTTP header material when read, and errors never quote them."""
 
 from __future__ import annotations
 
@@ -61,3 +61,31 @@ def test_a_traede_secret_of_the_wrong_shape_is_refused_without_its_value(value: 
     message = str(error.value)
     assert "traede-export/traede" in message and CANARY not in message
     assert "access_token" in message or "app_key" in message  # which field to fix
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (["tok", "app"], "must be a JSON object"),
+        ("tok", "must be a JSON object"),
+        ({"access_token": "tok"}, "needs non-empty 'access_token' and 'app_key'"),
+        ({"access_token": "", "app_key": "app"}, "needs non-empty 'access_token' and 'app_key'"),
+        ({"access_token": 42, "app_key": "app"}, "needs non-empty 'access_token' and 'app_key'"),
+    ],
+)
+def test_a_traede_secret_that_is_not_token_and_key_says_what_it_needs(value: object, problem: str) -> None:
+    with pytest.raises(CredentialsError, match=problem):
+        traede_headers("traede-export/traede", reader(value))()
+
+
+@pytest.mark.parametrize("value", [["X-Api-Key", "k"], "k", {"X-Api-Key": 42}, {"X-Api-Key": None}])
+def test_a_target_secret_that_is_not_header_strings_is_refused(value: object) -> None:
+    with pytest.raises(CredentialsError, match="must be a JSON object of header: value strings"):
+        target_headers(SECRET, reader(value))()
+
+
+def test_no_target_secret_means_no_headers_and_no_read() -> None:
+    def never(name: str) -> object:
+        raise AssertionError(f"read {name}")
+
+    assert target_headers(None, never)() == {}

@@ -43,7 +43,7 @@ _NO_SECRET_BODIES = _NoSecretBodies()
 class ReadsSecrets(Protocol):
     """What the header providers need: a secret's parsed JSON by name (`SecretReader`, or a fake)."""
 
-    def __call__(self, secret_name: str) -> Any: ...
+    def __call__(self, secret_name: str, /) -> Any: ...
 
 
 class SecretReader:
