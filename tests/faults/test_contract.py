@@ -1,4 +1,4 @@
-"""The export contract at its edges (issue 10): each test is named after the case it guards.
+"""The export contract at its edges: each test is named after the edge it guards.
 
 Every test runs the real handlers against moto and the local HTTP servers.
 """
@@ -62,7 +62,7 @@ def dlq_reasons(stack: LocalStack) -> dict[str, str]:
 # ---------------------------------------------------------------- never mark what did not arrive
 
 
-def test_case3_replayed_copy_of_a_marked_version_does_not_swallow_a_newer_edit(make_stack: MakeStack) -> None:
+def test_replayed_copy_of_a_marked_version_does_not_swallow_a_newer_edit(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=4)
     sandbox = stack.sandbox
     order_id = eligible(stack)[0]
@@ -82,7 +82,7 @@ def test_case3_replayed_copy_of_a_marked_version_does_not_swallow_a_newer_edit(m
     assert eligible(stack) == []
 
 
-def test_case3_stale_copy_in_a_batch_does_not_mark_when_the_newer_delivery_fails(make_stack: MakeStack) -> None:
+def test_stale_copy_in_a_batch_does_not_mark_when_the_newer_delivery_fails(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=4)
     sandbox, receiver = stack.sandbox, stack.receiver
     order_id = eligible(stack)[0]
@@ -107,7 +107,7 @@ def test_case3_stale_copy_in_a_batch_does_not_mark_when_the_newer_delivery_fails
 # ---------------------------------------------------------------- never stall in silence
 
 
-def test_case4_ten_orders_over_1_mib_in_total_are_enqueued(make_stack: MakeStack) -> None:
+def test_ten_orders_over_1_mib_in_total_are_enqueued(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=12)
     sandbox = stack.sandbox
     padded = []
@@ -123,7 +123,7 @@ def test_case4_ten_orders_over_1_mib_in_total_are_enqueued(make_stack: MakeStack
     assert stack.receiver.delivered_ids() == set(expected)
 
 
-def test_case5_orders_that_cannot_move_emit_metrics_and_park_with_a_reason(
+def test_orders_that_cannot_move_emit_metrics_and_park_with_a_reason(
     make_stack: MakeStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack: LocalStack = make_stack(orders=6)
@@ -147,7 +147,7 @@ def test_case5_orders_that_cannot_move_emit_metrics_and_park_with_a_reason(
     assert len(stack.dlq_messages()) == 2
 
 
-def test_case6_a_short_page_is_not_the_end_and_stuck_orders_never_starve_the_rest(make_stack: MakeStack) -> None:
+def test_a_short_page_is_not_the_end_and_stuck_orders_never_starve_the_rest(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=90)
     sandbox, receiver = stack.sandbox, stack.receiver
     sandbox.server_page_size = 20  # Traede pages by its own size while we ask for 60
@@ -161,7 +161,7 @@ def test_case6_a_short_page_is_not_the_end_and_stuck_orders_never_starve_the_res
     assert again["fetched"] == 20
 
 
-def test_case7_one_unmarkable_order_does_not_hold_back_its_batch_mates(make_stack: MakeStack) -> None:
+def test_one_unmarkable_order_does_not_hold_back_its_batch_mates(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=14)
     sandbox = stack.sandbox
     pending = eligible(stack)
@@ -184,7 +184,7 @@ def test_case7_one_unmarkable_order_does_not_hold_back_its_batch_mates(make_stac
     assert "mark" in dlq_reasons(stack)[str(gone)]
 
 
-def test_case8_a_refused_order_is_not_reposted_until_it_changes_or_is_redriven(make_stack: MakeStack) -> None:
+def test_a_refused_order_is_not_reposted_until_it_changes_or_is_redriven(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=6, overrides={"IN_FLIGHT_LEASE_SECONDS": "1"})
     sandbox, receiver = stack.sandbox, stack.receiver
     refused = eligible(stack)[0]
@@ -192,7 +192,7 @@ def test_case8_a_refused_order_is_not_reposted_until_it_changes_or_is_redriven(m
     stack.poll()
     stack.event_source().drain()
     assert receiver.attempts_for(refused) == 1
-    time.sleep(1.1)  # the lease has expired: today every later poll re-posts the refused version
+    time.sleep(1.1)  # the lease has expired: only the refusal on record keeps later polls from re-posting it
     for _ in range(3):
         stack.poll()
         stack.event_source().drain()
@@ -210,7 +210,7 @@ def test_case8_a_refused_order_is_not_reposted_until_it_changes_or_is_redriven(m
 # ---------------------------------------------------------------- one version, one delivery
 
 
-def test_case9_a_reexport_does_not_double_an_in_flight_delivery(make_stack: MakeStack) -> None:
+def test_a_reexport_does_not_double_an_in_flight_delivery(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=12)
     receiver = stack.receiver
     pending = eligible(stack)
@@ -228,7 +228,7 @@ def test_case9_a_reexport_does_not_double_an_in_flight_delivery(make_stack: Make
     assert all(len(keys) == 2 for keys in receiver.keys_by_order().values())  # redelivered, new key
 
 
-def test_case10_an_unparseable_updated_at_is_invalid_and_parked(make_stack: MakeStack) -> None:
+def test_an_unparseable_updated_at_is_invalid_and_parked(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3)
     sandbox, receiver = stack.sandbox, stack.receiver
     order = sandbox.order(eligible(stack)[0])
@@ -244,7 +244,7 @@ def test_case10_an_unparseable_updated_at_is_invalid_and_parked(make_stack: Make
     assert all("updated_at" in m["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"] for m in parked)
 
 
-def test_case11_a_late_slow_delivery_of_an_older_version_never_wins(make_stack: MakeStack) -> None:
+def test_a_late_slow_delivery_of_an_older_version_never_wins(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3, overrides={"HTTP_READ_TIMEOUT": "5"})
     sandbox, receiver = stack.sandbox, stack.receiver
     order_id = eligible(stack)[0]
@@ -266,7 +266,7 @@ def test_case11_a_late_slow_delivery_of_an_older_version_never_wins(make_stack: 
     assert order_id not in eligible(stack)
 
 
-def test_case12_a_dead_lettered_reexport_keeps_its_meaning_after_redrive(make_stack: MakeStack) -> None:
+def test_a_dead_lettered_reexport_keeps_its_meaning_after_redrive(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3)
     receiver = stack.receiver
     order_id = eligible(stack)[0]

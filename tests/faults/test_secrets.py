@@ -1,4 +1,4 @@
-"""Issue 10 case 13: a credential of the wrong shape never reaches a log, a traceback or the CLI.
+"""A credential of the wrong shape never reaches a log, a traceback or the CLI.
 
 A faulty local run: both secrets are replaced by values with CR/LF, NUL and non-latin-1 characters,
 then the forwarder drains, the poller runs, and `traede-export reexport` invokes the poller through
@@ -50,7 +50,7 @@ def endpoint(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     server.stop()
 
 
-def test_case13_no_exception_path_prints_a_credential(
+def test_no_exception_path_prints_a_credential(
     endpoint: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     stack = endpoint

@@ -268,12 +268,9 @@ class DeadLetter:
     attempts: int
     last_error: str | None
     sent_at: str | None
-    receipt_handle: str = field(repr=False, default="")
-    body: str = field(repr=False, default="")
-    attributes: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("receipt_handle", "body", "attributes")}
+        return asdict(self)
 
 
 def _dead_letter(message: dict[str, Any]) -> DeadLetter:
@@ -300,9 +297,6 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         attempts=int(system.get("ApproximateReceiveCount", 0)),
         last_error=text(Attr.FAILURE_REASON),
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="seconds") if sent else None,
-        receipt_handle=message["ReceiptHandle"],
-        body=message.get("Body", ""),
-        attributes=attrs,
     )
 
 
@@ -319,14 +313,17 @@ def _receive(sqs: Any, url: str, visibility: int, wait_seconds: int = 1) -> list
     return list(answer.get("Messages", []))
 
 
-def peek_messages(sqs: Any, url: str, limit: int = 10_000, wait_seconds: int = 1) -> list[dict[str, Any]]:
-    """Every message on a queue (up to `limit`), then made visible again: a look, not a take.
+PEEK_LIMIT = 10_000  # messages: a look at a queue stays a look, however deep the queue
+
+
+def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, Any]]:
+    """Every message on a queue (up to `PEEK_LIMIT`), then made visible again: a look, not a take.
 
     Each look counts as a receive (towards a redrive policy's maxReceiveCount). `wait_seconds`
     long-polls, which asks every SQS server; 0 suits a local endpoint, which has one.
     """
     seen: dict[str, dict[str, Any]] = {}
-    while len(seen) < limit:
+    while len(seen) < PEEK_LIMIT:
         batch = _receive(sqs, url, visibility=60, wait_seconds=wait_seconds)
         if not batch:
             break
@@ -343,9 +340,9 @@ def peek_messages(sqs: Any, url: str, limit: int = 10_000, wait_seconds: int = 1
     return list(seen.values())
 
 
-def dead_letters(sqs: Any, dlq_url: str, limit: int = 10_000) -> list[DeadLetter]:
-    """Every message on the DLQ (up to `limit`), left in place, oldest first."""
-    letters = [_dead_letter(m) for m in peek_messages(sqs, dlq_url, limit)]
+def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
+    """Every message on the DLQ (up to `PEEK_LIMIT`), left in place, oldest first."""
+    letters = [_dead_letter(m) for m in peek_messages(sqs, dlq_url)]
     return sorted(letters, key=lambda d: (d.sent_at or "", d.message_id))
 
 

@@ -114,7 +114,6 @@ class TraedeSandbox(LocalServer):
         self._exports: dict[str, dict[int, datetime]] = {}  # system_id -> order id -> last export
         self._last_now = datetime.min.replace(tzinfo=UTC)
         self.export_calls = 0  # export requests answered 200
-        self.export_attempts = 0  # authenticated export requests, including faulted ones
         self.mark_calls: list[list[int]] = []  # order ids of each successful mark call
         self.mark_attempts = 0  # authenticated mark requests, including faulted ones
         self.notes: dict[int, str] = {}
@@ -171,17 +170,14 @@ class TraedeSandbox(LocalServer):
         with self._lock:
             return set(self._exports.get(system_id, {}))
 
-    def pending(
-        self, system_id: str, not_exported_since: datetime | None = None, *, any_status: bool = False
-    ) -> list[int]:
+    def pending(self, system_id: str) -> list[int]:
         """Ids the export would return with the default flags (drafts and closed left out), in id order."""
         with self._lock:
             exports = self._exports.get(system_id, {})
             return [
                 oid
                 for oid in sorted(self._orders)
-                if self._is_pending(oid, exports, not_exported_since)
-                and (any_status or self._orders[oid].get("status") not in ("draft", "closed"))
+                if self._is_pending(oid, exports, None) and self._orders[oid].get("status") not in ("draft", "closed")
             ]
 
     def order_list(self) -> list[dict[str, Any]]:
@@ -227,10 +223,8 @@ class TraedeSandbox(LocalServer):
         if not self._authorised(request.headers):
             return Reply(401, {"error": "unauthenticated", "message": "a valid bearer token and app key are required"})
         is_export = request.path == EXPORT_PATH
-        with self._lock:
-            if is_export:
-                self.export_attempts += 1
-            else:
+        if not is_export:
+            with self._lock:
                 self.mark_attempts += 1
         fault = self.faults.pick()
         if fault is not None:
@@ -575,12 +569,15 @@ _SIZES = ["XS", "S", "M", "L", "XL"]
 _SHOPS = ["Copenhagen Flagship", "Webshop DK", "Stockholm Store", "Wholesale B2B"]
 
 
-def seed_orders(count: int, seed: int = 1, start_id: int = 1001) -> list[dict[str, Any]]:
+FIRST_ID = 1001
+
+
+def seed_orders(count: int, seed: int = 1) -> list[dict[str, Any]]:
     """Deterministic, realistic production orders dated in 2026 (no secret-looking strings)."""
     rng = random.Random(seed)
     orders = []
     for i in range(count):
-        order_id = start_id + i
+        order_id = FIRST_ID + i
         # Fixed positions guarantee a few drafts and closed orders even in small sets.
         status = "draft" if i % 10 == 3 else "closed" if i % 10 == 7 else rng.choice(["confirmed", "in_production"])
         created = datetime(2026, 1, 5, 8, 0, 0) + timedelta(days=rng.randint(0, 250), seconds=rng.randint(0, 36000))
