@@ -109,6 +109,10 @@ def _sqs(handler: Any, api: str, default: str) -> list[Check]:
     return [(SQS_BATCH.get(api, api), source or default)]
 
 
+def _as_called(handler: Any, api: str, resource: str) -> list[Check]:
+    return [(api, resource)]
+
+
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # signing name -> IAM action prefix, where they differ
 
 CHECKS: dict[str, Callable[[Any, str, str], list[Check]]] = {
@@ -146,7 +150,7 @@ def patch_moto(audit_path: str) -> None:
         api = self._get_action()
         service = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")[3:4]
         service_name = service[0] if service else ""
-        checks = CHECKS.get(service_name, lambda _h, a, r: [(a, r)])(self, api, resource)
+        checks = CHECKS.get(service_name, _as_called)(self, api, resource)
         path = self.raw_path + (f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else "")
         signed = False
         for action, arn in checks:

@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +62,7 @@ class Stack:
 
     @property
     def name(self) -> str:
-        return self.deployment.name
+        return str(self.deployment.name)
 
     def arn(self, logical: str) -> str:
         """The ARN of one of this stack's resources (what the role statements name)."""
@@ -79,7 +79,7 @@ class Stack:
         }[kind]()
 
     def role_of(self, function: str) -> str:
-        return self.deployment.role_arn(function)
+        return str(self.deployment.role_arn(function))
 
     def as_role(self, function: str, service: str) -> Any:
         """A client with the credentials Lambda gives this function (its own role)."""
@@ -173,7 +173,7 @@ def event_source(stack: Stack) -> SqsEventSource:
     return SqsEventSource(
         stack.as_role("ForwarderFunction", "sqs"),
         stack.deployment.outputs["QueueUrl"],
-        stack.deployment.containers["ForwarderFunction"],  # type: ignore[arg-type]  # same invoke/budget
+        stack.deployment.containers["ForwarderFunction"],
         batch_size=int(props["BatchSize"]),
         visibility_timeout=1,  # redeliveries in a second, not the queue's 420 s
     )
@@ -274,7 +274,7 @@ def _logical(stack: Stack, arn: str) -> str:
     for logical in [*resources, *stack.secrets]:
         try:
             if stack.arn(logical) == arn:
-                return SECRET_PARAMETERS.get(logical, logical)
+                return str(SECRET_PARAMETERS.get(logical, logical))
         except (KeyError, TypeError):
             continue
     return arn
@@ -395,7 +395,7 @@ def test_role_edges(claim: str, own: str, other: str, world: World, run: dict[st
     assert _access_denied(caught.value.response), caught.value.response["Error"]
 
 
-def _access_denied(response: dict[str, Any]) -> bool:
+def _access_denied(response: Mapping[str, Any]) -> bool:
     """moto answers some JSON services' denials in XML, which botocore reports as code "403"."""
     error = response.get("Error", {})
     if error.get("Code") in DENIED:

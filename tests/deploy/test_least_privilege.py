@@ -18,7 +18,7 @@ PARAMETERS = {"SystemId": "sys-a", "TargetUrl": "https://erp.example.com/orders"
 
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
-    return translate(PARAMETERS)[0]
+    return dict(translate(PARAMETERS)[0])
 
 
 def _resource(value: Any) -> list[str]:

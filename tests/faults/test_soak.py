@@ -1,19 +1,18 @@
 """Soak: 300+ orders through repeated polls, redeliveries and the DLQ with ~30% faults per hop.
 
-Run with `make soak` (`pytest -m soak -s`). It prints the figures the closing note quotes.
+Run with `make soak` (`pytest -m soak -s`). It prints its figures as JSON (README, "Measured").
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.faults import Faults, ReceiverFaults
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.soak
@@ -22,7 +21,7 @@ TIME_LIMIT = 420.0  # seconds; the loop stops by itself
 POLL_INTERVAL = 5.0
 
 
-def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
+def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(
         orders=400,
         # ~30% of requests on each HTTP hop fail, in every way HTTP can.
@@ -48,7 +47,6 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
         },
     )
     receiver, sandbox = stack.receiver, stack.sandbox
-    assert receiver is not None and sandbox is not None
     # Traede pages by its own size (20) while we ask for 60; a short page is not the end.
     sandbox.server_page_size = 20
     # Ordinary large orders (lines, products and variants included): ten of them exceed the

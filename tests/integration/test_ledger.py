@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -11,17 +10,17 @@ from botocore.exceptions import ClientError
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 
 OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 
 
-def ledger_of(make_stack: Any) -> ExportLedger:
+def ledger_of(make_stack: MakeStack) -> ExportLedger:
     stack: LocalStack = make_stack(orders=1)
     return ExportLedger(stack.dynamodb, stack.table, "sys")
 
 
-def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: Any) -> None:
+def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     ref = OrderRef(7, OLD)
     assert ledger.claim(ref, "run-1", 600)
@@ -33,7 +32,7 @@ def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: Any) -> N
     assert ledger.claim(OrderRef(8, OLD), "run-7", 600)  # ...does not hold the next poll back
 
 
-def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any) -> None:
+def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     ref = OrderRef(7, OLD)
     assert ledger.claim(ref, "run-1", 600)
@@ -42,7 +41,7 @@ def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any
     assert ledger.claim(ref, "run-2", 600)
 
 
-def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
+def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
     assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
@@ -55,7 +54,9 @@ def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
     assert entry[7].delivered_version == entry[7].marked_version == OrderRef(7, NEW).version
 
 
-def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoint: str, moto_endpoint: str) -> None:
+def test_the_ledger_table_is_on_dynamodb_local(
+    make_stack: MakeStack, dynamodb_endpoint: str, moto_endpoint: str
+) -> None:
     stack: LocalStack = make_stack(orders=1)
     # boto3 sends DynamoDB (only) to AWS_ENDPOINT_URL_DYNAMODB, the rest to AWS_ENDPOINT_URL (moto),
     # in the handlers' wiring as in the stack's own clients.
@@ -72,7 +73,7 @@ def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoin
         )
 
 
-def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: Any) -> None:
+def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: MakeStack) -> None:
     # moto without a lock let two claims win in about 3 of 100 such races (it checks, then writes).
     ledger = ledger_of(make_stack)
     with ThreadPoolExecutor(8) as pool:

@@ -6,6 +6,7 @@ The template is the deploy artifact; these tests pin the relations between its n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from traede_export.config import INCLUDABLE, ForwarderConfig, PollerConfig, variables_read
+from traede_export.config import INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.template import TEMPLATE, load_template
 
@@ -184,6 +185,20 @@ def test_poller_stale_alarm(tpl: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- environment and parameters
+
+
+def variables_read(config_cls: type[PollerConfig] | type[ForwarderConfig]) -> set[str]:
+    """The names a config class reads, found by running it on a recording environment."""
+
+    class Recorder(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            seen.add(key)
+            return default
+
+    seen: set[str] = set()
+    with contextlib.suppress(ConfigError):
+        config_cls.from_env(Recorder())
+    return seen
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,11 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import boto3
 
@@ -23,8 +25,9 @@ from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_orders
+from traede_local.sandbox import TraedeSandbox, seed_orders, wall_clock
 from traede_local.template import Resolver, functions, load_template, resources_of_type
+from traede_ops.ops import peek_messages
 
 REGION = "us-east-1"
 TARGET_AUTH_HEADER = "X-Api-Key"
@@ -53,6 +56,37 @@ class LocalOptions:
     # Where the ledger table lives when no DynamoDB endpoint is given: moto's DynamoDB (starts
     # instantly) or a DynamoDB Local started for this stack (atomic conditional writes, ~3 s of JVM).
     dynamodb: Literal["moto", "local"] = "moto"
+    traede_clock: Callable[[], datetime] = wall_clock  # the sandbox's time, e.g. a ManualClock
+
+
+class StackOptions(TypedDict, total=False):
+    """`LocalOptions`' fields as keyword arguments (tests/unit checks that the two agree)."""
+
+    orders: int
+    system_id: str
+    seed: int
+    paging: str
+    traede_faults: Faults
+    target_faults: ReceiverFaults
+    reject_ids: frozenset[int]
+    store_dir: Path | None
+    visibility_timeout: int
+    parameters: dict[str, str]
+    mapping: str | None
+    target_path: str
+    overrides: dict[str, str]
+    traede_url: str | None
+    traede_credentials: dict[str, str] | None
+    target_url: str | None
+    target_headers: dict[str, str] | None
+    dynamodb: Literal["moto", "local"]
+    traede_clock: Callable[[], datetime]
+
+
+class MakeStack(Protocol):
+    """The tests' `make_stack` fixture: a started stack, stopped when the test ends."""
+
+    def __call__(self, **options: Unpack[StackOptions]) -> LocalStack: ...
 
 
 class MotoServer:
@@ -108,8 +142,22 @@ class LocalStack:
         self._dynamodb_local: DynamoDBLocal | None = None
         self._dynamodb_endpoint = dynamodb_endpoint
         self._saved_dynamodb_variable: str | None = None
-        self.sandbox: TraedeSandbox | None = None
-        self.receiver: ReceivingSystem | None = None
+        self._sandbox: TraedeSandbox | None = None
+        self._receiver: ReceivingSystem | None = None
+
+    @property
+    def sandbox(self) -> TraedeSandbox:
+        """The local Traede; LookupError when `LocalOptions.traede_url` points at a real one."""
+        if self._sandbox is None:
+            raise LookupError("this stack has no Traede sandbox: it talks to LocalOptions.traede_url")
+        return self._sandbox
+
+    @property
+    def receiver(self) -> ReceivingSystem:
+        """The local receiving system; LookupError when `LocalOptions.target_url` points at a real one."""
+        if self._receiver is None:
+            raise LookupError("this stack has no local receiving system: it talks to LocalOptions.target_url")
+        return self._receiver
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -134,25 +182,26 @@ class LocalStack:
         traede_url, traede_creds = o.traede_url, o.traede_credentials
         if traede_url is None:
             traede_creds = {"access_token": "tok-" + secrets.token_hex(12), "app_key": "app-" + secrets.token_hex(8)}
-            self.sandbox = TraedeSandbox(
+            self._sandbox = TraedeSandbox(
                 seed_orders(o.orders, seed=o.seed),
                 access_token=traede_creds["access_token"],
                 app_key=traede_creds["app_key"],
                 faults=o.traede_faults,
                 paging=o.paging,
+                clock=o.traede_clock,
             )
-            traede_url = self.sandbox.start()
+            traede_url = self._sandbox.start()
         target_url, target_headers = o.target_url, o.target_headers
         if target_url is None:
             target_headers = {TARGET_AUTH_HEADER: "key-" + secrets.token_hex(12)}
-            self.receiver = ReceivingSystem(
+            self._receiver = ReceivingSystem(
                 store_dir=o.store_dir,
                 faults=o.target_faults,
                 reject_ids=set(o.reject_ids),
                 required_headers=target_headers,
                 expect_order=not (o.mapping or o.parameters.get("TargetMapping")),
             )
-            target_url = self.receiver.start() + o.target_path
+            target_url = self._receiver.start() + o.target_path
         self.credentials = {"traede": traede_creds or {}, "target": target_headers or {}}
 
         traede_secret = self._secret(f"traede-export-{suffix}/traede", traede_creds or {})
@@ -180,7 +229,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for server in (self.sandbox, self.receiver):
+        for server in (self._sandbox, self._receiver):
             if server is not None:
                 server.stop()
         if self._moto is not None:
@@ -274,22 +323,5 @@ class LocalStack:
         return queue_depth(self.sqs, url)
 
     def dlq_messages(self) -> list[dict[str, Any]]:
-        """Everything in the DLQ, left in place (visibility 0)."""
-        seen: dict[str, Any] = {}
-        for _ in range(50):
-            answer = self.sqs.receive_message(
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
-                AttributeNames=["All"],
-            )
-            batch = answer.get("Messages", [])
-            if not batch:
-                break
-            seen.update((m["MessageId"], m) for m in batch)
-        for m in seen.values():
-            self.sqs.change_message_visibility(
-                QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        return list(seen.values())
+        """Everything in the DLQ, left in place."""
+        return peek_messages(self.sqs, self.dlq_url, wait_seconds=0)

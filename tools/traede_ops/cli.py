@@ -179,10 +179,10 @@ def _age(seconds: float | None) -> str:
 def cmd_map(args: argparse.Namespace) -> int:
     from traede_export.config import Env
     from traede_export.mapping import MappingError
-    from traede_export.target import METHODS, RequestShape, parse_static_headers, url_template_problem
+    from traede_export.target import DEFAULT_METHOD, METHODS, RequestShape, parse_static_headers, url_template_problem
     from traede_ops.preview import mapping_arg, preview
 
-    method = (args.method or os.environ.get(Env.TARGET_METHOD) or "POST").upper()
+    method = (args.method or os.environ.get(Env.TARGET_METHOD) or DEFAULT_METHOD).upper()
     if method not in METHODS:
         return _fail(args, f"method must be one of {', '.join(METHODS)}, got {method!r}")
     url = args.url or os.environ.get(Env.TARGET_URL) or None
@@ -274,10 +274,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _since(text: str) -> str:
+    """A past instant as `...Z`, whole seconds: the precision Traede's `not_exported_since` has."""
+    from datetime import UTC, datetime
+
+    from traede_export.models import parse_utc, utc_text
+
     try:
-        return ops.parse_since(text)
+        instant = parse_utc(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(f"{exc} (e.g. 2026-11-01T00:00:00Z)") from None
+    if instant > datetime.now(UTC):
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future")
+    return utc_text(instant)
 
 
 def cmd_reexport(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 Two ways to take N in-flight leases, each with the same condition as `ExportLedger.claim`:
 
-* `update x8`: today's way, one conditional UpdateItem per order (`ExportLedger.claim` itself),
+* `update x8`: the ledger's way, one conditional UpdateItem per order (`ExportLedger.claim` itself),
   8 in flight at once (the poller's `workers`).
 * `transact`: TransactWriteItems of up to 100 conditional updates. A transaction is all or
   nothing: one order already in flight (or touched by an overlapping poll: `TransactionConflict`)

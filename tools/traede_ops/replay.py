@@ -2,7 +2,7 @@
 
 A file may hold a bare order, a list of orders, or an SQS event (`{"Records": [...]}`) whose
 bodies are orders. Every file is validated as a whole before any of it is sent: a file with one
-bad order sends nothing, and the report says which item was bad. Other files still go.
+bad order sends nothing, and the command says which item was bad. Other files still go.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ runner and the tests all refer to it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from traede_export.filters import FilterGroup, parse_filter_groups
-from traede_export.target import METHODS, parse_static_headers, url_template_problem
+from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
 
 class Env:
@@ -122,7 +121,7 @@ class PollerConfig:
             ledger_table=r.required(Env.LEDGER_TABLE),
             lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 1, 14 * 24 * 3600),
             http=_http(r),
-            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
         )
         r.raise_if_errors()
         return cfg
@@ -139,7 +138,7 @@ class ForwarderConfig:
     concurrency: int = 10
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
-    target_method: str = "POST"
+    target_method: str = DEFAULT_METHOD
     target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
     target_static_headers: dict[str, str] = field(default_factory=dict)
 
@@ -153,10 +152,10 @@ class ForwarderConfig:
             conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
-            concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),
+            concurrency=r.integer(Env.FORWARD_CONCURRENCY, cls.concurrency, 1, 64),
             http=_http(r),
-            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
-            target_method=r.choice(Env.TARGET_METHOD, "POST", METHODS),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
+            target_method=r.choice(Env.TARGET_METHOD, cls.target_method, METHODS),
             target_mapping=r.optional(Env.TARGET_MAPPING),
             target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
         )
@@ -173,24 +172,11 @@ def _traede(r: _Reader) -> TraedeSettings:
 
 
 def _http(r: _Reader) -> HttpSettings:
+    default = HttpSettings()
     return HttpSettings(
-        connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, 3.05, 0.1, 60.0),
-        read_timeout=r.number(Env.HTTP_READ_TIMEOUT, 10.0, 0.1, 300.0),
+        connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, default.connect_timeout, 0.1, 60.0),
+        read_timeout=r.number(Env.HTTP_READ_TIMEOUT, default.read_timeout, 0.1, 300.0),
     )
-
-
-def variables_read(config_cls: type[PollerConfig] | type[ForwarderConfig]) -> set[str]:
-    """The names a config class reads, found by running it on a recording environment."""
-
-    class Recorder(dict[str, str]):
-        def get(self, key: str, default: Any = None) -> Any:
-            seen.add(key)
-            return default
-
-    seen: set[str] = set()
-    with contextlib.suppress(ConfigError):
-        config_cls.from_env(Recorder())
-    return seen
 
 
 class _Reader:
