@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.claim_check import ClaimCheck, object_key
 from traede_export.config import ExportOptions
 from traede_export.ledger import ExportLedger
 from traede_export.models import (
@@ -40,6 +42,7 @@ class PollResult:
     skipped: int = 0  # versions already in flight
     invalid: int = 0  # export entries that are not production orders (parked in the DLQ once)
     failed: int = 0  # orders that could not be enqueued
+    large: int = 0  # orders over the threshold, enqueued as a pointer to their S3 object
     pages: int = 0
     duplicates: int = 0  # orders the server returned twice in this run
     stopped_early: bool = False
@@ -59,7 +62,8 @@ class Poller:
     system_id: str
     options: ExportOptions
     lease_seconds: int
-    workers: int = 8  # claims and sends in flight at once
+    claims: ClaimCheck
+    workers: int = 8  # claims, uploads and sends in flight at once
 
     def run(
         self,
@@ -95,22 +99,45 @@ class Poller:
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
         claimed = list(pool.map(lambda r: self.ledger.claim(r[0], result.run_id, self.lease_seconds, force), refs))
-        messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
+        claimed_orders = []
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if not ok:
                 result.skipped += 1
-                continue
-            entry_id = str(ref.order_id)
-            attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
-            messages[entry_id] = (ref, OutboundMessage(entry_id, json.dumps(order), attributes))
+            else:
+                claimed_orders.append((ref, order))
+        messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
+        for ref, message in pool.map(lambda r: self._message(r[0], r[1], result), claimed_orders):
+            if message is None:
+                self._give_back(ref, result, "could not store the large order in S3")
+            else:
+                messages[message.entry_id] = (ref, message)
+        # QueueWriter splits these further to stay within SendMessageBatch's 1 MiB total.
         batches = list(chunk([m for _, m in messages.values()], MAX_SEND_BATCH))
         for report in pool.map(self.queue.send, batches):
             result.enqueued += len(report.sent)
             for entry_id, reason in report.failed.items():
-                ref = messages[entry_id][0]
-                result.failed += 1
-                logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
-                self.ledger.release(ref, result.run_id)  # let the next poll try again
+                self._give_back(messages[entry_id][0], result, reason)
+
+    def _message(
+        self, ref: OrderRef, order: dict[str, Any], result: PollResult
+    ) -> tuple[OrderRef, OutboundMessage | None]:
+        """The order's message: its JSON, or a pointer to it in S3 when over the threshold."""
+        body = json.dumps(order)
+        attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
+        if self.claims.is_large(body):
+            key = object_key(ref.order_id, ref.version, body.encode("utf-8"))
+            try:
+                body, attributes = self.claims.offload(key, body, attributes)
+            except (ClientError, BotoCoreError) as exc:
+                logger.error("could not store a large order", order_id=ref.order_id, reason=str(exc))
+                return ref, None
+            result.large += 1
+        return ref, OutboundMessage(str(ref.order_id), body, attributes)
+
+    def _give_back(self, ref: OrderRef, result: PollResult, reason: str) -> None:
+        result.failed += 1
+        logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
+        self.ledger.release(ref, result.run_id)  # let the next poll try again
 
     def _park_invalid(self, entry: Any, reason: str) -> None:
         """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""

@@ -1,0 +1,95 @@
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from traede_export.claim_check import (
+    MAX_THRESHOLD_BYTES,
+    POINTER_CLASS,
+    SIZE_ATTRIBUTE,
+    ClaimCheck,
+    LargeOrderMissing,
+    Pointer,
+    is_pointer,
+    object_key,
+    payload_size,
+)
+
+BUCKET = "large-orders"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def test_the_pointer_is_the_extended_clients_format() -> None:
+    body = Pointer(BUCKET, "orders/1/v/abc.json").body()
+    assert json.loads(body) == [
+        "software.amazon.payloadoffloading.PayloadS3Pointer",
+        {"s3BucketName": BUCKET, "s3Key": "orders/1/v/abc.json"},
+    ]
+    assert Pointer.parse(body) == Pointer(BUCKET, "orders/1/v/abc.json")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": 1}',
+        "[1, 2]",
+        "[not json",
+        json.dumps(["some.other.Pointer", {"s3BucketName": "b", "s3Key": "k"}]),
+        json.dumps([POINTER_CLASS, {"s3BucketName": "b"}]),
+        json.dumps([POINTER_CLASS, {"s3BucketName": "", "s3Key": "k"}]),
+        "",
+        None,
+    ],
+)
+def test_other_bodies_are_not_pointers(body: str | None) -> None:
+    assert not is_pointer(body)
+
+
+def test_offload_stores_the_exact_bytes_and_resolve_gives_them_back(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET, threshold=1024)
+    body = json.dumps({"id": 7, "note": "æøå " + "x" * 2000}, ensure_ascii=False)
+    assert claims.is_large(body) and not claims.is_large("{}")
+    key = object_key(7, "2026-01-01T00:00:00.000000Z", body.encode())
+    pointer_body, attributes = claims.offload(key, body, {"order_id": {"DataType": "String", "StringValue": "7"}})
+
+    assert attributes["order_id"]["StringValue"] == "7"  # existing attributes kept
+    assert attributes[SIZE_ATTRIBUTE] == {"DataType": "Number", "StringValue": str(len(body.encode()))}
+    assert payload_size(attributes) == len(body.encode())
+    stored = s3.get_object(Bucket=BUCKET, Key=key)
+    assert stored["ContentType"] == "application/json"
+    pointer = Pointer.parse(pointer_body)
+    assert pointer is not None and claims.resolve(pointer) == body
+
+
+def test_the_key_is_content_addressed_per_order_and_version() -> None:
+    a = object_key(7, "v1", b"{}")
+    assert a == object_key(7, "v1", b"{}") and a.startswith("orders/7/v1/") and a.endswith(".json")
+    assert a != object_key(7, "v1", b"{ }") != object_key(7, "v2", b"{}")
+
+
+def test_a_missing_object_is_a_clear_error(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET)
+    with pytest.raises(LargeOrderMissing, match=r"orders/1/gone\.json is missing"):
+        claims.resolve(Pointer(BUCKET, "orders/1/gone.json"))
+
+
+def test_a_pointer_to_another_bucket_is_refused(s3: Any) -> None:
+    with pytest.raises(LargeOrderMissing, match="not this stack's"):
+        ClaimCheck(s3, BUCKET).resolve(Pointer("someone-elses", "orders/1/x.json"))
+
+
+@pytest.mark.parametrize("threshold", [0, MAX_THRESHOLD_BYTES + 1])
+def test_a_threshold_outside_the_safe_range_is_refused(threshold: int) -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        ClaimCheck(object(), BUCKET, threshold)
