@@ -43,6 +43,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     store.mkdir(parents=True, exist_ok=True)
     options = LocalOptions(
         orders=args.orders,
+        large=args.large,
         system_id=args.system_id or os.environ.get("TRAEDE_SYSTEM_ID") or "local-erp",
         store_dir=store,
         paging=args.paging,
@@ -460,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         aws=False,
     )
     p.add_argument("--orders", type=int, default=40, help="orders seeded in the sandbox (default 40)")
+    p.add_argument("--large", type=int, default=0, help="large orders (~1.5 MiB each, via S3) seeded as well")
     p.add_argument("--store-dir", default=".local-run/received", help="where the receiving system stores orders")
     p.add_argument("--paging", choices=["paged", "all", "ignore_page"], default="paged")
     p.add_argument("--fault-rate", type=float, default=0.0, help="inject faults on both HTTP hops (0-1)")

@@ -603,3 +603,20 @@ def seed_orders(count: int, seed: int = 1, start_id: int = 1001) -> list[dict[st
             }
         )
     return orders
+
+
+LARGE_ORDER_BYTES = 1_572_864  # about 1.5 MiB: over SQS's 1 MiB message limit, as a big production order
+
+
+def seed_large_orders(count: int, start_id: int, seed: int = 1, size: int = LARGE_ORDER_BYTES) -> list[dict[str, Any]]:
+    """Orders of about `size` bytes of JSON: an ordinary seeded order with lines added until it is that big."""
+    orders = seed_orders(count, seed=seed, start_id=start_id)
+    for order in orders:
+        order["status"] = "confirmed"  # exported by default
+        line = order["lines"][0]
+        per_line = len(json.dumps(line)) + 2
+        extra = max(0, size - len(json.dumps(order))) // per_line
+        order["lines"] = order["lines"] + [
+            {**line, "id": order["id"] * 100_000 + n, "quantity": 12 + n % 500} for n in range(extra)
+        ]
+    return orders
