@@ -609,14 +609,19 @@ LARGE_ORDER_BYTES = 1_572_864  # about 1.5 MiB: over SQS's 1 MiB message limit, 
 
 
 def seed_large_orders(count: int, start_id: int, seed: int = 1, size: int = LARGE_ORDER_BYTES) -> list[dict[str, Any]]:
-    """Orders of about `size` bytes of JSON: an ordinary seeded order with lines added until it is that big."""
+    """Orders of just under `size` bytes of JSON: an ordinary seeded order with lines added up to that size."""
     orders = seed_orders(count, seed=seed, start_id=start_id)
     for order in orders:
         order["status"] = "confirmed"  # exported by default
+        order["salesOrders"] = []  # the export may leave them out; the size is the lines'
         line = order["lines"][0]
-        per_line = len(json.dumps(line)) + 2
-        extra = max(0, size - len(json.dumps(order))) // per_line
-        order["lines"] = order["lines"] + [
-            {**line, "id": order["id"] * 100_000 + n, "quantity": 12 + n % 500} for n in range(extra)
-        ]
+        lines = [{**line, "id": order["id"] * 100_000 + n, "quantity": 100 + n % 400} for n in range(size // 200)]
+        room = size - len(json.dumps(order))
+        kept = 0
+        for extra in lines:
+            room -= len(json.dumps(extra)) + 2  # ", " between list items
+            if room < 0:
+                break
+            kept += 1
+        order["lines"] = order["lines"] + lines[:kept]
     return orders
