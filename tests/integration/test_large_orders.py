@@ -45,7 +45,10 @@ class Recorder:
     def invoke(self, event: dict[str, Any]) -> Any:
         self.event_bytes.append(len(json.dumps(event).encode()))
         for r in event["Records"]:
-            attrs = {n: {"DataType": a["dataType"], "StringValue": a["stringValue"]} for n, a in r["messageAttributes"].items()}
+            attrs = {
+                n: {"DataType": a["dataType"], "StringValue": a["stringValue"]}
+                for n, a in r["messageAttributes"].items()
+            }
             self.message_bytes.append(message_size(r["body"], attrs))
         response = self.function.invoke(event)
         self.responses.append(response)
