@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from traede_export import wiring
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer
+from traede_ops import cli
 from traede_ops.lambda_runtime import LocalFunction
 from traede_ops.local_stack import LocalStack
 from traede_ops.sandbox import _strip, seed_large_orders
@@ -187,23 +189,64 @@ def test_a_missing_object_fails_its_record_loudly_and_the_next_poll_brings_the_o
     assert receiver.delivered_ids() == {order_id} and receiver.duplicates() == 0
 
 
-def test_a_parked_large_order_keeps_its_pointer_and_a_redrive_delivers_it(make_stack: Any) -> None:
-    stack: LocalStack = make_stack(orders=0, large=1)
+def cli_json(capsys: pytest.CaptureFixture[str], stack: LocalStack, *argv: str) -> tuple[int, Any]:
+    """`traede-export COMMAND --json` in-process, against the stack's resources."""
+    place = ["--queue-url", stack.queue_url, "--dlq-url", stack.dlq_url, "--table", stack.table]
+    place += ["--system-id", SYSTEM, "--bucket", stack.bucket, "--endpoint-url", os.environ["AWS_ENDPOINT_URL"]]
+    capsys.readouterr()
+    code = cli.main([argv[0], *place, "--json", *argv[1:]])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_operators_status_redrive_and_replay_keep_large_orders_as_pointers(
+    make_stack: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    stack: LocalStack = make_stack(orders=0, large=2)
     sandbox, receiver = stack.sandbox, stack.receiver
     assert sandbox is not None and receiver is not None
-    (order_id,) = sandbox.pending(SYSTEM)
-    receiver.reject_ids = {order_id}  # the ERP refuses it: parked in the DLQ
+    first, second = sorted(sandbox.pending(SYSTEM))
+    receiver.reject_ids = {first, second}  # the ERP refuses both: parked in the DLQ
     stack.poll()
     stack.event_source().drain(max_seconds=30)
-    (parked,) = stack.dlq_messages()
-    pointer = Pointer.parse(parked["Body"])
-    assert pointer is not None and pointer.bucket == stack.bucket  # under 1 MiB: the pointer, not the order
-    assert parked["MessageAttributes"][SIZE_ATTRIBUTE]["DataType"] == "Number"
+    parked = {int(m["MessageAttributes"]["order_id"]["StringValue"]): m for m in stack.dlq_messages()}
+    assert set(parked) == {first, second}
+    for m in parked.values():  # under 1 MiB: the pointer was parked, not the order
+        assert Pointer.parse(m["Body"]) is not None and len(m["Body"]) < 1024
+        assert m["MessageAttributes"][SIZE_ATTRIBUTE]["DataType"] == "Number"
 
-    receiver.reject_ids.clear()
-    attrs = {
-        k: {f: v[f] for f in ("DataType", "StringValue") if f in v} for k, v in parked["MessageAttributes"].items()
+    code, status = cli_json(capsys, stack, "status")
+    assert code == 1 and status["dlq"]["total"] == 2  # stuck, and says so: pointers do not trip it up
+    code, dry = cli_json(capsys, stack, "redrive", "--dry-run")
+    assert code == 0 and {(d["order_id"], d["large"]) for d in dry["messages"]} == {(first, True), (second, True)}
+
+    # Replay: a copied record keeps its pointer; a large order file is put in S3 and sent as one.
+    record = parked[first]
+    event = {
+        "Records": [
+            {
+                "body": record["Body"],
+                "messageAttributes": {
+                    k: {"stringValue": v["StringValue"], "dataType": v["DataType"]}
+                    for k, v in record["MessageAttributes"].items()
+                },
+            }
+        ]
     }
-    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=parked["Body"], MessageAttributes=attrs)
+    (tmp_path / "pointer-event.json").write_text(json.dumps(event))
+    (tmp_path / "large-order.json").write_text(json.dumps(sandbox.order(second)))
+    receiver.reject_ids.clear()  # the cause is fixed
+    code, replayed = cli_json(
+        capsys, stack, "replay", str(tmp_path / "pointer-event.json"), str(tmp_path / "large-order.json")
+    )
+    assert code == 0 and replayed["orders_sent"] == 2, replayed
+    queued = stack.sqs.receive_message(
+        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert len(queued) == 2 and all(Pointer.parse(m["Body"]) is not None for m in queued)
+    assert all(SIZE_ATTRIBUTE in m["MessageAttributes"] for m in queued)
+
+    code, moved = cli_json(capsys, stack, "redrive", "--method", "batch")
+    assert code == 0 and moved["moved"] == 2
     stack.event_source().drain(max_seconds=30)
-    assert sandbox.exported(SYSTEM) == {order_id} and receiver.delivered_ids() == {order_id}
+    assert sandbox.exported(SYSTEM) == {first, second} == receiver.delivered_ids()
+    assert receiver.duplicates() == 0  # replayed and redriven copies of one version: delivered once
