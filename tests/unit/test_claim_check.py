@@ -4,6 +4,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
 from traede_export.claim_check import (
@@ -17,6 +18,8 @@ from traede_export.claim_check import (
     object_key,
     payload_size,
 )
+from traede_export.events import UnresolvedLargeOrder, read_record
+from traede_export.models import InboundOrder, OrderRef, idempotency_key, order_attributes
 
 BUCKET = "large-orders"
 
@@ -93,3 +96,38 @@ def test_a_pointer_to_another_bucket_is_refused(s3: Any) -> None:
 def test_a_threshold_outside_the_safe_range_is_refused(threshold: int) -> None:
     with pytest.raises(ValueError, match="threshold"):
         ClaimCheck(object(), BUCKET, threshold)
+
+
+def _record(body: str, attributes: dict[str, dict[str, str]]) -> SQSRecord:
+    return SQSRecord(
+        {
+            "messageId": "m-1",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {
+                k: {"stringValue": v["StringValue"], "dataType": v["DataType"]} for k, v in attributes.items()
+            },
+        }
+    )
+
+
+def test_reading_a_pointer_record_gives_the_order_and_keeps_the_pointer_for_parking(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET, threshold=1024)
+    order = {"id": 7, "updated_at": "2026-01-01T00:00:00Z", "lines": ["x" * 2000]}
+    body = json.dumps(order)
+    attributes = order_attributes("erp", OrderRef.from_order(order), "run-1", None)
+    pointer_body, with_size = claims.offload(object_key(7, "v", body.encode()), body, attributes)
+
+    read = read_record(_record(pointer_body, with_size), claims)
+    assert isinstance(read, InboundOrder)
+    assert (read.ref.order_id, read.body, read.message_body) == (7, body, pointer_body)
+    assert read.key("erp") == idempotency_key("erp", OrderRef.from_order(order))
+
+    plain = read_record(_record(body, attributes), claims)
+    assert isinstance(plain, InboundOrder) and plain.message_body == plain.body == body
+
+    s3.delete_object(Bucket=BUCKET, Key=Pointer.parse(pointer_body).key)  # type: ignore[union-attr]
+    gone = read_record(_record(pointer_body, with_size), claims)
+    assert isinstance(gone, UnresolvedLargeOrder) and gone.missing
+    assert (gone.ref, gone.run_id) == (OrderRef.from_order(order), "run-1")  # so its lease can be given back
+    assert "is missing" in gone.reason
