@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from test_contract import SYSTEM, dlq_reasons, eligible, emitted_metrics, send_order
 
+from traede_export.claim_check import ClaimCheck
 from traede_export.config import ExportOptions, HttpSettings
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
@@ -97,6 +98,7 @@ def test_send_batch_entry_ids_are_indexes_within_the_batch(make_stack: Any) -> N
         ledger=ledger_of(stack),
         queue=QueueWriter(sqs, stack.queue_url),
         dlq=QueueWriter(stack.sqs, stack.dlq_url),
+        claims=ClaimCheck(stack.s3, stack.bucket),
         system_id=SYSTEM,
         options=_options(stack),
         lease_seconds=60,

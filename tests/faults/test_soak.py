@@ -24,6 +24,7 @@ POLL_INTERVAL = 5.0
 def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(
         orders=400,
+        large=6,  # about 1.5 MiB each: through the S3 claim-check, under the same faults
         # ~30% of requests on each HTTP hop fail, in every way HTTP can.
         traede_faults=Faults(error_rate=0.10, throttle_rate=0.08, drop_rate=0.06, slow_rate=0.06, slow_seconds=1.0),
         target_faults=ReceiverFaults(
@@ -54,6 +55,8 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     sandbox.add_orders([{**o, "notes": "x" * 150_000} for o in sandbox.order_list()[100:140]])
     orders = set(sandbox.pending(SYSTEM))
     assert len(orders) >= 300
+    large = {o["id"] for o in sandbox.order_list() if o["id"] > 1400}
+    assert len(large) == 6 and large <= orders
     ranked = sorted(orders)
     # A few orders the ERP refuses (503) for the first minute: they exhaust their receives,
     # land in the DLQ, and must still arrive once the lease lets a later poll re-enqueue them.
@@ -99,6 +102,8 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     lost = orders - {refused, unmarkable} - (delivered & marked)
     figures = {
         "orders": len(orders),
+        "large_orders": len(large),
+        "large_objects": len(stack.large_objects()),
         "lost": len(lost),
         "duplicates": receiver.duplicates(),
         "ambiguous_502": receiver.ambiguous,
@@ -119,6 +124,7 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     print("\nSOAK " + json.dumps(figures))
 
     assert not lost, f"lost orders: {sorted(lost)}"
+    assert large <= delivered & marked
     assert all(len(keys) == 1 for keys in receiver.keys_by_order().values())
     assert receiver.duplicates() <= receiver.ambiguous
     assert marked <= delivered  # nothing marked that the receiving system did not accept

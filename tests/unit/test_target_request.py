@@ -29,6 +29,7 @@ FORWARDER = {
     Env.TARGET_URL: "https://erp.example.com/orders",
     Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     Env.LEDGER_TABLE: "ledger",
+    Env.LARGE_ORDER_BUCKET: "large-orders",
 }
 
 

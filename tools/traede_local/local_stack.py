@@ -25,7 +25,7 @@ from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_orders, wall_clock
+from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders, wall_clock
 from traede_local.template import Resolver, functions, load_template, resources_of_type
 from traede_ops.ops import peek_messages
 
@@ -36,6 +36,7 @@ TARGET_AUTH_HEADER = "X-Api-Key"
 @dataclass
 class LocalOptions:
     orders: int = 40
+    large: int = 0  # orders of about 1.5 MiB each, seeded after the others (ids follow theirs)
     system_id: str = "local-erp"
     seed: int = 1
     paging: str = "paged"
@@ -63,6 +64,7 @@ class StackOptions(TypedDict, total=False):
     """`LocalOptions`' fields as keyword arguments (tests/unit checks that the two agree)."""
 
     orders: int
+    large: int
     system_id: str
     seed: int
     paging: str
@@ -87,6 +89,17 @@ class MakeStack(Protocol):
     """The tests' `make_stack` fixture: a started stack, stopped when the test ends."""
 
     def __call__(self, **options: Unpack[StackOptions]) -> LocalStack: ...
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": ""}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
 
 
 class MotoServer:
@@ -177,13 +190,14 @@ class LocalStack:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
         suffix = secrets.token_hex(3)  # several stacks may share one moto server
 
         traede_url, traede_creds = o.traede_url, o.traede_credentials
         if traede_url is None:
             traede_creds = {"access_token": "tok-" + secrets.token_hex(12), "app_key": "app-" + secrets.token_hex(8)}
             self._sandbox = TraedeSandbox(
-                seed_orders(o.orders, seed=o.seed),
+                seed_orders(o.orders, seed=o.seed) + seed_large_orders(o.large, start_id=1001 + o.orders, seed=o.seed),
                 access_token=traede_creds["access_token"],
                 app_key=traede_creds["app_key"],
                 faults=o.traede_faults,
@@ -226,6 +240,7 @@ class LocalStack:
         self.queue_url = self._queue_of_forwarder()
         self.dlq_url = self.forwarder.environment["DLQ_URL"]
         self.table = self.forwarder.environment["LEDGER_TABLE"]
+        self.bucket = self.forwarder.environment["LARGE_ORDER_BUCKET"]
         return self
 
     def stop(self) -> None:
@@ -288,6 +303,41 @@ class LocalStack:
             )
             r.refs[logical] = name
             r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:123456789012:table/{name}"
+
+        for logical, resource in resources_of_type(self.template, "AWS::S3::Bucket").items():
+            self._bucket(logical, r.resolve(resource.get("Properties", {})), suffix)
+
+    def _bucket(self, logical: str, props: dict[str, Any], suffix: str) -> None:
+        """The bucket as the template configures it: public access blocked, encryption, lifecycle."""
+        name = f"{logical.lower()}-{suffix}"
+        self.s3.create_bucket(Bucket=name)
+        if "PublicAccessBlockConfiguration" in props:
+            self.s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if "BucketEncryption" in props:
+            self.s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            self.s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]},
+            )
+        self.resolver.refs[logical] = name
+        self.resolver.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def large_objects(self) -> list[str]:
+        """Keys in the large-order bucket."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
     def _function(self, specs: dict[str, Any], event_type: str) -> LocalFunction:
         for spec in specs.values():

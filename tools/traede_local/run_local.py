@@ -15,6 +15,7 @@ from traede_local.local_stack import LocalOptions, LocalStack
 class LocalReport:
     fetched: int
     enqueued: int
+    large: int  # enqueued as a pointer to S3 (claim-check)
     delivered: int
     marked: int
     mark_calls: int
@@ -41,6 +42,7 @@ def run_local(options: LocalOptions, progress: Any = None) -> LocalReport:
         return LocalReport(
             fetched=poll["fetched"],
             enqueued=poll["enqueued"],
+            large=poll["large"],
             delivered=delivered,
             marked=len(marked_ids),
             mark_calls=len(stack.sandbox.mark_calls) if local_traede else 0,

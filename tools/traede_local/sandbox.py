@@ -572,12 +572,12 @@ _SHOPS = ["Copenhagen Flagship", "Webshop DK", "Stockholm Store", "Wholesale B2B
 FIRST_ID = 1001
 
 
-def seed_orders(count: int, seed: int = 1) -> list[dict[str, Any]]:
+def seed_orders(count: int, seed: int = 1, start_id: int = FIRST_ID) -> list[dict[str, Any]]:
     """Deterministic, realistic production orders dated in 2026 (no secret-looking strings)."""
     rng = random.Random(seed)
     orders = []
     for i in range(count):
-        order_id = FIRST_ID + i
+        order_id = start_id + i
         # Fixed positions guarantee a few drafts and closed orders even in small sets.
         status = "draft" if i % 10 == 3 else "closed" if i % 10 == 7 else rng.choice(["confirmed", "in_production"])
         created = datetime(2026, 1, 5, 8, 0, 0) + timedelta(days=rng.randint(0, 250), seconds=rng.randint(0, 36000))
@@ -636,4 +636,26 @@ def seed_orders(count: int, seed: int = 1) -> list[dict[str, Any]]:
                 "salesOrders": sales_orders,
             }
         )
+    return orders
+
+
+LARGE_ORDER_BYTES = 1_572_864  # about 1.5 MiB: over SQS's 1 MiB message limit, as a big production order
+
+
+def seed_large_orders(count: int, start_id: int, seed: int = 1, size: int = LARGE_ORDER_BYTES) -> list[dict[str, Any]]:
+    """Orders of just under `size` bytes of JSON: an ordinary seeded order with lines added up to that size."""
+    orders = seed_orders(count, seed=seed, start_id=start_id)
+    for order in orders:
+        order["status"] = "confirmed"  # exported by default
+        order["salesOrders"] = []  # the export may leave them out; the size is the lines'
+        line = order["lines"][0]
+        lines = [{**line, "id": order["id"] * 100_000 + n, "quantity": 100 + n % 400} for n in range(size // 200)]
+        room = size - len(json.dumps(order))
+        kept = 0
+        for extra in lines:
+            room -= len(json.dumps(extra)) + 2  # ", " between list items
+            if room < 0:
+                break
+            kept += 1
+        order["lines"] = order["lines"] + lines[:kept]
     return orders

@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
 from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk
 
@@ -29,12 +30,14 @@ STACK_OUTPUTS = {
     "DeadLetterQueueUrl": "dlq_url",
     "LedgerTableName": "table",
     "PollerFunctionName": "function",
+    "LargeOrderBucketName": "bucket",
 }
 NEEDED_AS = {  # how the operator supplies each field
     "queue_url": "--queue-url (or --stack)",
     "dlq_url": "--dlq-url (or --stack)",
     "table": "--table (or --stack)",
     "function": "--function (or --stack)",
+    "bucket": "--bucket (or --stack)",
     "system_id": "--system-id or TRAEDE_SYSTEM_ID (or --stack)",
 }
 
@@ -64,6 +67,7 @@ class Target:
     dlq_url: str | None = None
     table: str | None = None
     function: str | None = None
+    bucket: str | None = None  # large orders (claim-check)
     system_id: str | None = None
     stack: str | None = None
     region: str | None = None
@@ -86,6 +90,7 @@ def resolve_target(
     dlq_url: str | None = None,
     table: str | None = None,
     function: str | None = None,
+    bucket: str | None = None,
     system_id: str | None = None,
 ) -> Target:
     """Explicit values win; the rest come from the stack's outputs (and its SystemId parameter)."""
@@ -110,7 +115,7 @@ def resolve_target(
         for parameter in description.get("Parameters", []):
             if parameter.get("ParameterKey") == "SystemId":
                 target.system_id = parameter.get("ParameterValue")
-    explicit = {"queue_url": queue_url, "dlq_url": dlq_url, "table": table, "function": function}
+    explicit = {"queue_url": queue_url, "dlq_url": dlq_url, "table": table, "function": function, "bucket": bucket}
     for name, value in explicit.items():
         if value:
             setattr(target, name, value)
@@ -268,6 +273,7 @@ class DeadLetter:
     attempts: int
     last_error: str | None
     sent_at: str | None
+    large: bool = False  # the body is an S3 pointer (claim-check); a redrive moves the pointer as is
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
@@ -297,6 +303,7 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         attempts=int(system.get("ApproximateReceiveCount", 0)),
         last_error=text(Attr.FAILURE_REASON),
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="seconds") if sent else None,
+        large=is_pointer(message.get("Body")),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
 from traede_export.filters import FilterGroup, parse_filter_groups
 from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
@@ -40,6 +41,8 @@ class Env:
     HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT"
     HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT"
     TIME_SAFETY_MARGIN_SECONDS = "TIME_SAFETY_MARGIN_SECONDS"
+    LARGE_ORDER_BUCKET = "LARGE_ORDER_BUCKET"
+    LARGE_ORDER_THRESHOLD_BYTES = "LARGE_ORDER_THRESHOLD_BYTES"
 
 
 DEFAULT_TRAEDE_API_URL = "https://api.traede.com"
@@ -85,6 +88,14 @@ class TraedeSettings:
 
 
 @dataclass(frozen=True)
+class LargeOrders:
+    """Where orders over the threshold go (claim-check, see claim_check.py)."""
+
+    bucket: str
+    threshold: int = MAX_THRESHOLD_BYTES
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     include_open: bool = False
     include_closed: bool = False
@@ -101,6 +112,7 @@ class PollerConfig:
     dlq_url: str
     ledger_table: str
     lease_seconds: int
+    large: LargeOrders
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
 
@@ -120,6 +132,7 @@ class PollerConfig:
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
             lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 1, 14 * 24 * 3600),
+            large=_large(r),
             http=_http(r),
             time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
         )
@@ -135,6 +148,7 @@ class ForwarderConfig:
     conflict_is_delivered: bool
     dlq_url: str
     ledger_table: str
+    large: LargeOrders
     concurrency: int = 10
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
@@ -152,6 +166,7 @@ class ForwarderConfig:
             conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
+            large=_large(r),
             concurrency=r.integer(Env.FORWARD_CONCURRENCY, cls.concurrency, 1, 64),
             http=_http(r),
             time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
@@ -168,6 +183,15 @@ def _traede(r: _Reader) -> TraedeSettings:
         api_url=r.url(Env.TRAEDE_API_URL, DEFAULT_TRAEDE_API_URL).rstrip("/"),
         system_id=r.required(Env.TRAEDE_SYSTEM_ID),
         credentials_secret=r.required(Env.TRAEDE_CREDENTIALS_SECRET),
+    )
+
+
+def _large(r: _Reader) -> LargeOrders:
+    return LargeOrders(
+        bucket=r.required(Env.LARGE_ORDER_BUCKET),
+        threshold=r.integer(
+            Env.LARGE_ORDER_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES
+        ),
     )
 
 
