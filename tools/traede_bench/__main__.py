@@ -18,30 +18,36 @@ from traede_bench.timing import Recorder, install
 
 def run(plan: scenarios.Plan, out: Path, output_bytes: Any) -> dict[str, Any]:
     from traede_ops.dynamodb_local import dynamodb_local
+    from traede_ops.local_stack import MotoProcess
 
     started = time.monotonic()
     workdir = out / ".work"
     workdir.mkdir(parents=True, exist_ok=True)
     recorder = install(Recorder())  # before any handler's cold start
     results: dict[str, Any] = {"plan": plan.__dict__}
-    with dynamodb_local() as endpoint:
-        print("cold-start imports (fresh interpreters)...", file=sys.stderr)
-        results["init"] = scenarios.init_times(plan, recorder, endpoint)
-        print(
-            f"forwarder: {plan.overhead_batches} batches instant, {plan.ratio_orders} orders at "
-            f"{plan.latency * 1000:.0f} ms...",
-            file=sys.stderr,
-        )
-        results["forwarder"] = scenarios.forwarder_batches(plan, recorder, endpoint, output_bytes)
-        recorder.clear()
-        print(f"one poll of {plan.big_poll:,} orders...", file=sys.stderr)
-        results["poll"] = scenarios.big_poll(plan, recorder, endpoint, workdir)
+    moto = MotoProcess()
+    try:
+        with dynamodb_local() as dynamodb:
+            servers = scenarios.Servers(moto=moto.start(), dynamodb=dynamodb)
+            print("cold-start imports (fresh interpreters)...", file=sys.stderr)
+            results["init"] = scenarios.init_times(plan, recorder, servers)
+            print(
+                f"forwarder: {plan.overhead_batches} batches instant, {plan.ratio_orders} orders at "
+                f"{plan.latency * 1000:.0f} ms...",
+                file=sys.stderr,
+            )
+            results["forwarder"] = scenarios.forwarder_batches(plan, recorder, servers, output_bytes)
+            recorder.clear()
+            print(f"one poll of {plan.big_poll:,} orders...", file=sys.stderr)
+            results["poll"] = scenarios.big_poll(plan, recorder, servers, workdir)
+    finally:
+        moto.stop()
     shutil.rmtree(workdir, ignore_errors=True)
     results["run_seconds"] = time.monotonic() - started
     results["setup"] = {
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
-        "aws": "moto in this process for SQS and Secrets Manager; DynamoDB Local (its own JVM) for the ledger",
+        "aws": "moto in a process of its own for SQS and Secrets Manager; DynamoDB Local (its own JVM) for the ledger",
         "poller": "the real handler in a fresh interpreter, invoked once",
         "forwarder": "the real handler through the local stack's SQS event source, one batch at a time",
     }

@@ -112,8 +112,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Wall-clock time inside the handler's invocation. An instant during which calls of k kinds are open counts "
         "1/k to each; an instant with no call open is our own code (including Python's and the SDK's work between "
-        "calls). AWS = botocore before-call..after-call (signing, HTTP to moto or DynamoDB Local, parsing); "
-        "receiver and Traede = requests' HTTPAdapter.send.",
+        "calls). AWS = botocore from provide-client-params to after-call (serialising, signing, HTTP to moto or "
+        "DynamoDB Local, parsing); receiver and Traede = requests' HTTPAdapter.send.",
         "",
         "## Targets",
         "",

@@ -73,12 +73,18 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+@dataclass(frozen=True)
+class Servers:
+    """Shared by every stack of a run: moto in a process of its own, DynamoDB Local in its JVM."""
+
+    moto: str
+    dynamodb: str
+
+
 @contextmanager
-def local_stack(
-    orders: int, recorder: Recorder, dynamodb_endpoint: str, overrides: dict[str, str]
-) -> Iterator[LocalStack]:
+def local_stack(orders: int, recorder: Recorder, servers: Servers, overrides: dict[str, str]) -> Iterator[LocalStack]:
     options = LocalOptions(orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides)
-    stack = LocalStack(options, dynamodb_endpoint=dynamodb_endpoint).start()
+    stack = LocalStack(options, moto_endpoint=servers.moto, dynamodb_endpoint=servers.dynamodb).start()
     try:
         assert stack.sandbox is not None and stack.receiver is not None
         pending = len(stack.sandbox.pending(options.system_id))
@@ -157,7 +163,7 @@ def phase_summary(batches: list[dict[str, Any]], latency: float) -> dict[str, An
 
 
 def forwarder_batches(
-    plan: Plan, recorder: Recorder, dynamodb_endpoint: str, output_bytes: Callable[[], int]
+    plan: Plan, recorder: Recorder, servers: Servers, output_bytes: Callable[[], int]
 ) -> dict[str, Any]:
     """The real poll of every order, then forwarder batches one at a time: first instant, then at `plan.latency`.
 
@@ -165,7 +171,7 @@ def forwarder_batches(
     is what CloudWatch Logs would ingest (`output_bytes` reads the size of the captured stdout).
     """
     n = plan.overhead_batches * 10 + plan.ratio_orders
-    with local_stack(n, recorder, dynamodb_endpoint, overrides={}) as stack:
+    with local_stack(n, recorder, servers, overrides={}) as stack:
         assert stack.sandbox is not None and stack.receiver is not None
         polled = stack.poll(load_event("scheduled"))
         if polled.get("enqueued") != n:
@@ -230,9 +236,9 @@ def _drain(stack: LocalStack, discard: Discard, done: Callable[[], bool], stop: 
         time.sleep(0.02)
 
 
-def big_poll(plan: Plan, recorder: Recorder, dynamodb_endpoint: str, workdir: Path) -> dict[str, Any]:
+def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) -> dict[str, Any]:
     n = plan.big_poll
-    with local_stack(n, recorder, dynamodb_endpoint, overrides=dict(QUIET)) as stack:
+    with local_stack(n, recorder, servers, overrides=dict(QUIET)) as stack:
         assert stack.sandbox is not None
         fn = stack.poller
         out = workdir / "poll.json"
@@ -254,8 +260,13 @@ def big_poll(plan: Plan, recorder: Recorder, dynamodb_endpoint: str, workdir: Pa
         ]
         for t in drainers:
             t.start()
+        max_depth = 0
         try:
-            if child.wait(timeout=600) != 0:
+            deadline = time.monotonic() + 600
+            while child.poll() is None and time.monotonic() < deadline:
+                max_depth = max(max_depth, stack.queue_depth(stack.queue_url))
+                time.sleep(0.5)
+            if child.wait(timeout=1) != 0:
                 raise RuntimeError(f"the poll worker failed (exit {child.returncode})")
             for t in drainers:
                 t.join(timeout=120)
@@ -274,6 +285,7 @@ def big_poll(plan: Plan, recorder: Recorder, dynamodb_endpoint: str, workdir: Pa
                 "export_calls": stack.sandbox.export_calls,
                 "lines_requested": bool(export_requests)
                 and all("includes%5B%5D=lines" in r["query"] for r in export_requests),
+                "max_queue_depth": max_depth,
                 "bodies_checked": discard.bodies,
                 "bodies_with_lines": discard.bodies_with_lines,
             }
@@ -294,10 +306,10 @@ _IMPORT = (
 )
 
 
-def init_times(plan: Plan, recorder: Recorder, dynamodb_endpoint: str) -> dict[str, Any]:
+def init_times(plan: Plan, recorder: Recorder, servers: Servers) -> dict[str, Any]:
     """Each handler module's import (its cold start, clients included) in fresh interpreters: the median."""
     out: dict[str, Any] = {}
-    with local_stack(1, recorder, dynamodb_endpoint, overrides=dict(QUIET)) as stack:
+    with local_stack(1, recorder, servers, overrides=dict(QUIET)) as stack:
         for fn in (stack.poller, stack.forwarder):
             path = fn.spec.code_dir / (fn.spec.module.replace(".", "/") + ".py")
             env = {**os.environ, **fn.environment}

@@ -3,8 +3,9 @@
 Benchmark-only instrumentation, installed before a handler's cold start so that the clients it
 builds carry it; production code is untouched:
 
-* AWS: every botocore client created afterwards gets `before-call`/`after-call` hooks (the span
-  covers serialising, signing, retries, the HTTP round trip and parsing). DynamoDB calls are asked
+* AWS: every botocore client created afterwards gets hooks from its first event of a call
+  (`provide-client-params`) to `after-call`: the span covers serialising, signing, retries, the HTTP
+  round trip and parsing. DynamoDB calls are asked
   for `ReturnConsumedCapacity=TOTAL`, so request units are measured rather than guessed.
 * HTTP through requests (the Traede client and the receiving system's client): every
   `HTTPAdapter.send` is timed and classified by host, so urllib3's own retries sit inside one span.
@@ -121,14 +122,12 @@ def attach(client: Any, recorder: Recorder) -> Any:
     category = DYNAMODB if service == "dynamodb" else SQS_OTHER
     events = client.meta.events
 
-    def ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
+    def before(context: dict[str, Any], params: dict[str, Any], model: Any, **_: Any) -> None:
         if service == "dynamodb" and model.name in _CAPACITY_OPS:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
-
-    def before(context: dict[str, Any], params: dict[str, Any], model: Any, **_: Any) -> None:
-        context["bench_started"] = time.monotonic()
         if service == "sqs":
-            context["bench_billed"] = _sqs_billed_requests(model.name, params)
+            context["bench_billed"] = sqs_billed_requests(model.name, params)
+        context["bench_started"] = time.monotonic()
 
     def after(context: dict[str, Any], model: Any, parsed: Any = None, exception: Any = None, **_: Any) -> None:
         started = context.pop("bench_started", None)
@@ -137,7 +136,7 @@ def attach(client: Any, recorder: Recorder) -> Any:
         read = write = 0.0
         failed = exception is not None or bool((parsed or {}).get("Error"))
         if service == "dynamodb":
-            read, write = _capacity(model.name, parsed or {}, failed)
+            read, write = consumed_units(model.name, parsed or {}, failed)
         recorder.add(
             Span(
                 category,
@@ -151,14 +150,15 @@ def attach(client: Any, recorder: Recorder) -> Any:
             )
         )
 
-    events.register("before-parameter-build", ask_capacity)
-    events.register("before-call", before)
+    # provide-client-params is the first event of a call: the span covers validating, serialising,
+    # signing, retries, the HTTP round trip and parsing.
+    events.register("provide-client-params", before)
     events.register("after-call", after)
     events.register("after-call-error", after)
     return client
 
 
-def _capacity(operation: str, parsed: Mapping[str, Any], failed: bool) -> tuple[float, float]:
+def consumed_units(operation: str, parsed: Mapping[str, Any], failed: bool) -> tuple[float, float]:
     """(read units, write units) as DynamoDB reported them; a refused conditional write still costs one."""
     consumed = parsed.get("ConsumedCapacity")
     entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
@@ -168,7 +168,7 @@ def _capacity(operation: str, parsed: Mapping[str, Any], failed: bool) -> tuple[
     return units, 0.0
 
 
-def _sqs_billed_requests(operation: str, params: Mapping[str, Any]) -> int:
+def sqs_billed_requests(operation: str, params: Mapping[str, Any]) -> int:
     """Requests as SQS bills them: one per 64 KiB chunk of the payload, at least one per call."""
     if operation == "SendMessageBatch":
         size = sum(len(str(e.get("MessageBody", "")).encode()) for e in params.get("Entries", []))
