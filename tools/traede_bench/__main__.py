@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -57,10 +58,13 @@ def run(plan: scenarios.Plan, out: Path, output_bytes: Any) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test (about 15 s)")
+    parser.add_argument("--poll-orders", type=int, help="orders in the one-poll measurement (default 10,000)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
+    if args.poll_orders:
+        plan = dataclasses.replace(plan, big_poll=args.poll_orders)
     # The handlers print JSON logs and metrics; they go to a file, so the table stays readable.
     with (args.out / "handler-stdout.log").open("w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
         results = run(plan, args.out, lambda: (sink.flush(), sink.tell())[1])

@@ -146,9 +146,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel(unit)
         ax.invert_yaxis()
         ax.grid(True, axis="x", alpha=0.3)
-    axes[0].legend(loc="lower right", fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(CATEGORIES), fontsize=9, frameon=False)
     fig.suptitle("Where time goes (moto for SQS, DynamoDB Local for the ledger, local Traede sandbox and receiver)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
