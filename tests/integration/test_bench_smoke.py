@@ -33,7 +33,7 @@ def test_quick_bench_writes_results_table_and_plot(tmp_path: Path) -> None:
     for phase in fwd["phases"]:
         for batch in phase["per_batch"]:
             # The breakdown accounts for the whole invocation, and each batch waited on the receiver and DynamoDB.
-            assert sum(batch["breakdown"].values()) == pytest.approx(batch["seconds"], rel=1e-6)
+            assert sum(batch["breakdown"].values()) == pytest.approx(batch["seconds"], abs=1e-5)
             assert batch["calls"]["POST /orders"] == batch["records"] == 10
             assert batch["write_units"] > 0
     slow = fwd["phases"][-1]
@@ -43,7 +43,7 @@ def test_quick_bench_writes_results_table_and_plot(tmp_path: Path) -> None:
     poll = results["poll"]
     assert poll["result"]["enqueued"] == poll["n"] == poll["bodies_with_lines"]
     assert poll["lines_requested"]
-    assert sum(poll["breakdown"].values()) == pytest.approx(poll["seconds"], rel=1e-6)
+    assert sum(poll["breakdown"].values()) == pytest.approx(poll["seconds"], abs=1e-5)
     assert set(poll["breakdown"]) == set(CATEGORIES)
     assert poll["calls"]["sqs.SendMessageBatch"] == poll["n"] // 10
     assert poll["peak_rss_mb"] > poll["rss_before_mb"] > 0
