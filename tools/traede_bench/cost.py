@@ -24,7 +24,10 @@ from traede_export.ledger import RETENTION_SECONDS
 from traede_ops.template import TEMPLATE, load_template, resources_of_type
 
 REGION = "us-east-1"
-PRICE_LIST = "AWS public on-demand list prices for us-east-1, as published in June 2025; check before quoting"
+PRICE_LIST = (
+    "AWS public on-demand list prices for us-east-1 as published in June 2025 (written down from the price pages, "
+    "not fetched: this machine has no network); check before quoting"
+)
 PRICES = {
     "lambda_gb_second_arm64": 0.0000133334,
     "lambda_request": 0.20 / 1e6,
@@ -235,7 +238,7 @@ def render(data: dict[str, Any]) -> str:
     stack = data["stack"]
     out = [
         f"Monthly AWS cost in {data['region']} ({data['price_list']}); no free tier.",
-        f"Per-order figures: {data['per_order_source']}.",
+        f"Per-order figures: {data['per_order_source']}; forwarder time at the benchmark's 100 ms receiver latency.",
         f"Template: {stack['architecture']}, poller {stack['poller_memory_mb']} MB, forwarder "
         f"{stack['forwarder_memory_mb']} MB, {stack['alarms']} alarms, {stack['dashboards']} dashboard(s), "
         f"{stack['custom_metrics']} custom metrics, poll every {stack['schedule_seconds']} s.",
