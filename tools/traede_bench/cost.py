@@ -54,12 +54,12 @@ BACKLOG = 100_000
 
 # Per-order figures from a full `make bench` on this project's 2-core machine, used without a results file.
 DEFAULTS = {
-    "forwarder_seconds": 0.024,  # handler seconds per order, full batches, receiver at 100 ms
+    "forwarder_seconds": 0.0161,  # handler seconds per order, full batches, receiver at 100 ms
     "forwarder_read_units": 1.0,
     "forwarder_write_units": 3.0,
     "forwarder_batch_size": 10.0,
     "forwarder_log_bytes": 725.0,
-    "poll_seconds": 0.008,
+    "poll_seconds": 0.0057,
     "poll_read_units": 0.0,
     "poll_write_units": 1.0,
     "poll_sqs_requests": 0.1,
