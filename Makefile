@@ -12,7 +12,7 @@ export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims faults lint format checkov build validate bench bench-mapping ci clean
+.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims faults lint format checkov build validate bench bench-mapping cost ci clean
 
 setup: $(BIN)/.installed dynamodb-local
 
@@ -43,7 +43,7 @@ overlap-20x: setup  ## the overlapping-polls race 20 times in a row on DynamoDB 
 		"tests/faults/test_exactly_once.py::test_two_overlapping_polls_enqueue_each_order_once"
 
 measure-claims: setup  ## the poller's claims on DynamoDB Local: parallel UpdateItems vs TransactWriteItems
-	$(BIN)/python -m traede_ops.measure_claims
+	$(BIN)/python -m traede_bench.measure_claims
 
 lint: setup validate
 	$(BIN)/ruff check .
@@ -74,11 +74,14 @@ checkov: .venv-checkov/.installed  ## security scan of the template, offline
 build: setup .venv-sam/.installed  ## sam build without Docker (needs python3.12 on PATH: the venv's)
 	time .venv-sam/bin/sam build --template template.yaml
 
-bench: setup  ## throughput benchmark: writes bench-results/
-	$(BIN)/python -m traede_ops.bench
+bench: setup  ## where time goes, the targets, per-order figures: writes bench-results/ (1-2 minutes)
+	$(BIN)/python -m traede_bench
+
+cost: setup  ## monthly AWS cost and backlog drain time, from bench-results/results.json if present
+	$(BIN)/python -m traede_bench.cost
 
 bench-mapping: setup  ## JSONata import, cold-start check and per-order mapping time (a few seconds)
-	$(BIN)/python -m traede_ops.mapping_bench
+	$(BIN)/python -m traede_bench.mapping_bench
 
 ci: lint checkov build test
 

@@ -30,13 +30,14 @@ class DynamoDBLocalError(RuntimeError):
     """DynamoDB Local is missing or did not start; the message says what to do."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (another process may take it before it is bound: retry)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _answers(endpoint: str) -> bool:
+def answers(endpoint: str) -> bool:
     """Any HTTP answer (an unsigned GET gets 400) means the server is up."""
     try:
         with urllib.request.urlopen(endpoint, timeout=1):
@@ -79,7 +80,7 @@ class DynamoDBLocal:
 
     def start(self, timeout: float = START_TIMEOUT) -> str:
         for _ in range(3):  # the free port may be taken between choosing and binding it
-            port = _free_port()
+            port = free_port()
             command = self.command(port)
             fd, name = tempfile.mkstemp(prefix="dynamodb-local-", suffix=".log")
             self._log = Path(name)
@@ -92,7 +93,7 @@ class DynamoDBLocal:
             endpoint = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self._proc.poll() is None:
-                if _answers(endpoint):
+                if answers(endpoint):
                     self.endpoint = endpoint
                     return endpoint
                 time.sleep(0.05)

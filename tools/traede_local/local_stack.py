@@ -12,7 +12,10 @@ import json
 import logging
 import os
 import secrets
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +24,7 @@ from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import boto3
 
-from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
+from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answers, free_port
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
@@ -124,13 +127,47 @@ class MotoServer:
         self._server.server_close()
 
 
-def start_moto() -> MotoServer:
-    """A moto server on loopback; boto3 everywhere in this process then talks to it."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
-    server = MotoServer()
+class MotoProcess:
+    """moto's own `moto_server` in a child process, for the benchmark: there moto's CPU does not
+    contend for this process's GIL with the servers and threads that share it with the handlers."""
+
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> str:
+        for _ in range(3):  # the free port may be taken between choosing and binding it
+            port = free_port()
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+            self._proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            endpoint = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self._proc.poll() is None:
+                if answers(endpoint):
+                    self.endpoint = endpoint
+                    use_moto(endpoint)
+                    return endpoint
+                time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("moto_server did not start in 3 tries")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        self.endpoint = ""
+
+
+def use_moto(endpoint: str) -> None:
+    """Send boto3 in this process (and in the processes it starts) to the moto server at `endpoint`."""
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
@@ -138,6 +175,13 @@ def start_moto() -> MotoServer:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
+
+
+def start_moto() -> MotoServer:
+    """A moto server on loopback; boto3 everywhere in this process then talks to it."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
+    server = MotoServer()
+    use_moto(server.endpoint)
     return server
 
 

@@ -1,6 +1,6 @@
 """What a mapping costs: JSONata's import at cold start, the cold-start check, and the time per order.
 
-`make bench-mapping` (or `python -m traede_ops.mapping_bench`). The import is timed in fresh
+`make bench-mapping` (or `python -m traede_bench.mapping_bench`). The import is timed in fresh
 interpreters (median of 5); the per-order figure is `render` (evaluate and serialise), the
 work the forwarder adds to each delivery.
 """

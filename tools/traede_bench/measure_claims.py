@@ -18,7 +18,7 @@ reported as the median milliseconds per claim. DynamoDB Local runs on this machi
 trip costs far less than from a Lambda to DynamoDB: the ratio of round trips matters as much as
 these times. In AWS a transactional write also costs 2 write units per item instead of 1.
 
-`python -m traede_ops.measure_claims [--claims 2000] [--repeat 3] [--json]`
+`python -m traede_bench.measure_claims [--claims 2000] [--repeat 3] [--json]`
 """
 
 from __future__ import annotations

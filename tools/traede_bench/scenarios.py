@@ -1,0 +1,332 @@
+"""The benchmark's scenarios, built on the local stack: its template wiring, Lambda runtime and SQS event source.
+
+* `forwarder_batches`: one stack, one real poll, then the forwarder handler invoked through the
+  stack's SQS event source one batch at a time (nothing else running, so every call inside an
+  invocation's window belongs to it), first with an instant receiver, then at a target latency.
+* `big_poll`: one poll of many orders in a fresh interpreter (`poll_worker`), so its peak RSS is
+  the poller's alone, while threads in this process drain the queue through the same event source
+  without delivering (moto's SQS slows down with queue depth; nothing is marked, so pages stay put).
+* `init_times`: each handler module imported in fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from traede_bench.timing import RECEIVER, TRAEDE, CallCounts, Recorder, breakdown
+from traede_local.events import load_event
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.local_stack import LocalOptions, LocalStack
+from traede_local.sandbox import seed_orders
+
+QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+VISIBILITY = 900  # seconds: no redelivery of a slow batch during a measurement
+DRAINERS = 8  # threads emptying the queue during the big poll: as many as the poller has senders
+
+
+@dataclass(frozen=True)
+class Plan:
+    overhead_batches: int  # forwarder batches against an instant receiver
+    ratio_orders: int  # orders forwarded at `latency`
+    latency: float  # the receiving system's latency, seconds
+    big_poll: int  # orders in the one-poll measurement
+    init_runs: int  # fresh interpreters per handler
+
+
+FULL = Plan(overhead_batches=10, ratio_orders=300, latency=0.1, big_poll=10_000, init_runs=5)
+QUICK = Plan(overhead_batches=2, ratio_orders=50, latency=0.1, big_poll=300, init_runs=1)
+
+
+def seeded_for(pending: int) -> int:
+    """How many sandbox seed orders give `pending` exportable ones (drafts and closed orders are not exported)."""
+    count = 0
+    for i, order in enumerate(seed_orders(2 * pending + 10), 1):
+        count += order["status"] not in ("draft", "closed")
+        if count == pending:
+            return i
+    raise ValueError(f"no seed count gives {pending} exportable orders")
+
+
+def ideal_mark_calls(n: int, batch: int = 10) -> int:
+    return math.ceil(n / batch)
+
+
+def floor_ratio(records: int, latency: float, seconds: float) -> float:
+    """One-at-a-time's floor (records x latency, nothing else) over the measured time: how many times faster."""
+    return records * latency / seconds if seconds > 0 else math.inf
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Shared by every stack of a run: moto in a process of its own, DynamoDB Local in its JVM."""
+
+    moto: str
+    dynamodb: str
+
+
+@contextmanager
+def local_stack(orders: int, recorder: Recorder, servers: Servers, overrides: dict[str, str]) -> Iterator[LocalStack]:
+    options = LocalOptions(orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides)
+    stack = LocalStack(options, moto_endpoint=servers.moto, dynamodb_endpoint=servers.dynamodb).start()
+    try:
+        assert stack.sandbox is not None and stack.receiver is not None
+        pending = len(stack.sandbox.pending(options.system_id))
+        if pending != orders:
+            raise RuntimeError(f"the sandbox has {pending} exportable orders, expected {orders}")
+        recorder.hosts[urlsplit(stack.sandbox.url).netloc] = TRAEDE
+        recorder.hosts[urlsplit(stack.receiver.url).netloc] = RECEIVER
+        yield stack
+    finally:
+        stack.stop()
+
+
+# --- the forwarder -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invocation:
+    records: int
+    started: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class TimedFunction(LocalFunction):
+    """The forwarder as the stack loads it, with each invocation's window kept."""
+
+    invocations: list[Invocation] = field(default_factory=list)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return super().invoke(event)
+        finally:
+            self.invocations.append(Invocation(len(event.get("Records", [])), started, time.monotonic()))
+
+
+def batch_figures(recorder: Recorder, invocation: Invocation) -> dict[str, Any]:
+    spans = recorder.within(invocation.started, invocation.ended)
+    counts = CallCounts.of(spans)
+    return {
+        "records": invocation.records,
+        "seconds": invocation.seconds,
+        "breakdown": breakdown(spans, invocation.started, invocation.ended),
+        "calls": counts.by_operation,
+        "read_units": counts.read_units,
+        "write_units": counts.write_units,
+        "sqs_billed_requests": counts.sqs_billed_requests,
+    }
+
+
+def phase_summary(batches: list[dict[str, Any]], latency: float) -> dict[str, Any]:
+    seconds = [b["seconds"] for b in batches]
+    records = sum(b["records"] for b in batches)
+    categories = batches[0]["breakdown"].keys() if batches else []
+    calls: dict[str, float] = {}
+    for b in batches:
+        for op, n in b["calls"].items():
+            calls[op] = calls.get(op, 0) + n / len(batches)
+    return {
+        "latency_ms": round(latency * 1000),
+        "batches": len(batches),
+        "records": records,
+        "handler_seconds_total": sum(seconds),
+        "handler_seconds_median": median(seconds),
+        "breakdown_mean_seconds": {c: statistics.fmean(b["breakdown"][c] for b in batches) for c in categories},
+        "calls_per_batch": calls,
+        "one_at_a_time_floor_seconds": records * latency,
+        "ratio": floor_ratio(records, latency, sum(seconds)) if latency > 0 else None,
+        "read_units_per_order": sum(b["read_units"] for b in batches) / records,
+        "write_units_per_order": sum(b["write_units"] for b in batches) / records,
+    }
+
+
+def forwarder_batches(
+    plan: Plan, recorder: Recorder, servers: Servers, output_bytes: Callable[[], int]
+) -> dict[str, Any]:
+    """The real poll of every order, then forwarder batches one at a time: first instant, then at `plan.latency`.
+
+    The forwarder runs at the template's log level with metrics on, so what it prints per order
+    is what CloudWatch Logs would ingest (`output_bytes` reads the size of the captured stdout).
+    """
+    n = plan.overhead_batches * 10 + plan.ratio_orders
+    with local_stack(n, recorder, servers, overrides={}) as stack:
+        assert stack.sandbox is not None and stack.receiver is not None
+        polled = stack.poll(load_event("scheduled"))
+        if polled.get("enqueued") != n:
+            raise RuntimeError(f"the poll enqueued {polled.get('enqueued')} of {n}")
+        source_fn = stack.forwarder
+        forwarder = TimedFunction(source_fn.spec, overrides=dict(source_fn.overrides), timeout=source_fn.timeout)
+        forwarder.cold_start()
+        source = stack.event_source(forwarder)
+        phases = []
+        printed_before = output_bytes()
+        for latency, batches in ((0.0, plan.overhead_batches), (plan.latency, math.ceil(plan.ratio_orders / 10))):
+            stack.receiver.faults.latency = latency
+            first = len(forwarder.invocations)
+            for _ in range(batches):
+                if not source.poll_once():
+                    raise RuntimeError("the queue ran dry before every batch was forwarded")
+            figures = [batch_figures(recorder, i) for i in forwarder.invocations[first:]]
+            phases.append({**phase_summary(figures, latency), "per_batch": figures})
+        printed = output_bytes() - printed_before
+        delivered = stack.receiver.delivered_ids()
+        return {
+            "orders": n,
+            "phases": phases,
+            "mark_calls": len(stack.sandbox.mark_calls),
+            "mark_calls_ideal": ideal_mark_calls(n),
+            "delivered": len(delivered),
+            "duplicates": stack.receiver.duplicates(),
+            "still_pending": len(stack.sandbox.pending(stack.options.system_id)),
+            "failures": source.stats.failures,
+            "log_bytes_per_order": printed / n,
+            "log_note": "forwarder stdout at the template's log level with metrics on (JSON logs + EMF), "
+            "without Lambda's own START/END/REPORT lines",
+        }
+
+
+# --- the big poll --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Discard(LocalFunction):
+    """Stands in for the forwarder while the big poll runs: succeeds without delivering, notes bodies with lines.
+
+    By message id: moto's SQS, under concurrent receives and deletes, now and then hands a message out twice.
+    """
+
+    seen: set[str] = field(default_factory=set)
+    with_lines: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        lines = {r["messageId"] for r in event["Records"] if json.loads(r["body"]).get("lines")}
+        with self._lock:
+            self.seen.update(r["messageId"] for r in event["Records"])
+            self.with_lines |= lines
+        return {"batchItemFailures": []}
+
+
+def _drain(stack: LocalStack, discard: Discard, done: Callable[[], bool], stop: threading.Event) -> None:
+    """Receive and delete until the poll has ended and nothing is visible any more.
+
+    Not until the queue is empty: moto's concurrent deletes can race and leave a received message
+    in flight (invisible for VISIBILITY) although its delete succeeded.
+    """
+    source = stack.event_source(discard)
+    while not stop.is_set():
+        ended = done()  # read before receiving: whatever the poll sent before it ended is visible now
+        if source.poll_once():
+            continue
+        if ended:
+            return
+        time.sleep(0.02)
+
+
+def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) -> dict[str, Any]:
+    n = plan.big_poll
+    with local_stack(n, recorder, servers, overrides=dict(QUIET)) as stack:
+        assert stack.sandbox is not None
+        fn = stack.poller
+        out = workdir / "poll.json"
+        spec = {
+            "function": {**asdict(fn.spec), "code_dir": str(fn.spec.code_dir), "events": {}},
+            "overrides": dict(fn.overrides),
+            "hosts": dict(recorder.hosts),
+            "event": load_event("scheduled"),
+            "out": str(out),
+        }
+        spec_path = workdir / "poll-spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        child = subprocess.Popen([sys.executable, "-m", "traede_bench.poll_worker", str(spec_path)])
+        discard = Discard(stack.forwarder.spec)
+        stop = threading.Event()
+        drainers = [
+            threading.Thread(target=_drain, args=(stack, discard, lambda: child.poll() is not None, stop), daemon=True)
+            for _ in range(DRAINERS)
+        ]
+        for t in drainers:
+            t.start()
+        max_depth = 0
+        try:
+            deadline = time.monotonic() + 600
+            while child.poll() is None and time.monotonic() < deadline:
+                max_depth = max(max_depth, stack.queue_depth(stack.queue_url))
+                time.sleep(0.5)
+            if child.wait(timeout=1) != 0:
+                raise RuntimeError(f"the poll worker failed (exit {child.returncode})")
+            for t in drainers:
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            stop.set()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        if report["error"]:
+            raise RuntimeError(f"the poller failed: {report['error']}")
+        export_requests = [r for r in stack.sandbox.requests_log if r["path"].endswith("/export")]
+        report.update(
+            {
+                "n": n,
+                "export_calls": stack.sandbox.export_calls,
+                "lines_requested": bool(export_requests)
+                and all("includes%5B%5D=lines" in r["query"] for r in export_requests),
+                "max_queue_depth": max_depth,
+                "bodies_checked": len(discard.seen),
+                "bodies_with_lines": len(discard.with_lines),
+            }
+        )
+        return report
+
+
+# --- cold start ----------------------------------------------------------------------------------------
+
+_IMPORT = (
+    "import importlib.util, json, sys, time\n"
+    "spec = importlib.util.spec_from_file_location('handler_under_test', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['handler_under_test'] = module\n"
+    "t0 = time.perf_counter()\n"
+    "spec.loader.exec_module(module)\n"
+    "print(json.dumps(time.perf_counter() - t0))\n"
+)
+
+
+def init_times(plan: Plan, recorder: Recorder, servers: Servers) -> dict[str, Any]:
+    """Each handler module's import (its cold start, clients included) in fresh interpreters: the median."""
+    out: dict[str, Any] = {}
+    with local_stack(1, recorder, servers, overrides=dict(QUIET)) as stack:
+        for fn in (stack.poller, stack.forwarder):
+            path = fn.spec.code_dir / (fn.spec.module.replace(".", "/") + ".py")
+            env = {**os.environ, **fn.environment}
+            samples = []
+            for _ in range(plan.init_runs):
+                done = subprocess.run(
+                    [sys.executable, "-c", _IMPORT, str(path)], env=env, capture_output=True, text=True, check=True
+                )
+                samples.append(float(done.stdout.strip().splitlines()[-1]) * 1000)
+            out[fn.spec.logical_id] = {"median_ms": median(samples), "samples_ms": samples}
+    return out
