@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
-from traede_export.credentials import CredentialsError, ReadsSecrets, target_headers, traede_headers
+from traede_export.credentials import CredentialsError, ReadsSecrets, SecretReader, target_headers, traede_headers
 
 SECRET = "traede-export/target"
 CANARY = "CANARY8841"
@@ -89,3 +94,26 @@ def test_no_target_secret_means_no_headers_and_no_read() -> None:
         raise AssertionError(f"read {name}")
 
     assert target_headers(None, never)() == {}
+
+
+class CountingSecretsClient:
+    """Answers GetSecretValue slowly, as Secrets Manager does on a cold start, and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def get_secret_value(self, **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            self.calls += 1
+        time.sleep(0.05)
+        return {"Name": kwargs["SecretId"], "SecretString": '{"api_key": "k"}'}
+
+
+def test_concurrent_first_reads_fetch_the_secret_once() -> None:
+    client = CountingSecretsClient()
+    read = SecretReader(lambda: client)
+    with ThreadPoolExecutor(10) as pool:
+        values = list(pool.map(read, ["target"] * 10))
+    assert values == [{"api_key": "k"}] * 10
+    assert client.calls == 1

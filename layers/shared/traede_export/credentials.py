@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -56,6 +57,8 @@ class SecretReader:
     def __init__(self, client: Callable[[], Any]) -> None:
         self._client = client
         self._provider: Any = None
+        # The first batch's POST threads all ask at once; one of them fetches, the rest read the cache.
+        self._lock = threading.Lock()
         # A DEBUG log level (e.g. Lambda's ApplicationLogLevel) would otherwise print every secret.
         logging.getLogger("botocore.parsers").addFilter(_NO_SECRET_BODIES)
 
@@ -63,10 +66,11 @@ class SecretReader:
         # Imported lazily: Parameters costs ~150 ms and only a real call needs it.
         from aws_lambda_powertools.utilities import parameters
 
-        if self._provider is None:
-            self._provider = parameters.SecretsProvider(boto3_client=self._client())
         try:
-            return self._provider.get(secret_name, transform="json", max_age=SECRET_MAX_AGE)
+            with self._lock:
+                if self._provider is None:
+                    self._provider = parameters.SecretsProvider(boto3_client=self._client())
+                return self._provider.get(secret_name, transform="json", max_age=SECRET_MAX_AGE)
         except parameters.exceptions.TransformParameterError:
             raise CredentialsError(f"secret {secret_name!r} is not valid JSON") from None
         except parameters.exceptions.GetParameterError as exc:
