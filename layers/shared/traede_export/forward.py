@@ -179,7 +179,7 @@ class Forwarder:
         if left <= 0:
             return Attempt(reason="not started: the invocation is close to its timeout")
         try:
-            if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS):
+            if not self._ledger.begin_delivery(order.ref, order.key(self._system_id), int(left) + LEASE_GRACE_SECONDS):
                 return Attempt(reason="another version of this order is being or was delivered", deferred=True)
             result = self._target.deliver(order.body, order.key(self._system_id), order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
@@ -204,7 +204,7 @@ class Forwarder:
         if result.outcome is Outcome.REJECTED:
             self._ledger.record_rejection(order.ref, result.reason)
         else:
-            self._ledger.end_delivery(order.ref)
+            self._ledger.end_delivery(order.ref, order.key(self._system_id))
         return Attempt(result)
 
     def _after_delivery(self, out: BatchOutcome, work: OrderWork, attempt: Attempt) -> None:

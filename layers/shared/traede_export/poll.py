@@ -59,7 +59,7 @@ class Poller:
     system_id: str
     options: ExportOptions
     lease_seconds: int
-    workers: int = 8  # claims and sends in flight at once
+    workers: int = 8  # sends in flight at once
 
     def run(
         self,
@@ -94,7 +94,8 @@ class Poller:
                 result.invalid += 1
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
-        claimed = list(pool.map(lambda r: self.ledger.claim(r[0], result.run_id, self.lease_seconds, force), refs))
+        # One page, one transaction (a page of 60 is within TransactWriteItems' 100).
+        claimed = self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force)
         messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if not ok:
