@@ -109,10 +109,10 @@ def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Any)
 
 def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: Any) -> None:
     ledger = ledger_of(make_stack)
-    assert ledger.begin_delivery(OrderRef(1, OLD), "key-1-old", 60)  # another copy is on its way
+    assert ledger.begin_delivery(OrderRef(1, OLD), 60, "key-1-old")  # another copy is on its way
     assert ledger.record_delivery(OrderRef(2, NEW), "key-2-new")  # a newer version already delivered
-    assert ledger.begin_delivery(OrderRef(3, OLD), "key-3", 60)  # our own copy, retried
-    assert ledger.begin_delivery(OrderRef(4, OLD), "key-4-reexport", -1)  # a lease that ran out
+    assert ledger.begin_delivery(OrderRef(3, OLD), 60, "key-3")  # our own copy, retried
+    assert ledger.begin_delivery(OrderRef(4, OLD), -1, "key-4-reexport")  # a lease that ran out
     leases = [
         (OrderRef(1, OLD), "key-1-old:reexport"),  # same version, another key: waits
         (OrderRef(2, OLD), "key-2-old"),

@@ -179,7 +179,7 @@ class Forwarder:
         if left <= 0:
             return Attempt(reason="not started: the invocation is close to its timeout")
         try:
-            if not self._ledger.begin_delivery(order.ref, order.key(self._system_id), int(left) + LEASE_GRACE_SECONDS):
+            if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS, order.key(self._system_id)):
                 return Attempt(reason="another version of this order is being or was delivered", deferred=True)
             result = self._target.deliver(order.body, order.key(self._system_id), order.reexport_since)
         except (ClientError, BotoCoreError) as exc:

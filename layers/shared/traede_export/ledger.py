@@ -224,7 +224,7 @@ class ExportLedger:
             "enqueued_version = :v AND run_id = :run",
         )
 
-    def begin_delivery(self, ref: OrderRef, key: str, seconds: int) -> bool:
+    def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool:
         """Take the delivery lease: one version of an order on its way to the ERP at a time.
 
         False when another delivery holds the lease or a newer version already was delivered, so
@@ -234,7 +234,7 @@ class ExportLedger:
         is never on its way twice under two keys. The lease outlives the invocation only by
         `seconds`, so a killed Lambda does not block the order for long.
         """
-        return self._run(self._begin_request(ref, key, seconds))
+        return self._run(self._begin_request(ref, seconds, key))
 
     def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
         """`begin_delivery` for a batch's orders (ref, key) at once: one TransactWriteItems.
@@ -243,9 +243,9 @@ class ExportLedger:
         each order still has its own condition (a lease held elsewhere fails alone, see
         `_write_many`), so "never backwards" and the per-order lease are unchanged.
         """
-        return self._write_many([self._begin_request(ref, key, seconds) for ref, key in leases])
+        return self._write_many([self._begin_request(ref, seconds, key) for ref, key in leases])
 
-    def _begin_request(self, ref: OrderRef, key: str, seconds: int) -> dict[str, Any]:
+    def _begin_request(self, ref: OrderRef, seconds: int, key: str) -> dict[str, Any]:
         now = int(time.time())
         return self._request(
             ref.order_id,
