@@ -3,8 +3,9 @@
 The rules, per order and version (a version is an `updated_at`):
 * Only the newest version of an order in a batch acts; older copies are superseded.
 * A version older than one the ledger has enqueued or delivered is superseded: no POST, no mark.
-* A version is POSTed at most once under the delivery lease (`ExportLedger.begin_delivery`), so
-  two versions of one order are never on their way to the ERP at once.
+* A version is POSTed at most once under the delivery lease (`ExportLedger.begin_deliveries`: the
+  batch's leases in one call, each with its own condition), so two versions of one order are never
+  on their way to the ERP at once.
 * A re-export copy is POSTed again (under its own key) only if the version was last delivered
   before the re-export's instant; otherwise it rides on that delivery.
 * A mark is made only for a version this batch delivered, or one delivered earlier and not marked
@@ -40,6 +41,7 @@ from traede_export.traede import TraedeClient, TraedeError
 
 logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
+NOT_STARTED = "not started: the invocation is close to its timeout"
 MAX_REASON_CHARS = 1000
 
 
@@ -132,8 +134,8 @@ class Forwarder:
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
         sending = [w for w in work if w is not None and w.send is not None]
-        for w, result in zip(sending, self._pool.map(lambda w: self._deliver(w, time_left), sending), strict=True):
-            self._after_delivery(out, w, result)
+        for w, attempt in zip(sending, self._deliver_all(sending, time_left), strict=True):
+            self._after_delivery(out, w, attempt)
         self._mark(out, [w for w in work if w is not None and w.mark])
         return out
 
@@ -173,15 +175,46 @@ class Forwarder:
 
     # -- delivery ------------------------------------------------------------------------
 
-    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
-        order = work.head
+    def _deliver_all(self, sending: list[OrderWork], time_left: Callable[[], float]) -> list[Attempt]:
+        """Take the batch's delivery leases in one ledger call, then POST what got one, concurrently."""
+        if not sending:
+            return []
         left = time_left()
         if left <= 0:
-            return Attempt(reason="not started: the invocation is close to its timeout")
+            return [Attempt(reason=NOT_STARTED)] * len(sending)
         try:
-            if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS, order.key(self._system_id)):
-                return Attempt(reason="another version of this order is being or was delivered", deferred=True)
-            result = self._target.deliver(order.body, order.key(self._system_id), order.reexport_since)
+            leases = self._ledger.begin_deliveries(
+                [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return [Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))] * len(sending)
+        deferred = Attempt(reason="another version of this order is being or was delivered", deferred=True)
+        attempts = [deferred] * len(sending)
+        leased = [i for i, ok in enumerate(leases) if ok]
+        for i, attempt in zip(
+            leased, self._pool.map(lambda i: self._deliver(sending[i], time_left), leased), strict=True
+        ):
+            attempts[i] = attempt
+        return attempts
+
+    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
+        """POST one order under the lease this batch took for it, and record the answer at once.
+
+        The delivery is recorded right after its 2xx, one UpdateItem per order, not batched after
+        the last POST: between the ERP's acceptance and that record, a crash means the message
+        comes back and the version is POSTed again (same Idempotency-Key), so that window is kept
+        as short as one write. The writes run in the pool alongside the other orders' POSTs, so
+        they cost the batch about one write's latency after the slowest POST, as one batched write
+        would; batching would save round trips only by widening every order's duplicate window to
+        the slowest POST of its batch.
+        """
+        order = work.head
+        key = order.key(self._system_id)
+        try:
+            if time_left() <= 0:
+                self._ledger.end_delivery(order.ref, key)  # the next try need not wait for the lease
+                return Attempt(reason=NOT_STARTED)
+            result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
         except CredentialsError:
@@ -189,7 +222,7 @@ class Forwarder:
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.
             logger.error("unexpected error delivering an order", order_id=order.ref.order_id, error=type(exc).__name__)
-            return Attempt(DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}"))
+            result = DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
         try:
             return self._after_post(order, result)
         except (ClientError, BotoCoreError) as exc:
@@ -254,7 +287,7 @@ class Forwarder:
                     out.summary.mark_failures += 1
                     self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
         out.summary.marked += len(marked)
-        list(self._pool.map(self._record_marked, marked))
+        self._record_marked(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
 
@@ -280,13 +313,17 @@ class Forwarder:
             return calls, errors
         return 1, {w.head.ref.order_id: None for w in batch}
 
-    def _record_marked(self, work: OrderWork) -> None:
+    def _record_marked(self, marked: list[OrderWork]) -> None:
+        """The batch's marks in one ledger call (a transaction; a newer mark already there wins)."""
+        if not marked:
+            return
         try:
-            self._ledger.record_marked(work.head.ref)
+            self._ledger.record_marked_many([w.head.ref for w in marked])
         except (ClientError, BotoCoreError) as exc:
-            # Traede has the mark; the ledger's copy stops replays from marking again. A redelivery
+            # Traede has the marks; the ledger's copy stops replays from marking again. A redelivery
             # before it is recorded only repeats an idempotent mark.
-            logger.warning("could not record a mark", order_id=work.head.ref.order_id, reason=str(exc))
+            orders = [w.head.ref.order_id for w in marked]
+            logger.warning("could not record marks", order_ids=orders, reason=str(exc))
 
     # -- settling ------------------------------------------------------------------------
 
