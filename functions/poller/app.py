@@ -40,6 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("OrdersSkippedInFlight", MetricUnit.Count, result.skipped)
     metrics.add_metric("EnqueueFailures", MetricUnit.Count, result.failed)
     metrics.add_metric("InvalidOrders", MetricUnit.Count, result.invalid)
+    metrics.add_metric("PagingStalled", MetricUnit.Count, int(result.paging_stalled))
     metrics.add_metric("PollDuration", MetricUnit.Seconds, result.seconds)
     logger.info("poll finished", extra=result.counts())
     if result.error:

@@ -43,7 +43,7 @@ from typing import Any
 import boto3
 import requests
 
-from traede_ops.template import load_template
+from traede_local.template import load_template
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -180,7 +180,7 @@ def main() -> None:
     patch_moto(audit_path)
     import logging
 
-    from traede_ops.local_stack import MotoServer
+    from traede_local.local_stack import MotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = MotoServer()

@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from traede_ops.lambda_endpoint import LambdaEndpoint
-from traede_ops.lambda_runtime import LocalFunction
-from traede_ops.template import FunctionSpec
+from traede_local.lambda_endpoint import LambdaEndpoint
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.template import FunctionSpec
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ from botocore.exceptions import ClientError
 from deploy_stack import ACCOUNT, REGION, Deployment, MotoAccount, deploy
 from least_privilege import ALLOWED, FUNCTION_ROLES, SECRET_PARAMETERS
 
-from traede_ops.events import load_event
-from traede_ops.lambda_runtime import SqsEventSource
-from traede_ops.receiver import ReceivingSystem
-from traede_ops.sandbox import TraedeSandbox, seed_orders
+from traede_local.events import load_event
+from traede_local.lambda_runtime import SqsEventSource
+from traede_local.receiver import ReceivingSystem
+from traede_local.sandbox import TraedeSandbox, seed_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "traede-export"

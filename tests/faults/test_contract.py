@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from traede_export.models import Attr, OrderRef, idempotency_key
-from traede_ops.lambda_runtime import LocalFunction
-from traede_ops.local_stack import LocalStack
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.local_stack import LocalStack
 from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.faults

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from traede_ops.faults import ReceiverFaults
-from traede_ops.lambda_runtime import LocalFunction
-from traede_ops.local_stack import LocalStack
+from traede_local.faults import ReceiverFaults
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.local_stack import LocalStack
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"

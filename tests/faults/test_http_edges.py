@@ -19,10 +19,10 @@ from traede_export.ledger import ExportLedger
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_export.target import Outcome, TargetClient
 from traede_export.traede import TraedeClient, TraedeError
-from traede_ops.faults import OtherHost
-from traede_ops.local_stack import LocalStack
-from traede_ops.receiver import ReceivingSystem
-from traede_ops.sandbox import TraedeSandbox, seed_orders
+from traede_local.faults import OtherHost
+from traede_local.local_stack import LocalStack
+from traede_local.receiver import ReceivingSystem
+from traede_local.sandbox import TraedeSandbox, seed_orders
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"

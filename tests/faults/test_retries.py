@@ -10,8 +10,8 @@ from urllib3.response import HTTPResponse
 
 from traede_export.http import MAX_RETRY_AFTER, build_retry, build_session, set_deadline
 from traede_export.target import Outcome, TargetClient
-from traede_ops.faults import ReceiverFaults
-from traede_ops.receiver import ReceivingSystem
+from traede_local.faults import ReceiverFaults
+from traede_local.receiver import ReceivingSystem
 
 pytestmark = pytest.mark.faults
 BODY = '{"id": 7, "updated_at": "2026-01-01 00:00:00"}'

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from traede_export.credentials import CredentialsError
+from traede_local.lambda_endpoint import LambdaEndpoint
+from traede_local.lambda_runtime import sqs_event
+from traede_local.local_stack import LocalStack
 from traede_ops import cli
-from traede_ops.lambda_endpoint import LambdaEndpoint
-from traede_ops.lambda_runtime import sqs_event
-from traede_ops.local_stack import LocalStack
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.faults import Faults, ReceiverFaults
-from traede_ops.local_stack import LocalStack
+from traede_local.faults import Faults, ReceiverFaults
+from traede_local.local_stack import LocalStack
 from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.soak

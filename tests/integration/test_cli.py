@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 
+from traede_local.events import EVENTS
+from traede_local.lambda_endpoint import LambdaEndpoint
+from traede_local.local_stack import REGION, LocalStack
 from traede_ops import cli
-from traede_ops.events import EVENTS
-from traede_ops.lambda_endpoint import LambdaEndpoint
-from traede_ops.local_stack import REGION, LocalStack
 
 SYSTEM = "local-erp"
 

@@ -16,7 +16,7 @@ import pytest
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef, idempotency_key
-from traede_ops.local_stack import LocalStack
+from traede_local.local_stack import LocalStack
 
 SYSTEM = "local-erp"
 

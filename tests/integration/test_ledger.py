@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
-from traede_ops.local_stack import LocalStack
+from traede_local.local_stack import LocalStack
 
 OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 

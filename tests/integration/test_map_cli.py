@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from traede_export.mapping import MAPPINGS_DIR
+from traede_local.events import EVENTS
 from traede_ops import cli
-from traede_ops.events import EVENTS
 
 ORDER_FILE = str(EVENTS / "order.json")
 SQS_FILE = str(EVENTS / "sqs-order.json")

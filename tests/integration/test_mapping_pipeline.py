@@ -12,9 +12,9 @@ from traede_export.config import ConfigError
 from traede_export.http import build_session
 from traede_export.mapping import MappingError
 from traede_export.target import Outcome, RequestShape, TargetClient
-from traede_ops.events import load_event
-from traede_ops.local_stack import LocalStack
-from traede_ops.receiver import ReceivingSystem
+from traede_local.events import load_event
+from traede_local.local_stack import LocalStack
+from traede_local.receiver import ReceivingSystem
 
 SYSTEM = "local-erp"
 

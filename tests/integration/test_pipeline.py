@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.events import load_event
-from traede_ops.lambda_runtime import sqs_event
-from traede_ops.local_stack import LocalStack
+from traede_local.events import load_event
+from traede_local.lambda_runtime import sqs_event
+from traede_local.local_stack import LocalStack
 
 SYSTEM = "local-erp"
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from traede_local.sandbox import seed_orders
 from traede_ops.bench import (
     floor_ratio,
     ideal_export_calls,
@@ -13,7 +14,6 @@ from traede_ops.bench import (
     seeded_for,
     union_seconds,
 )
-from traede_ops.sandbox import seed_orders
 
 
 @pytest.mark.parametrize("pending", [1, 7, 8, 9, 100, 1000, 1234])

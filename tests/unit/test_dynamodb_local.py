@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from traede_ops.dynamodb_local import ROOT, DynamoDBLocal, DynamoDBLocalError
+from traede_local.dynamodb_local import ROOT, DynamoDBLocal, DynamoDBLocalError
 
 SETUP = ROOT / "tools" / "setup-dynamodb-local.sh"
 

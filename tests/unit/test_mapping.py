@@ -20,7 +20,7 @@ from traede_export.mapping import (
     load_checked,
     resolve,
 )
-from traede_ops.events import load_event
+from traede_local.events import load_event
 
 ORDER = load_event("order")
 # No lines, no supplier, no delivery date, no status or currency: only what every order has.

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from traede_export.models import MAX_MARK_BATCH, InvalidOrder, OrderRef, chunk, idempotency_key, version_of
-from traede_ops.events import load_event
+from traede_local.events import load_event
 
 
 @pytest.mark.parametrize(("n", "sizes"), [(0, []), (1, [1]), (10, [10]), (11, [10, 1]), (23, [10, 10, 3])])

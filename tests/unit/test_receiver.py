@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from traede_ops.faults import ReceiverFaults
-from traede_ops.receiver import ReceivingSystem
-from traede_ops.sandbox import seed_orders
+from traede_local.faults import ReceiverFaults
+from traede_local.receiver import ReceivingSystem
+from traede_local.sandbox import seed_orders
 
 ORDER = seed_orders(1)[0]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from traede_ops.faults import Faults
-from traede_ops.sandbox import EXPORT_PATH, MARK_PATH, TraedeSandbox, seed_orders
+from traede_local.faults import Faults
+from traede_local.sandbox import EXPORT_PATH, MARK_PATH, TraedeSandbox, seed_orders
 
 TOKEN = "test-access-token"
 APP_KEY = "test-app-key"

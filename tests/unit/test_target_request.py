@@ -18,7 +18,7 @@ from traede_export.target import (
     parse_static_headers,
     url_template_problem,
 )
-from traede_ops.events import load_event
+from traede_local.events import load_event
 
 ORDER = load_event("order")
 BODY = json.dumps(ORDER)

@@ -17,7 +17,7 @@ import pytest
 
 from traede_export.config import INCLUDABLE, ForwarderConfig, PollerConfig, variables_read
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.template import TEMPLATE, load_template
+from traede_local.template import TEMPLATE, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,1 +1,1 @@
-"""Operator tools, the local sandbox servers and the local runner for traede-export."""
+"""The operator CLI `traede-export`: status, replay, re-export, redrive and mapping preview for a deployed stack."""

@@ -233,7 +233,7 @@ def poll_worker(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     os.environ.update(spec["env"])
     import traede_export.wiring as wiring
-    from traede_ops.lambda_runtime import LambdaContext
+    from traede_local.lambda_runtime import LambdaContext
 
     timer = CallTimer()
     make_client = wiring.aws_client
@@ -310,7 +310,7 @@ class PollProcess:
     """The poller handler, invoked once in a fresh interpreter."""
 
     def __init__(self, stack: Any, workdir: Path) -> None:
-        from traede_ops.events import load_event
+        from traede_local.events import load_event
 
         fn = stack.poller
         tag = uuid.uuid4().hex[:8]
@@ -404,7 +404,7 @@ class EventSource:
     def __init__(self, stack: Any, controller: Controller, poll_done: Callable[[], bool]) -> None:
         import boto3
 
-        from traede_ops.lambda_runtime import LambdaContext, sqs_event
+        from traede_local.lambda_runtime import LambdaContext, sqs_event
 
         self._stack = stack
         self._controller = controller
@@ -509,8 +509,8 @@ class EventSource:
 
 
 def new_stack(orders: int, latency: float, moto_url: str) -> Any:
-    from traede_ops.faults import ReceiverFaults
-    from traede_ops.local_stack import LocalOptions, LocalStack
+    from traede_local.faults import ReceiverFaults
+    from traede_local.local_stack import LocalOptions, LocalStack
 
     options = LocalOptions(
         orders=seeded_for(orders),
@@ -519,7 +519,7 @@ def new_stack(orders: int, latency: float, moto_url: str) -> Any:
         visibility_timeout=VISIBILITY,
         overrides=dict(QUIET),
     )
-    from traede_ops.dynamodb_local import ENDPOINT_VARIABLE
+    from traede_local.dynamodb_local import ENDPOINT_VARIABLE
 
     stack = LocalStack(options, moto_endpoint=moto_url, dynamodb_endpoint=os.environ[ENDPOINT_VARIABLE]).start()
     assert stack.sandbox is not None and stack.receiver is not None
@@ -1016,7 +1016,7 @@ def run(plan: Plan, out: Path) -> dict[str, Any]:
     make_client = wiring.aws_client
     setattr(wiring, "aws_client", lambda service: timer.attach(make_client(service)))  # noqa: B010
     results: dict[str, Any] = {"plan": asdict(plan), "cells": []}
-    from traede_ops.dynamodb_local import dynamodb_local
+    from traede_local.dynamodb_local import dynamodb_local
 
     with moto_process() as moto_url, dynamodb_local():
         probe = new_stack(plan.sizes[0], 0.0, moto_url)

@@ -19,12 +19,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from traede_ops import ops
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 console = Console(stderr=False)
+
+
+LOCAL_EXTRA_MODULES = {"traede_local", "moto", "yaml"}
 
 
 def _print(args: argparse.Namespace, data: Any, table: Table | str) -> None:
@@ -35,9 +39,9 @@ def _print(args: argparse.Namespace, data: Any, table: Table | str) -> None:
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
-    from traede_ops.faults import Faults, ReceiverFaults
-    from traede_ops.local_stack import LocalOptions
-    from traede_ops.run_local import run_local
+    from traede_local.faults import Faults, ReceiverFaults
+    from traede_local.local_stack import LocalOptions
+    from traede_local.run_local import run_local
 
     store = Path(args.store_dir).resolve()
     store.mkdir(parents=True, exist_ok=True)
@@ -138,7 +142,7 @@ def _handler_logs_to_stderr() -> Iterator[None]:
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": message}, indent=2))
     return EXIT_FAILURE
@@ -302,8 +306,8 @@ def cmd_reexport(args: argparse.Namespace) -> int:
 
 
 def _reexport_local(args: argparse.Namespace) -> int:
-    from traede_ops.local_reexport import reexport_local
-    from traede_ops.local_stack import LocalOptions
+    from traede_local.local_reexport import reexport_local
+    from traede_local.local_stack import LocalOptions
 
     with tempfile.TemporaryDirectory(prefix="traede-reexport-") as store:
         options = LocalOptions(
@@ -577,6 +581,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, f"{operation} failed: {error.get('Code')}: {error.get('Message', exc)}")
     except BotoCoreError as exc:
         return _fail(args, str(exc))
+    except ModuleNotFoundError as exc:
+        # An operator's install has no local emulators; only the local commands need them.
+        if (exc.name or "").split(".")[0] not in LOCAL_EXTRA_MODULES:
+            raise
+        return _fail(args, f"this command runs the local stack: pip install 'traede-export[local]' ({exc})")
     except KeyboardInterrupt:
         return EXIT_FAILURE
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from traede_ops.template import ROOT, Resolver, functions, load_template
+from traede_local.template import ROOT, Resolver, functions, load_template
 
 LAYER = ROOT / "layers" / "shared"
 TARGET_MS = 300

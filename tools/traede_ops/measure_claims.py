@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef, chunk
-from traede_ops.dynamodb_local import dynamodb_local
+from traede_local.dynamodb_local import dynamodb_local
 
 SYSTEM_ID = "measure"
 LEASE_SECONDS = 600

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from traede_export import wiring
-from traede_ops.dynamodb_local import start_dynamodb_local
-from traede_ops.local_stack import LocalOptions, LocalStack, start_moto
+from traede_local.dynamodb_local import start_dynamodb_local
+from traede_local.local_stack import LocalOptions, LocalStack, start_moto
 
 
 class Calls:

@@ -15,29 +15,31 @@ The rules, per order and version (a version is an `updated_at`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
-from traede_export.ledger import ExportLedger, LedgerEntry
+from traede_export.ledger import LedgerEntry
 from traede_export.models import (
     MAX_MARK_BATCH,
     Attr,
     InboundOrder,
+    OrderRef,
     SqsAttributes,
     UnreadableMessage,
     chunk,
     epoch_ms,
     string_attributes,
 )
-from traede_export.queue import OutboundMessage, QueueWriter
-from traede_export.target import DeliveryResult, Outcome, TargetClient
-from traede_export.traede import TraedeClient, TraedeError
+from traede_export.queue import OutboundMessage, SendReport
+from traede_export.target import DeliveryResult, Outcome
+from traede_export.traede import TraedeError
 
 logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
@@ -64,6 +66,7 @@ class ForwardSummary:
     not_started: int = 0
     deferred: int = 0  # another version of the order was being delivered
     stale: int = 0  # delivered, but a newer version had been delivered first
+    went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0
@@ -103,13 +106,48 @@ class OrderWork:
         return self.send or self.copies[0]
 
 
+# What the forwarder needs of its collaborators (TargetClient, TraedeClient, ExportLedger,
+# QueueWriter), so the unit tier can run it against in-memory fakes.
+
+
+class Target(Protocol):
+    def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult: ...
+
+
+class Marker(Protocol):
+    def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None: ...
+
+
+class Ledger(Protocol):
+    def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]: ...
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]: ...
+    def end_delivery(self, ref: OrderRef, key: str) -> bool: ...
+    def record_delivery(self, ref: OrderRef, key: str) -> bool: ...
+    def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
+    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]: ...
+
+
+class Parking(Protocol):
+    def send(self, messages: Sequence[OutboundMessage]) -> SendReport: ...
+
+
+def partial_batch_response(message_ids: Iterable[str], outcome: BatchOutcome) -> PartialItemFailureResponse:
+    """SQS's partial-batch answer: every record not settled ok, including one with no result, comes back.
+
+    Built directly: the forwarder settles the whole batch at once, so Powertools' BatchProcessor
+    would only turn per-record exceptions back into this list.
+    """
+    failed = [m for m in message_ids if not (r := outcome.results.get(m)) or not r.ok]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
 class Forwarder:
     def __init__(
         self,
-        target: TargetClient,
-        traede: TraedeClient,
-        ledger: ExportLedger,
-        dlq: QueueWriter,
+        target: Target,
+        traede: Marker,
+        ledger: Ledger,
+        dlq: Parking,
         system_id: str,
         pool: ThreadPoolExecutor,
     ) -> None:
@@ -136,7 +174,10 @@ class Forwarder:
         sending = [w for w in work if w is not None and w.send is not None]
         for w, attempt in zip(sending, self._deliver_all(sending, time_left), strict=True):
             self._after_delivery(out, w, attempt)
-        self._mark(out, [w for w in work if w is not None and w.mark])
+        marking = [w for w in work if w is not None and w.mark]
+        # The ledger is read again before marking only when POSTs ran: they take seconds, in which
+        # another container may deliver a newer version. Without them, the first read is as fresh.
+        self._mark(out, self._still_newest(out, marking) if sending else marking)
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -148,6 +189,16 @@ class Forwarder:
             self._settle(out, [old], True, "superseded by a newer version in the same batch; not delivered")
         current = [c for c in copies if c.ref.version == newest]
         if entry is not None and max(entry.enqueued_version, entry.delivered_version) > newest:
+            if _went_backwards(current, entry):
+                # Traede lists an older updated_at than one already delivered (a restore, a clock
+                # step). Delivering it would overwrite newer content in the ERP: counted, alarmed.
+                out.summary.went_backwards += 1
+                logger.error(
+                    "updated_at went backwards: Traede lists an older version than the ERP has",
+                    order_id=copies[0].ref.order_id,
+                    version=newest,
+                    delivered_version=entry.delivered_version,
+                )
             out.summary.superseded += len(current)
             self._settle(out, current, True, "superseded by a newer version; not delivered, not marked")
             return None
@@ -234,7 +285,7 @@ class Forwarder:
         if result.accepted:
             recorded = self._ledger.record_delivery(order.ref, order.key(self._system_id))
             return Attempt(result, stale=not recorded)
-        if result.outcome is Outcome.REJECTED:
+        if result.refuses_version:
             self._ledger.record_rejection(order.ref, result.reason)
         else:
             self._ledger.end_delivery(order.ref, order.key(self._system_id))
@@ -290,6 +341,26 @@ class Forwarder:
         self._record_marked(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
+
+    def _still_newest(self, out: BatchOutcome, work: list[OrderWork]) -> list[OrderWork]:
+        """Re-read the ledger: a newer version delivered meanwhile (by another container) marks itself."""
+        if not work:
+            return work
+        try:
+            entries = self._ledger.get_many(w.head.ref.order_id for w in work)
+        except (ClientError, BotoCoreError) as exc:
+            for w in work:
+                self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({type(exc).__name__})")
+            return []
+        keep = []
+        for w in work:
+            entry = entries.get(w.head.ref.order_id)
+            if entry is not None and entry.delivered_version > w.head.ref.version:
+                out.summary.superseded += len(w.copies)
+                self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
+            else:
+                keep.append(w)
+        return keep
 
     def _mark_batch(self, batch: list[OrderWork]) -> tuple[int, dict[int, TraedeError | None]]:
         """Mark up to 10; a refusal (4xx) is split in halves until the refused orders are isolated."""
@@ -374,6 +445,13 @@ def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:
     for o in orders:
         groups.setdefault(o.ref.order_id, []).append(o)
     return list(groups.values())
+
+
+def _went_backwards(copies: list[InboundOrder], entry: LedgerEntry) -> bool:
+    """The poll that last claimed the order fetched this version, older than the one delivered."""
+    runs = {c.attributes.get(Attr.RUN_ID, {}).get("StringValue") for c in copies}
+    version = copies[0].ref.version
+    return entry.run_id in runs and entry.enqueued_version == version and entry.delivered_version > version
 
 
 def _marked_since_delivery(copies: list[InboundOrder], entry: LedgerEntry | None) -> bool:

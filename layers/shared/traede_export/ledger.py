@@ -7,7 +7,9 @@ sortable strings (see `models.version_of`), so "never go backwards" is a conditi
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from traede_export.models import OrderRef, chunk
+from traede_export.models import OrderRef, chunk, epoch_ms
 
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_BATCH_GET = 100
@@ -57,6 +59,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# What `models.version_of` writes; anything else in a version field came from an older release.
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+VERSION_FIELDS = ("enqueued_version", "delivering_version", "delivered_version", "marked_version", "rejected_version")
 DELIVERY_LEASE = "delivering_version, delivering_key, delivering_until"
 
 
@@ -265,13 +270,17 @@ class ExportLedger:
         return self._update(ref.order_id, "", {":k": {"S": key}}, "delivering_key = :k", DELIVERY_LEASE)
 
     def record_delivery(self, ref: OrderRef, key: str) -> bool:
-        """Remember the delivered version; False when a newer one was delivered first (never backwards)."""
+        """Remember the delivered version; False when a newer one was delivered first (never backwards).
+
+        A delivery supersedes an earlier refusal (e.g. a redrive after the ERP was fixed), so a
+        later poll may send the version again if its mark failed.
+        """
         return self._update(
             ref.order_id,
             "delivered_version = :v, delivered_key = :k, delivered_ms = :ms",
             {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(_now_ms())}},
             "attribute_not_exists(delivered_version) OR delivered_version <= :v",
-            DELIVERY_LEASE,
+            f"{DELIVERY_LEASE}, rejected_version, rejected_reason",
         )
 
     def record_rejection(self, ref: OrderRef, reason: str) -> bool:
@@ -325,10 +334,24 @@ class ExportLedger:
             while request:
                 answer = self._db.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):
+                    self._forget_unreadable_versions(item)
                     entry = _entry(item)
                     found[entry.order_id] = entry
                 request = answer.get("UnprocessedKeys") or {}
         return found
+
+    def _forget_unreadable_versions(self, item: dict[str, Any]) -> None:
+        """Drop versions an older release stored as raw text: compared as text, they could block the order forever.
+
+        Removed only while unchanged (a conditional update), and dropped from `item` as if absent.
+        """
+        for name in VERSION_FIELDS:
+            value = item.get(name, {}).get("S")
+            if value is None or _VERSION.match(value):
+                continue
+            item.pop(name)
+            with contextlib.suppress(ClientError):  # read as absent all the same; the next read tries again
+                self._update(int(item["pk"]["S"].rsplit("#", 1)[1]), "", {":old": {"S": value}}, f"{name} = :old", name)
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Every order of this system (a scan: for the status command, not the hot path)."""
@@ -368,6 +391,15 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
     def number(name: str) -> int:
         return int(item.get(name, {}).get("N", "0"))
 
+    def ms(name: str, legacy: str) -> int:
+        """`*_ms`, else the previous release's text timestamp (`delivered_at`, `marked_at`)."""
+        if name in item or not text(legacy):
+            return number(name)
+        try:
+            return epoch_ms(text(legacy))
+        except ValueError:
+            return 0
+
     return LedgerEntry(
         order_id=int(item["pk"]["S"].rsplit("#", 1)[1]),
         enqueued_version=text("enqueued_version"),
@@ -378,8 +410,8 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
         delivering_key=text("delivering_key"),
         delivered_version=text("delivered_version"),
         delivered_key=text("delivered_key"),
-        delivered_ms=number("delivered_ms"),
+        delivered_ms=ms("delivered_ms", "delivered_at"),
         marked_version=text("marked_version"),
-        marked_ms=number("marked_ms"),
+        marked_ms=ms("marked_ms", "marked_at"),
         rejected_version=text("rejected_version"),
     )

@@ -52,10 +52,13 @@ def parse_utc(text: str) -> datetime:
     stripped = text.strip()
     if not _INSTANT.match(stripped):
         raise ValueError(f"not an ISO-8601 or 'YYYY-MM-DD HH:MM:SS' instant: {text[:40]!r}")
-    parsed = datetime.fromisoformat(stripped)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(stripped)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # month 13, year 0, or beyond year 9999 once in UTC
+        raise ValueError(f"not a valid instant: {text[:40]!r}") from None
 
 
 def utc_text(instant: datetime) -> str:
@@ -68,7 +71,8 @@ def version_of(updated_at: str) -> str:
 
     Text that does not parse is never compared: as text, "Fri, 09 Jan" sorts before "Mon, 05 Jan".
     """
-    return parse_utc(updated_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to 4 digits (strftime's %Y does not on glibc), so text order is time order.
+    return parse_utc(updated_at).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def epoch_ms(instant: str) -> int:
@@ -108,6 +112,10 @@ class OrderRef:
             order = json.loads(body or "")
         except json.JSONDecodeError as exc:
             raise InvalidOrder(f"body is not JSON ({exc.msg} at position {exc.pos})") from None
+        except ValueError as exc:  # an integer beyond Python's digit limit
+            raise InvalidOrder(f"body is not readable JSON: {str(exc)[:100]}") from None
+        except RecursionError:
+            raise InvalidOrder("body is not readable JSON: nested too deeply") from None
         return cls.from_order(order)
 
 

@@ -43,6 +43,8 @@ class PollResult:
     pages: int = 0
     duplicates: int = 0  # orders the server returned twice in this run
     stopped_early: bool = False
+    # The server ignores `page` and nothing on its one page could move: the orders behind it starve.
+    paging_stalled: bool = False
     seconds: float = 0.0
     error: str | None = None
 
@@ -82,6 +84,14 @@ class Poller:
                 result.error = str(exc)
         result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
         result.stopped_early = stats.stopped_early
+        result.paging_stalled = stats.page_repeated and result.enqueued == 0 and result.skipped > 0
+        if result.paging_stalled:
+            logger.error(
+                "paging stalled: the server repeats one page and none of its orders can move",
+                pages=stats.pages,
+                fetched=stats.fetched,
+                skipped=result.skipped,
+            )
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -96,22 +106,30 @@ class Poller:
         force = result.reexport_since is not None
         # One page, one transaction (a page of 60 is within TransactWriteItems' 100).
         claimed = self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force)
-        messages: dict[str, tuple[OrderRef, OutboundMessage]] = {}
+        sending: list[tuple[OrderRef, dict[str, Any]]] = []
         for (ref, order), ok in zip(refs, claimed, strict=True):
-            if not ok:
+            if ok:
+                sending.append((ref, order))
+            else:
                 result.skipped += 1
-                continue
-            entry_id = str(ref.order_id)
-            attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
-            messages[entry_id] = (ref, OutboundMessage(entry_id, json.dumps(order), attributes))
-        batches = list(chunk([m for _, m in messages.values()], MAX_SEND_BATCH))
-        for report in pool.map(self.queue.send, batches):
+        batches = list(chunk(sending, MAX_SEND_BATCH))
+        sends = pool.map(lambda b: self.queue.send(self._messages(b, result)), batches)
+        for batch, report in zip(batches, sends, strict=True):
             result.enqueued += len(report.sent)
             for entry_id, reason in report.failed.items():
-                ref = messages[entry_id][0]
+                ref = batch[int(entry_id)][0]
                 result.failed += 1
                 logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
                 self.ledger.release(ref, result.run_id)  # let the next poll try again
+
+    def _messages(self, batch: list[tuple[OrderRef, dict[str, Any]]], result: PollResult) -> list[OutboundMessage]:
+        # Entry ids are positions in the batch: SQS wants them unique and plain, whatever the orders hold.
+        return [
+            OutboundMessage(
+                str(i), json.dumps(order), order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
+            )
+            for i, (ref, order) in enumerate(batch)
+        ]
 
     def _park_invalid(self, entry: Any, reason: str) -> None:
         """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""

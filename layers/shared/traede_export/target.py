@@ -37,8 +37,20 @@ class DeliveryResult:
     def accepted(self) -> bool:
         return self.outcome in (Outcome.DELIVERED, Outcome.ALREADY_DELIVERED)
 
+    @property
+    def refuses_version(self) -> bool:
+        """A refusal of this order's content, remembered per version; not a configuration error.
+
+        401/403/407 (credentials), 3xx (URL), 404/405 (endpoint, method) are the same for every
+        order: once an operator fixes them the version must go again, so they are not remembered.
+        """
+        if self.outcome is not Outcome.REJECTED:
+            return False
+        return self.status is None or (self.status not in CONFIGURATION_STATUSES and not 300 <= self.status < 400)
+
 
 TRANSIENT_4XX = frozenset({408, 429})
+CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405, 407})
 
 
 class TargetClient:

@@ -71,6 +71,7 @@ class ExportStats:
     fetched: int = 0
     duplicates: int = 0
     stopped_early: bool = False
+    page_repeated: bool = False  # paging ended on a page with nothing new: the server ignores `page`
     seen: set[int] = field(default_factory=set)
 
 
@@ -138,6 +139,7 @@ class TraedeClient:
             if fresh:
                 yield fresh
             if not orders or not fresh or len(orders) > options.page_size:
+                stats.page_repeated = bool(orders) and not fresh
                 return
         stats.stopped_early = True
 

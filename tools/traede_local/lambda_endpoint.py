@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 
-from traede_ops.faults import LocalServer, Reply, Request
-from traede_ops.lambda_runtime import LocalFunction
+from traede_local.faults import LocalServer, Reply, Request
+from traede_local.lambda_runtime import LocalFunction
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 

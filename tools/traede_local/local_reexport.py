@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from traede_ops.events import load_event
-from traede_ops.local_stack import LocalOptions, LocalStack
+from traede_local.events import load_event
+from traede_local.local_stack import LocalOptions, LocalStack
 
 REEXPORT_MARK = ":reexport:"
 

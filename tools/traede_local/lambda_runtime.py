@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from traede_export.models import MAX_SEND_BATCH
-from traede_ops.template import FunctionSpec
+from traede_local.template import FunctionSpec
 
 _ENV_LOCK = threading.Lock()
 _saved: dict[str, str | None] = {}

@@ -19,12 +19,12 @@ from typing import Any, Literal
 
 import boto3
 
-from traede_ops.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
-from traede_ops.faults import Faults, ReceiverFaults
-from traede_ops.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
-from traede_ops.receiver import ReceivingSystem
-from traede_ops.sandbox import TraedeSandbox, seed_orders
-from traede_ops.template import Resolver, functions, load_template, resources_of_type
+from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
+from traede_local.faults import Faults, ReceiverFaults
+from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
+from traede_local.receiver import ReceivingSystem
+from traede_local.sandbox import TraedeSandbox, seed_orders
+from traede_local.template import Resolver, functions, load_template, resources_of_type
 
 REGION = "us-east-1"
 TARGET_AUTH_HEADER = "X-Api-Key"

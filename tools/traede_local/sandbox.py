@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from traede_export.config import INCLUDABLE, MAX_PAGE_SIZE
 from traede_export.models import MAX_MARK_BATCH
-from traede_ops.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
+from traede_local.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
@@ -308,9 +308,9 @@ def _parse_time(text: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 0, month 13, or beyond year 9999 in UTC
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _flag(params: dict[str, str], name: str) -> bool:

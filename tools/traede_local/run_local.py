@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from traede_ops.events import load_event
-from traede_ops.local_stack import LocalOptions, LocalStack
+from traede_local.events import load_event
+from traede_local.local_stack import LocalOptions, LocalStack
 
 
 @dataclass

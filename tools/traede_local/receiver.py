@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traede_ops.faults import (
+from traede_local.faults import (
     ACCEPTED_BUT_502,
     LocalServer,
     ReceiverFaults,

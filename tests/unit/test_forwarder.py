@@ -1,0 +1,226 @@
+"""Forwarder logic against in-memory fakes behind its Protocols: no sockets, no AWS."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+
+from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
+from traede_export.ledger import LedgerEntry
+from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
+from traede_export.queue import OutboundMessage, SendReport
+from traede_export.target import DeliveryResult, Outcome
+from traede_export.traede import TraedeError
+
+SYSTEM = "erp"
+V1, V2 = "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"
+
+
+class FakeLedger:
+    """The conditions ExportLedger puts on DynamoDB, on a dict."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, LedgerEntry] = {}
+        self.lease: dict[int, str] = {}  # order id -> delivering key
+
+    def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
+        return {i: self.entries[i] for i in order_ids if i in self.entries}
+
+    def _entry(self, order_id: int) -> LedgerEntry:
+        return self.entries.get(order_id, LedgerEntry(order_id))
+
+    def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool:
+        if self.lease.get(ref.order_id, key) != key or self._entry(ref.order_id).delivered_version > ref.version:
+            return False
+        self.lease[ref.order_id] = key
+        return True
+
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
+        return [self.begin_delivery(ref, seconds, key) for ref, key in leases]
+
+    def end_delivery(self, ref: OrderRef, key: str) -> bool:
+        if self.lease.get(ref.order_id) != key:
+            return False
+        del self.lease[ref.order_id]
+        return True
+
+    def record_delivery(self, ref: OrderRef, key: str) -> bool:
+        self.lease.pop(ref.order_id, None)
+        entry = self._entry(ref.order_id)
+        if entry.delivered_version > ref.version:
+            return False
+        self.entries[ref.order_id] = replace(
+            entry, delivered_version=ref.version, delivered_key=key, delivered_ms=2, rejected_version=""
+        )
+        return True
+
+    def record_rejection(self, ref: OrderRef, reason: str) -> bool:
+        self.lease.pop(ref.order_id, None)
+        self.entries[ref.order_id] = replace(self._entry(ref.order_id), rejected_version=ref.version)
+        return True
+
+    def record_marked(self, ref: OrderRef) -> bool:
+        if self._entry(ref.order_id).marked_version > ref.version:
+            return False
+        self.entries[ref.order_id] = replace(self._entry(ref.order_id), marked_version=ref.version, marked_ms=3)
+        return True
+
+    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
+        return [self.record_marked(ref) for ref in refs]
+
+
+class FakeTarget:
+    def __init__(self) -> None:
+        self.posts: list[str] = []  # Idempotency-Keys, in order
+        self.answers: dict[int, DeliveryResult] = {}
+
+    def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        self.posts.append(idempotency_key)
+        return self.answers.get(json.loads(body)["id"], DeliveryResult(Outcome.DELIVERED, "HTTP 201", 201))
+
+
+class FakeTraede:
+    def __init__(self) -> None:
+        self.marked: list[int] = []
+        self.error: TraedeError | None = None
+
+    def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.marked.extend(order_id for order_id, _ in notes)
+
+
+class FakeDlq:
+    def __init__(self) -> None:
+        self.parked: list[OutboundMessage] = []
+
+    def send(self, messages: Sequence[OutboundMessage]) -> SendReport:
+        self.parked.extend(messages)
+        return SendReport(sent=[m.entry_id for m in messages])
+
+
+class Parts:
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.ledger, self.target, self.traede, self.dlq = FakeLedger(), FakeTarget(), FakeTraede(), FakeDlq()
+        self.forwarder = Forwarder(self.target, self.traede, self.ledger, self.dlq, SYSTEM, pool)
+
+    def forward(self, *messages: InboundOrder | UnreadableMessage, time_left: float = 60.0) -> BatchOutcome:
+        return self.forwarder.forward(list(messages), lambda: time_left)
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tier never opens a connection: a fake that forgot to stand in fails loudly."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tests/unit must not open sockets")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def parts() -> Iterator[Parts]:
+    with ThreadPoolExecutor(4) as pool:
+        yield Parts(pool)
+
+
+def copy(order_id: int, updated_at: str, message_id: str = "", run_id: str = "run-1") -> InboundOrder:
+    ref = OrderRef(order_id, updated_at)
+    return InboundOrder(
+        message_id=message_id or f"m-{order_id}-{updated_at}",
+        ref=ref,
+        body=json.dumps({"id": order_id, "updated_at": updated_at}),
+        reexport_since=None,
+        receive_count=1,
+        attributes=string_attributes({Attr.ORDER_ID: str(order_id), Attr.RUN_ID: run_id}),
+    )
+
+
+def test_a_new_version_is_delivered_and_marked(parts: Parts) -> None:
+    out = parts.forward(copy(1, V1))
+    assert parts.target.posts == [copy(1, V1).key(SYSTEM)] and parts.traede.marked == [1]
+    assert out.results["m-1-" + V1].ok and out.summary.delivered == out.summary.marked == 1
+    assert parts.ledger.entries[1].marked_version == OrderRef(1, V1).version
+
+
+def test_already_delivered_is_only_marked(parts: Parts) -> None:
+    ref = OrderRef(1, V1)
+    parts.ledger.record_delivery(ref, copy(1, V1).key(SYSTEM))
+    out = parts.forward(copy(1, V1))
+    assert parts.target.posts == [] and parts.traede.marked == [1]
+    assert out.summary.already_delivered == 1 and out.results["m-1-" + V1].ok
+
+
+def test_already_marked_does_nothing(parts: Parts) -> None:
+    ref = OrderRef(1, V1)
+    parts.ledger.record_delivery(ref, copy(1, V1).key(SYSTEM))
+    parts.ledger.record_marked(ref)
+    out = parts.forward(copy(1, V1, run_id="another-run"))
+    assert parts.target.posts == [] and parts.traede.marked == []
+    assert out.summary.already_marked == 1 and out.results["m-1-" + V1].ok
+
+
+def test_an_older_copy_in_the_batch_is_superseded(parts: Parts) -> None:
+    out = parts.forward(copy(1, V1), copy(1, V2))
+    assert parts.target.posts == [copy(1, V2).key(SYSTEM)]
+    assert out.summary.superseded == 1 and out.results["m-1-" + V1].ok
+
+
+def test_a_version_older_than_the_delivered_one_is_superseded_not_marked(parts: Parts) -> None:
+    parts.ledger.record_delivery(OrderRef(1, V2), copy(1, V2).key(SYSTEM))
+    out = parts.forward(copy(1, V1, run_id="old-run"))
+    assert parts.target.posts == [] and parts.traede.marked == []
+    assert out.summary.superseded == 1 and out.summary.went_backwards == 0
+
+
+def test_a_mark_failure_fails_the_record_but_keeps_the_delivery(parts: Parts) -> None:
+    parts.traede.error = TraedeError("mark-as-exported answered HTTP 503", 503)
+    out = parts.forward(copy(1, V1))
+    assert not out.results["m-1-" + V1].ok and out.summary.mark_failures == 1
+    assert parts.ledger.entries[1].delivered_version == OrderRef(1, V1).version
+    parts.traede.error = None
+    again = parts.forward(copy(1, V1))  # the redelivery only marks
+    assert parts.target.posts == [copy(1, V1).key(SYSTEM)] and parts.traede.marked == [1]
+    assert again.results["m-1-" + V1].ok
+
+
+def test_a_refused_mark_parks_the_order(parts: Parts) -> None:
+    parts.traede.error = TraedeError("mark-as-exported answered HTTP 404", 404)
+    out = parts.forward(copy(1, V1))
+    assert out.summary.mark_refused == 1 and [m.body for m in parts.dlq.parked] == [copy(1, V1).body]
+
+
+def test_not_started_when_no_time_is_left(parts: Parts) -> None:
+    out = parts.forward(copy(1, V1), time_left=0.0)
+    assert parts.target.posts == [] and parts.traede.marked == []
+    assert out.summary.not_started == 1 and not out.results["m-1-" + V1].ok
+
+
+def test_an_unreadable_record_is_parked_with_its_reason(parts: Parts) -> None:
+    bad = UnreadableMessage("m-bad", "not json", "body is not JSON", 1)
+    out = parts.forward(bad, copy(1, V1))
+    assert out.results["m-bad"].ok and out.summary.invalid == 1
+    (parked,) = parts.dlq.parked
+    assert parked.body == "not json"
+    assert "body is not JSON" in parked.attributes[Attr.FAILURE_REASON]["StringValue"]
+    assert parts.traede.marked == [1]  # its batch mate goes on
+
+
+def test_a_configuration_error_is_not_remembered_as_a_refusal(parts: Parts) -> None:
+    parts.target.answers[1] = DeliveryResult(Outcome.REJECTED, "HTTP 401", 401)
+    parts.target.answers[2] = DeliveryResult(Outcome.REJECTED, "HTTP 422", 422)
+    parts.forward(copy(1, V1), copy(2, V1))
+    assert parts.ledger._entry(1).rejected_version == ""
+    assert parts.ledger.entries[2].rejected_version == OrderRef(2, V1).version
+
+
+def test_a_record_without_a_result_counts_as_failed() -> None:
+    outcome = BatchOutcome(results={"a": RecordResult(True, "ok"), "b": RecordResult(False, "no")})
+    response = partial_batch_response(["a", "b", "c"], outcome)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
