@@ -19,8 +19,8 @@ from traede_export.models import OrderRef, epoch_ms, idempotency_key, version_of
 from traede_export.poll import Poller
 from traede_export.queue import QueueWriter
 from traede_export.traede import TraedeClient
-from traede_ops.lambda_runtime import LocalFunction
-from traede_ops.local_stack import LocalStack
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.local_stack import LocalStack
 
 pytestmark = pytest.mark.faults
 
