@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
@@ -40,6 +39,9 @@ from traede_export.models import (
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import TraedeError
+
+if TYPE_CHECKING:  # a TypedDict, for annotations only: Powertools' batch package costs ~30 ms to import
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
