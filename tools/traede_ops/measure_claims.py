@@ -2,16 +2,16 @@
 
 Two ways to take N in-flight leases, each with the same condition as `ExportLedger.claim`:
 
-* `update x8`: today's way, one conditional UpdateItem per order (`ExportLedger.claim` itself),
-  8 in flight at once (the poller's `workers`).
+* `update x8`: the poller's former way, one conditional UpdateItem per order (`ExportLedger.claim`
+  itself), 8 in flight at once (the poller's `workers`).
 * `transact`: TransactWriteItems of up to 100 conditional updates. A transaction is all or
   nothing: one order already in flight (or touched by an overlapping poll: `TransactionConflict`)
   cancels the whole call. The fallback reads `CancellationReasons`, drops the orders whose
   condition failed (they are skipped, as `claim` returning False) and retries the rest; a
   conflict is retried as it is. Sent 1 at a time (`transact x1`) or 8 at once (`transact x8`),
   in chunks of 100 or of one export page (60).
-* `claim_many 60`: what the poller runs, `ExportLedger.claim_many` on each export page of 60 in
-  turn (cancelled items retried a few times, then one UpdateItem each), calls counted on the wire.
+* `claim_many 60`: what the poller runs now, `ExportLedger.claim_many` on each export page of 60
+  in turn (cancelled items retried a few times, then one UpdateItem each), calls counted on the wire.
 
 Scenarios: every claim new (a first poll); 10% already in flight (a poll after edits); all in
 flight (a re-poll before the forwarder caught up); two runs claiming the same orders at once
