@@ -12,7 +12,7 @@ export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup dynamodb-local local test soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping ci clean
+.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping ci clean
 
 setup: $(BIN)/.installed dynamodb-local
 
@@ -27,7 +27,10 @@ $(BIN)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirement
 	touch $@
 
 local: setup  ## run the whole pipeline locally: moto + Traede sandbox + local receiving system
-	$(BIN)/traede-export run-local $(if $(MAPPING),--mapping '$(MAPPING)') $(if $(METHOD),--method '$(METHOD)')
+	$(BIN)/traede-export run-local $(if $(LARGE),--large '$(LARGE)') $(if $(MAPPING),--mapping '$(MAPPING)') $(if $(METHOD),--method '$(METHOD)')
+
+unit: $(BIN)/.installed  ## the unit tier: in-memory fakes, no sockets, seconds (needs no DynamoDB Local)
+	$(BIN)/pytest -q tests/unit
 
 test: setup  ## the test suite (unit + integration + fault scenarios; soak excluded)
 	$(BIN)/pytest -q

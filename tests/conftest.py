@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
 from traede_local.dynamodb_local import ENDPOINT_VARIABLE, start_dynamodb_local
-from traede_local.local_stack import LocalOptions, LocalStack, start_moto
+from traede_local.local_stack import LocalOptions, LocalStack, MakeStack, StackOptions, start_moto
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +33,13 @@ def dynamodb_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_stack(moto_endpoint: str, dynamodb_endpoint: str, tmp_path: Path) -> Iterator[object]:
+def make_stack(moto_endpoint: str, dynamodb_endpoint: str, tmp_path: Path) -> Iterator[MakeStack]:
     """`make_stack(orders=..., ...)` starts a LocalStack with its own queues, table and servers."""
     stacks: list[LocalStack] = []
 
-    def make(**kwargs: object) -> LocalStack:
+    def make(**kwargs: Unpack[StackOptions]) -> LocalStack:
         kwargs.setdefault("store_dir", tmp_path / f"received-{len(stacks)}")
-        options = LocalOptions(**kwargs)  # type: ignore[arg-type]
+        options = LocalOptions(**kwargs)
         stack = LocalStack(options, moto_endpoint=moto_endpoint, dynamodb_endpoint=dynamodb_endpoint)
         stacks.append(stack)
         return stack.start()

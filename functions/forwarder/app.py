@@ -9,10 +9,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.config import ForwarderConfig
-from traede_export.events import inbound_order
-from traede_export.forward import partial_batch_response
+from traede_export.events import UnresolvedLargeOrder, read_record
+from traede_export.forward import BatchOutcome, RecordResult, partial_batch_response
 from traede_export.http import set_deadline
 from traede_export.wiring import build_forwarder
 
@@ -50,11 +51,28 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         set_deadline(session, deadline)
 
     records = list(SQSEvent(event).records)
-    messages = [inbound_order(record) for record in records]  # Forwarder never sees SQS types
+    read = [read_record(record, RUNTIME.claims) for record in records]  # Forwarder never sees SQS types
+    messages = [m for m in read if not isinstance(m, UnresolvedLargeOrder)]
     outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
+    unresolved = [m for m in read if isinstance(m, UnresolvedLargeOrder)]
+    for m in unresolved:
+        _fail_unresolved(outcome, m)
 
     counts = outcome.summary.counts()
+    metrics.add_metric("LargeOrderMissing", MetricUnit.Count, sum(m.missing for m in unresolved))
     for field, metric in METRICS.items():
         metrics.add_metric(metric, MetricUnit.Count, counts[field])
     logger.info("batch finished", extra=counts)
     return partial_batch_response((r.message_id for r in records), outcome)
+
+
+def _fail_unresolved(outcome: BatchOutcome, m: UnresolvedLargeOrder) -> None:
+    """The record fails alone and comes back; the lease is given back so the next poll re-uploads the order."""
+    outcome.results[m.message_id] = RecordResult(False, m.reason)
+    order_id = m.ref.order_id if m.ref else None
+    logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="failed", reason=m.reason)
+    if m.missing and m.ref is not None and m.run_id is not None:
+        try:
+            RUNTIME.ledger.release(m.ref, m.run_id)
+        except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
+            logger.warning("could not release the lease", order_id=order_id, reason=str(exc))

@@ -39,6 +39,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("OrdersEnqueued", MetricUnit.Count, result.enqueued)
     metrics.add_metric("OrdersSkippedInFlight", MetricUnit.Count, result.skipped)
     metrics.add_metric("EnqueueFailures", MetricUnit.Count, result.failed)
+    metrics.add_metric("LargeOrdersEnqueued", MetricUnit.Count, result.large)
     metrics.add_metric("InvalidOrders", MetricUnit.Count, result.invalid)
     metrics.add_metric("PagingStalled", MetricUnit.Count, int(result.paging_stalled))
     metrics.add_metric("PollDuration", MetricUnit.Seconds, result.seconds)

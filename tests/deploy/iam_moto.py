@@ -17,6 +17,8 @@ What moto 5.2.5 gets wrong, and what this file does about it (nothing else is ch
      becomes monitoring:GetMetricStatistics; IAM calls it cloudwatch:GetMetricStatistics.
   4. It cannot read inline policies that CloudFormation created (`KeyError: 'policy_document'`:
      the document is a dict, not a string).
+  5. Its S3 check is separate (`_authenticate_and_authorize_s3_action`, on the bucket or object
+     ARN); it is kept as it is and only recorded in the audit like the others.
 Every authorization decision is appended to AUDIT_FILE as a JSON line (principal, action,
 resource, allowed), so the tests can compare what each role used with what it was granted.
 """
@@ -109,6 +111,10 @@ def _sqs(handler: Any, api: str, default: str) -> list[Check]:
     return [(SQS_BATCH.get(api, api), source or default)]
 
 
+def _as_called(handler: Any, api: str, resource: str) -> list[Check]:
+    return [(api, resource)]
+
+
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # signing name -> IAM action prefix, where they differ
 
 CHECKS: dict[str, Callable[[Any, str, str], list[Check]]] = {
@@ -146,7 +152,7 @@ def patch_moto(audit_path: str) -> None:
         api = self._get_action()
         service = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")[3:4]
         service_name = service[0] if service else ""
-        checks = CHECKS.get(service_name, lambda _h, a, r: [(a, r)])(self, api, resource)
+        checks = CHECKS.get(service_name, _as_called)(self, api, resource)
         path = self.raw_path + (f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else "")
         signed = False
         for action, arn in checks:
@@ -171,8 +177,38 @@ def patch_moto(audit_path: str) -> None:
                 raise
             audit({**record, "allowed": True})
 
+    def authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+        """moto's own S3 check (the object or bucket ARN, SigV4 for S3), recorded in the audit as well."""
+        from moto.iam.access_control import S3IAMRequest
+
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            ActionAuthenticatorMixin.request_count += 1
+            return
+        name = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
+        arn = f"arn:aws:s3:::{name}"
+        path = self.raw_path + (f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else "")
+        api = self._get_action()
+        request = S3IAMRequest(
+            account_id=self.current_account,
+            method=self.method,
+            path=path,
+            data=self.data,
+            body=self.raw_body,
+            headers=self.headers,
+            action=api,
+        )
+        request.check_signature()
+        record = {"principal": request._access_key.arn, "action": request._action, "resource": arn, "api": api}
+        try:
+            request.check_action_permitted(arn)
+        except Exception:
+            audit({**record, "allowed": False})
+            raise
+        audit({**record, "allowed": True})
+
     IAMPolicy.__init__ = policy_init  # type: ignore[method-assign]
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+    ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = authorize_s3  # type: ignore[method-assign]
 
 
 def main() -> None:

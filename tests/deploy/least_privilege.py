@@ -8,9 +8,8 @@ Scheduler), since those callers are not part of the local run.
 
 Resources are logical ids of template.yaml, or "*" where AWS has no resource-level permission.
 A new grant is a new row here (with its reason) and a statement in the template's IAM section;
-e.g. an S3 bucket for large orders would add ("s3:PutObject", "OrderPayloadBucket") to the
-poller and ("s3:GetObject"/"s3:DeleteObject", "OrderPayloadBucket") to the forwarder, and a
-DynamoDB TransactWriteItems is authorised per item, as dynamodb:UpdateItem (already listed).
+"LargeOrderBucket/*" stands for the bucket's objects (`${LargeOrderBucket.Arn}/*`). A DynamoDB
+TransactWriteItems is authorised per item, as dynamodb:UpdateItem (already listed).
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ ALLOWED: dict[str, dict[tuple[str, str], str]] = {
         ("dynamodb:PutItem", "LedgerTable"): "ledger.ExportLedger.record_poll / first_sighting",
         ("sqs:SendMessage", "OrderQueue"): "queue.QueueWriter.send: SendMessageBatch of the orders",
         ("sqs:SendMessage", "DeadLetterQueue"): "poll.Poller._park_invalid: an export entry that is not an order",
+        ("s3:PutObject", "LargeOrderBucket/*"): "claim_check.ClaimCheck.offload: an order over the threshold",
     },
     "ForwarderRole": {
         ("logs:CreateLogStream", "ForwarderLogGroup"): RUNTIME,
@@ -46,6 +46,7 @@ ALLOWED: dict[str, dict[tuple[str, str], str]] = {
         ("sqs:DeleteMessage", "OrderQueue"): "Lambda's SQS event source mapping: deletes what succeeded",
         ("sqs:GetQueueAttributes", "OrderQueue"): "Lambda's SQS event source mapping: reads the queue",
         ("sqs:SendMessage", "DeadLetterQueue"): "forward.Forwarder: parks a permanently rejected order",
+        ("s3:GetObject", "LargeOrderBucket/*"): "claim_check.ClaimCheck.resolve: a large order's body",
     },
     "PollScheduleRole": {
         ("lambda:InvokeFunction", "PollerFunction"): SCHEDULER,

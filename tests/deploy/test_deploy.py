@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +30,13 @@ from least_privilege import ALLOWED, FUNCTION_ROLES, SECRET_PARAMETERS
 from traede_local.events import load_event
 from traede_local.lambda_runtime import SqsEventSource
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_orders
+from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "traede-export"
 ORDERS = 12  # seeded: ids 1001..1012; 1004 is a draft and 1008 closed (not exported by default)
-ELIGIBLE = {1001, 1002, 1003, 1005, 1006, 1007, 1009, 1010, 1011, 1012}
+LARGE = 1013  # about 1.5 MiB: travels through the large-order bucket (claim-check)
+ELIGIBLE = {1001, 1002, 1003, 1005, 1006, 1007, 1009, 1010, 1011, 1012, LARGE}
 INVALID = 9002  # added before stack b's poll: an export entry without `updated_at`
 REJECTED = 1002  # the receiving system of sys-a refuses it (4xx) until the test "fixes" it
 TRAEDE = {"access_token": "tok-deploy-test", "app_key": "app-deploy-test"}
@@ -62,7 +63,7 @@ class Stack:
 
     @property
     def name(self) -> str:
-        return self.deployment.name
+        return str(self.deployment.name)
 
     def arn(self, logical: str) -> str:
         """The ARN of one of this stack's resources (what the role statements name)."""
@@ -76,10 +77,11 @@ class Stack:
             "AWS::DynamoDB::Table": lambda: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}",
             "AWS::Logs::LogGroup": lambda: f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}",
             "AWS::Lambda::Function": lambda: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
+            "AWS::S3::Bucket": lambda: f"arn:aws:s3:::{physical}",
         }[kind]()
 
     def role_of(self, function: str) -> str:
-        return self.deployment.role_arn(function)
+        return str(self.deployment.role_arn(function))
 
     def as_role(self, function: str, service: str) -> Any:
         """A client with the credentials Lambda gives this function (its own role)."""
@@ -118,7 +120,8 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("deploy")
     account = MotoAccount(workdir)
-    sandbox = TraedeSandbox(seed_orders(ORDERS), access_token=TRAEDE["access_token"], app_key=TRAEDE["app_key"])
+    orders = seed_orders(ORDERS) + seed_large_orders(1, start_id=LARGE)
+    sandbox = TraedeSandbox(orders, access_token=TRAEDE["access_token"], app_key=TRAEDE["app_key"])
     traede_url = sandbox.start()
     stacks: dict[str, Stack] = {}
     try:
@@ -173,7 +176,7 @@ def event_source(stack: Stack) -> SqsEventSource:
     return SqsEventSource(
         stack.as_role("ForwarderFunction", "sqs"),
         stack.deployment.outputs["QueueUrl"],
-        stack.deployment.containers["ForwarderFunction"],  # type: ignore[arg-type]  # same invoke/budget
+        stack.deployment.containers["ForwarderFunction"],
         batch_size=int(props["BatchSize"]),
         visibility_timeout=1,  # redeliveries in a second, not the queue's 420 s
     )
@@ -191,7 +194,7 @@ def run(world: World) -> dict[str, Any]:
     steps["delivered"] = set(a.receiver.keys_by_order())
     steps["status_stuck"] = a.cli("status", "--age-source", "cloudwatch")  # what `auto` does against AWS
     replay_file = world.workdir / "replay-1001.json"
-    replay_file.write_text(json.dumps(world.sandbox.order(1001)))
+    replay_file.write_text(json.dumps([world.sandbox.order(1001), world.sandbox.order(LARGE)]))  # LARGE via S3
     steps["replay"] = a.cli("replay", str(replay_file))
     steps["drain_replay"] = event_source(a).drain(max_seconds=60)
     a.receiver.reject_ids.clear()  # the operator fixed the cause of the rejection
@@ -230,7 +233,7 @@ def test_the_pipeline_runs_without_access_denied(run: dict[str, Any], world: Wor
 
 
 def test_poll_deliver_mark_and_park(run: dict[str, Any], world: World) -> None:
-    assert run["poll"]["enqueued"] == len(ELIGIBLE)
+    assert run["poll"]["enqueued"] == len(ELIGIBLE) and run["poll"]["large"] == 1
     assert run["delivered"] == ELIGIBLE - {REJECTED}
     assert run["marked"] == ELIGIBLE - {REJECTED}  # never marked what the ERP refused
     code, status = run["status_stuck"]
@@ -240,7 +243,7 @@ def test_poll_deliver_mark_and_park(run: dict[str, Any], world: World) -> None:
 
 def test_replay_redrive_and_reexport(run: dict[str, Any], world: World) -> None:
     code, replay = run["replay"]
-    assert code == 0 and replay["orders_sent"] == 1
+    assert code == 0 and replay["orders_sent"] == 2
     code, redrive = run["redrive"]
     assert code == 0 and redrive["moved"] == 1, redrive
     assert run["marked_after_redrive"] == ELIGIBLE
@@ -274,7 +277,9 @@ def _logical(stack: Stack, arn: str) -> str:
     for logical in [*resources, *stack.secrets]:
         try:
             if stack.arn(logical) == arn:
-                return SECRET_PARAMETERS.get(logical, logical)
+                return str(SECRET_PARAMETERS.get(logical, logical))
+            if resources.get(logical, {}).get("Type") == "AWS::S3::Bucket" and arn.startswith(stack.arn(logical) + "/"):
+                return f"{logical}/*"  # an object of the bucket
         except (KeyError, TypeError):
             continue
     return arn
@@ -395,7 +400,7 @@ def test_role_edges(claim: str, own: str, other: str, world: World, run: dict[st
     assert _access_denied(caught.value.response), caught.value.response["Error"]
 
 
-def _access_denied(response: dict[str, Any]) -> bool:
+def _access_denied(response: Mapping[str, Any]) -> bool:
     """moto answers some JSON services' denials in XML, which botocore reports as code "403"."""
     error = response.get("Error", {})
     if error.get("Code") in DENIED:
@@ -465,12 +470,29 @@ def _secret_calls(logical: str) -> dict[str, Any]:
     }
 
 
+def _bucket(t: Stack) -> str:
+    return str(t.deployment.outputs["LargeOrderBucketName"])
+
+
+PROBE_OBJECT = "orders/probe/matrix.json"
+OBJECT_CALLS: dict[str, Any] = {
+    "s3:PutObject": lambda c, t: c.put_object(Bucket=_bucket(t), Key=PROBE_OBJECT, Body=b"{}"),
+    "s3:GetObject": lambda c, t: c.get_object(Bucket=_bucket(t), Key=PROBE_OBJECT),
+    "s3:DeleteObject": lambda c, t: c.delete_object(Bucket=_bucket(t), Key=PROBE_OBJECT),
+}
+BUCKET_CALLS: dict[str, Any] = {
+    "s3:ListBucket": lambda c, t: c.list_objects_v2(Bucket=_bucket(t)),
+    "s3:PutBucketPolicy": lambda c, t: c.put_bucket_policy(Bucket=_bucket(t), Policy="{}"),
+}
+
 MATRIX: dict[str, dict[str, Any]] = {  # resource logical id -> IAM action -> call(client, target stack)
     "OrderQueue": _queue_calls(_url("QueueUrl")),
     "DeadLetterQueue": _queue_calls(_url("DeadLetterQueueUrl")),
     "LedgerTable": TABLE_CALLS,
     "TraedeSecret": _secret_calls("TraedeSecret"),
     "TargetSecret": _secret_calls("TargetSecret"),
+    "LargeOrderBucket/*": OBJECT_CALLS,
+    "LargeOrderBucket": BUCKET_CALLS,
 }
 MATRIX_CASES = [
     pytest.param(function, target, resource, action, id=f"{function}-{target}-{resource}-{action}")
@@ -549,3 +571,21 @@ def test_iam_enforcement_stays_in_the_deploy_tiers_moto(world: World) -> None:
     from moto import settings
 
     assert float("inf") == settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def test_the_large_order_bucket_as_deployed(world: World, run: dict[str, Any]) -> None:
+    """Encryption as CloudFormation made it, and the objects the design leaves behind.
+
+    moto's CloudFormation applies only BucketEncryption and Tags of a bucket and skips
+    AWS::S3::BucketPolicy: the public access block, the TLS-only policy and the lifecycle rule
+    are held by tests/unit/test_template.py (and the local stack applies them).
+    """
+    a = world.stacks["a"]
+    s3 = world.account.client("s3")
+    bucket = _bucket(a)
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # The design keeps objects after the mark (the lifecycle rule removes them). Content-addressed:
+    # the poll and the re-export share one; the replayed file (the order as stored, not as exported) has its own.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert sorted(k.split("/")[1] for k in keys) == [str(LARGE)] * 2

@@ -7,6 +7,7 @@ than the code uses (another action, a wildcard, another resource, a managed poli
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ PARAMETERS = {"SystemId": "sys-a", "TargetUrl": "https://erp.example.com/orders"
 
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
-    return translate(PARAMETERS)[0]
+    return dict(translate(PARAMETERS)[0])
 
 
 def _resource(value: Any) -> list[str]:
@@ -31,6 +32,10 @@ def _resource(value: Any) -> list[str]:
         return [value["Fn::GetAtt"][0]]
     if isinstance(value, dict) and "Ref" in value:
         return [SECRET_PARAMETERS.get(value["Ref"], value["Ref"])]
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}(/\*)?", value["Fn::Sub"])
+        if found:
+            return [found.group(1) + (found.group(2) or "")]
     if isinstance(value, dict) and "Fn::If" in value:
         return _resource(value["Fn::If"][1]) + _resource(value["Fn::If"][2])
     return [f"unrecognised resource {value!r}: name a resource of this stack"]

@@ -10,39 +10,39 @@ import pytest
 
 from traede_local.faults import ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
 
 
 def eligible(stack: LocalStack) -> set[int]:
-    return set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    return set(stack.sandbox.pending(SYSTEM))
 
 
-def test_mark_failure_after_delivery_retries_only_the_mark(make_stack: Any) -> None:
+def test_mark_failure_after_delivery_retries_only_the_mark(make_stack: MakeStack) -> None:
     # Visibility longer than an invocation with its mark retries, as 6x the timeout is in AWS.
     stack: LocalStack = make_stack(orders=30, visibility_timeout=6)
     orders = eligible(stack)
     stack.poll()
-    stack.sandbox.faults.error_rate = 1.0  # type: ignore[union-attr]  # every mark call fails
+    stack.sandbox.faults.error_rate = 1.0  # every mark call fails
     source = stack.event_source()
-    while stack.receiver.delivered_ids() != orders and source.stats.invocations < 20:  # type: ignore[union-attr]
+    while stack.receiver.delivered_ids() != orders and source.stats.invocations < 20:
         source.poll_once()
     assert source.stats.failures == source.stats.records  # delivered, not marked: all come back
-    assert stack.receiver.delivered_ids() == orders  # type: ignore[union-attr]
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
-    assert stack.receiver.duplicates() == 0  # type: ignore[union-attr]  # redeliveries were not re-posted
-    posts = stack.receiver.attempts  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == orders
+    assert stack.sandbox.exported(SYSTEM) == set()
+    assert stack.receiver.duplicates() == 0  # redeliveries were not re-posted
+    posts = stack.receiver.attempts
 
-    stack.sandbox.faults.error_rate = 0.0  # type: ignore[union-attr]
+    stack.sandbox.faults.error_rate = 0.0
     source.drain()
-    assert stack.receiver.attempts == posts  # type: ignore[union-attr]  # no second delivery
-    assert stack.sandbox.exported(SYSTEM) == orders  # type: ignore[union-attr]
-    assert stack.receiver.duplicates() == 0  # type: ignore[union-attr]
+    assert stack.receiver.attempts == posts  # no second delivery
+    assert stack.sandbox.exported(SYSTEM) == orders
+    assert stack.receiver.duplicates() == 0
 
 
-def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: Any) -> None:
+def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(
         orders=14,
         target_faults=ReceiverFaults(latency=0.25),
@@ -54,18 +54,18 @@ def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: Any)
     source = stack.event_source()
     source.poll_once()
     assert source.stats.timeouts == 1
-    first = stack.receiver.delivered_ids()  # type: ignore[union-attr]
+    first = stack.receiver.delivered_ids()
     assert 0 < len(first) < len(orders)  # the deadline stopped new deliveries part-way
 
     stack.forwarder.timeout = 30
     source.drain()
-    assert stack.receiver.delivered_ids() == orders  # type: ignore[union-attr]
-    assert stack.receiver.duplicates() == 0  # type: ignore[union-attr]
-    assert all(stack.receiver.attempts_for(o) == 1 for o in orders)  # type: ignore[union-attr]
-    assert stack.sandbox.exported(SYSTEM) == orders  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == orders
+    assert stack.receiver.duplicates() == 0
+    assert all(stack.receiver.attempts_for(o) == 1 for o in orders)
+    assert stack.sandbox.exported(SYSTEM) == orders
 
 
-def test_forwarder_reports_records_it_did_not_start(make_stack: Any) -> None:
+def test_forwarder_reports_records_it_did_not_start(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=14, overrides={"TIME_SAFETY_MARGIN_SECONDS": "5"})
     orders = eligible(stack)
     stack.poll()
@@ -73,13 +73,13 @@ def test_forwarder_reports_records_it_did_not_start(make_stack: Any) -> None:
     source = stack.event_source()
     source.poll_once()
     assert source.stats.failures == source.stats.records > 0
-    assert stack.receiver.attempts == 0  # type: ignore[union-attr]
+    assert stack.receiver.attempts == 0
     stack.forwarder.timeout = 30
     source.drain()
-    assert stack.receiver.delivered_ids() == orders  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == orders
 
 
-def test_two_overlapping_polls_enqueue_each_order_once(make_stack: Any) -> None:
+def test_two_overlapping_polls_enqueue_each_order_once(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=300)
     orders = eligible(stack)
     second = LocalFunction(stack.poller.spec, overrides=dict(stack.poller.overrides))
@@ -94,37 +94,37 @@ def test_two_overlapping_polls_enqueue_each_order_once(make_stack: Any) -> None:
     assert stack.queue_depth(stack.queue_url) == len(orders)
 
 
-def test_an_edit_while_in_flight_delivers_only_the_newest_version(make_stack: Any) -> None:
+def test_an_edit_while_in_flight_delivers_only_the_newest_version(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=5)
     orders = sorted(eligible(stack))
     edited = orders[0]
     stack.poll()
-    new_updated_at = stack.sandbox.edit(edited)  # type: ignore[union-attr]
+    new_updated_at = stack.sandbox.edit(edited)
     again = stack.poll()
     assert again["enqueued"] == 1 and again["skipped"] == len(orders) - 1  # only the new version
     stack.event_source().drain()
-    bodies = [d.body for d in stack.receiver.deliveries if d.order_id == edited]  # type: ignore[union-attr]
+    bodies = [d.body for d in stack.receiver.deliveries if d.order_id == edited]
     assert [b["updated_at"] for b in bodies] == [new_updated_at]
-    assert stack.sandbox.exported(SYSTEM) == set(orders)  # type: ignore[union-attr]
-    assert stack.sandbox.pending(SYSTEM) == []  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set(orders)
+    assert stack.sandbox.pending(SYSTEM) == []
 
 
-def test_an_older_version_never_overwrites_a_newer_delivery(make_stack: Any) -> None:
+def test_an_older_version_never_overwrites_a_newer_delivery(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3)
-    order = stack.sandbox.order(sorted(eligible(stack))[0])  # type: ignore[union-attr]
+    order = stack.sandbox.order(sorted(eligible(stack))[0])
     old = json.dumps(order)
-    stack.sandbox.edit(order["id"])  # type: ignore[union-attr]
-    new_updated_at = stack.sandbox.order(order["id"])["updated_at"]  # type: ignore[union-attr]
+    stack.sandbox.edit(order["id"])
+    new_updated_at = stack.sandbox.order(order["id"])["updated_at"]
     stack.poll()
     stack.event_source().drain()
     # An operator replays the stale file afterwards: it must not reach the ERP.
     stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=old)
     stack.event_source().drain()
-    bodies = [d.body for d in stack.receiver.deliveries if d.order_id == order["id"]]  # type: ignore[union-attr]
+    bodies = [d.body for d in stack.receiver.deliveries if d.order_id == order["id"]]
     assert [b["updated_at"] for b in bodies] == [new_updated_at]
 
 
-def test_poller_stops_in_time_and_the_next_run_continues(make_stack: Any) -> None:
+def test_poller_stops_in_time_and_the_next_run_continues(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=700, overrides={"TIME_SAFETY_MARGIN_SECONDS": "0"})
     orders = eligible(stack)
     stack.poller.timeout = 0.3
@@ -138,18 +138,18 @@ def test_poller_stops_in_time_and_the_next_run_continues(make_stack: Any) -> Non
 
 
 def test_poison_message_reaches_the_dlq_after_max_receives_with_attempts_logged(
-    make_stack: Any, caplog: pytest.LogCaptureFixture
+    make_stack: MakeStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack: LocalStack = make_stack(orders=4)
     orders = eligible(stack)
     stuck = sorted(orders)[0]
-    stack.receiver.fail_ids = {stuck}  # type: ignore[union-attr]
+    stack.receiver.fail_ids = {stuck}
     stack.poll()
     stack.event_source().drain()
     parked = stack.dlq_messages()
     assert [json.loads(m["Body"])["id"] for m in parked] == [stuck]
-    assert stuck not in stack.sandbox.exported(SYSTEM)  # type: ignore[union-attr]
+    assert stuck not in stack.sandbox.exported(SYSTEM)
     failures = [r.__dict__ for r in caplog.records if r.__dict__.get("outcome") == "failed"]
     attempts = sorted(f["attempt"] for f in failures if f["order_id"] == stuck)
     assert attempts == [1, 2, 3, 4, 5]
-    assert stack.sandbox.exported(SYSTEM) == orders - {stuck}  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == orders - {stuck}

@@ -1,4 +1,4 @@
-"""Issue 10, the HTTP edges: redirects (case 1), 409 while in progress (case 2), odd characters (case 14).
+"""The HTTP edges: redirects, 409 while a request is in progress, odd characters.
 
 Real loopback servers throughout: the receiving system, the Traede sandbox, and `OtherHost`, a
 second server on another port that records whatever reaches it.
@@ -20,7 +20,7 @@ from traede_export.models import Attr, OrderRef, order_attributes
 from traede_export.target import Outcome, TargetClient
 from traede_export.traede import TraedeClient, TraedeError
 from traede_local.faults import OtherHost
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.receiver import ReceivingSystem
 from traede_local.sandbox import TraedeSandbox, seed_orders
 
@@ -54,11 +54,11 @@ def ledger(stack: LocalStack) -> ExportLedger:
     return ExportLedger(boto3.client("dynamodb"), stack.table, SYSTEM)
 
 
-# --------------------------------------------------------------------------- case 1: redirects
+# ---------------------------------------------------------------------------------- redirects
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-def test_case01_redirect_from_the_erp_is_a_rejection_and_never_followed(
+def test_redirect_from_the_erp_is_a_rejection_and_never_followed(
     receiver: ReceivingSystem, other: OtherHost, status: int
 ) -> None:
     receiver.redirect = (status, other.url + "/login/orders?session=s3cr3t-query")
@@ -73,7 +73,7 @@ def test_case01_redirect_from_the_erp_is_a_rejection_and_never_followed(
     assert receiver.deliveries == []
 
 
-def test_case01_relative_redirect_names_the_resolved_location(receiver: ReceivingSystem) -> None:
+def test_relative_redirect_names_the_resolved_location(receiver: ReceivingSystem) -> None:
     receiver.redirect = (301, "/orders/?x=1")
     result = target_client(receiver).deliver(BODY, "key-1")
     assert result.outcome is Outcome.REJECTED
@@ -81,9 +81,7 @@ def test_case01_relative_redirect_names_the_resolved_location(receiver: Receivin
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_case01_the_session_never_follows_even_when_asked(
-    receiver: ReceivingSystem, other: OtherHost, method: str
-) -> None:
+def test_the_session_never_follows_even_when_asked(receiver: ReceivingSystem, other: OtherHost, method: str) -> None:
     receiver.redirect = (302, "https://user:pw@" + other.url.removeprefix("http://") + "/x?q=1#frag")
     response = build_session().request(method, receiver.url, allow_redirects=True, timeout=2)
     assert response.status_code == 302 and response.history == []
@@ -92,7 +90,7 @@ def test_case01_the_session_never_follows_even_when_asked(
 
 
 @pytest.mark.parametrize("status", [302, 307])
-def test_case01_redirect_from_traede_is_a_traede_error_and_never_followed(other: OtherHost, status: int) -> None:
+def test_redirect_from_traede_is_a_traede_error_and_never_followed(other: OtherHost, status: int) -> None:
     with TraedeSandbox(seed_orders(3), access_token="tok-abc", app_key="app-def") as sandbox:
         sandbox.redirect = (status, other.url + "/v10/production-orders/export?sig=zzz")
         session = build_session()
@@ -110,14 +108,14 @@ def test_case01_redirect_from_traede_is_a_traede_error_and_never_followed(other:
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-def test_case01_pipeline_never_marks_a_redirected_delivery(make_stack: Any, other: OtherHost, status: int) -> None:
+def test_pipeline_never_marks_a_redirected_delivery(make_stack: MakeStack, other: OtherHost, status: int) -> None:
     stack: LocalStack = make_stack(orders=4)
-    orders = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
-    stack.receiver.redirect = (status, other.url + "/orders?token=t0ken")  # type: ignore[union-attr]
+    orders = set(stack.sandbox.pending(SYSTEM))
+    stack.receiver.redirect = (status, other.url + "/orders?token=t0ken")
     stack.poll()
     stack.event_source().drain(max_seconds=60)
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
-    assert stack.receiver.deliveries == []  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
+    assert stack.receiver.deliveries == []
     assert other.requests == []
     entries = ledger(stack).get_many(orders)
     assert all(not e.delivered_version for e in entries.values())  # never counted as delivered
@@ -128,10 +126,10 @@ def test_case01_pipeline_never_marks_a_redirected_delivery(make_stack: Any, othe
         assert str(status) in reason and "TARGET_URL" in reason and "t0ken" not in reason
 
 
-# ----------------------------------------------------------------- case 2: 409 is not delivery
+# ------------------------------------------------------------------------ 409 is not delivery
 
 
-def test_case02_conflict_while_in_progress_is_not_delivery(receiver: ReceivingSystem) -> None:
+def test_conflict_while_in_progress_is_not_delivery(receiver: ReceivingSystem) -> None:
     # The first request is held past the client's read timeout and then fails; the client's own
     # retry, with the same key, meets it in progress and gets 409.
     receiver.in_progress_seconds = 1.0
@@ -142,7 +140,7 @@ def test_case02_conflict_while_in_progress_is_not_delivery(receiver: ReceivingSy
     assert receiver.deliveries == []
 
 
-def test_case02_conflict_as_delivered_is_an_explicit_opt_in(receiver: ReceivingSystem) -> None:
+def test_conflict_as_delivered_is_an_explicit_opt_in(receiver: ReceivingSystem) -> None:
     receiver.conflict_on_duplicate = True  # this ERP's 409 really means "already stored"
     assert target_client(receiver).deliver(BODY, "key-1").outcome is Outcome.DELIVERED
     opted_in = target_client(receiver, conflict_is_delivered=True).deliver(BODY, "key-1")
@@ -151,31 +149,30 @@ def test_case02_conflict_as_delivered_is_an_explicit_opt_in(receiver: ReceivingS
     assert default.outcome is Outcome.FAILED and default.status == 409
 
 
-def test_case02_pipeline_does_not_mark_on_a_conflict(make_stack: Any) -> None:
+def test_pipeline_does_not_mark_on_a_conflict(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=3, overrides={"HTTP_READ_TIMEOUT": "0.3"})
-    orders = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    orders = set(stack.sandbox.pending(SYSTEM))
     receiver = stack.receiver
-    assert receiver is not None
     receiver.in_progress_seconds = 1.5
     stack.poll()
     source = stack.event_source()
     source.poll_once()
     assert receiver.conflicts >= len(orders)
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
     assert source.stats.failures == len(orders)  # back to the queue, not to the DLQ
     assert all(not e.delivered_version for e in ledger(stack).get_many(orders).values())
 
     # The queue's later retry finds the key free and delivers, once.
     source.drain(max_seconds=60)
     assert receiver.delivered_ids() == orders
-    assert stack.sandbox.exported(SYSTEM) == orders  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == orders
     assert receiver.duplicates() == 0
 
 
-# ---------------------------------------------------------------- case 14: odd characters
+# ----------------------------------------------------------------------- odd characters
 
 
-def test_case14_a_key_that_is_not_latin1_fails_that_record_alone(receiver: ReceivingSystem) -> None:
+def test_a_key_that_is_not_latin1_fails_that_record_alone(receiver: ReceivingSystem) -> None:
     client = target_client(receiver)
     good = client.deliver(BODY, "traede:local-erp:7:2026-01-01T00:00:00.000000Z")
     bad = client.deliver(BODY, "traede:local-erp:7:2026-01-01Δ")
@@ -186,17 +183,17 @@ def test_case14_a_key_that_is_not_latin1_fails_that_record_alone(receiver: Recei
     assert receiver.delivered_ids() == {7, 8}
 
 
-def test_case14_a_control_character_in_the_key_fails_that_record_alone(receiver: ReceivingSystem) -> None:
+def test_a_control_character_in_the_key_fails_that_record_alone(receiver: ReceivingSystem) -> None:
     result = target_client(receiver).deliver(BODY, "traede:local-erp:7:2026\r\nX-Injected: 1")
     assert result.outcome is Outcome.REJECTED and "Idempotency-Key" in result.reason
     assert receiver.attempts == 0
 
 
-def test_case14_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stack: Any) -> None:
+def test_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=4)
-    orders = stack.sandbox.order_list()  # type: ignore[union-attr]
+    orders = stack.sandbox.order_list()
     good, odd = orders[:3], orders[3]
-    entries = []
+    entries: list[Any] = []  # boto3-stubs wants its TypedDict; a plain dict is what SQS takes
     for i, order in enumerate(orders):
         ref = OrderRef.from_order(order)
         since = "2026-03-01 Δ 10:00" if order is odd else None
@@ -207,5 +204,5 @@ def test_case14_an_odd_reexport_instant_fails_one_record_not_the_batch(make_stac
     source.poll_once()
     assert source.stats.records == 4 and source.stats.crashes == 0
     assert source.stats.failures <= 1  # only the odd record, if anything, comes back
-    assert stack.receiver.delivered_ids() == {o["id"] for o in good}  # type: ignore[union-attr]
-    assert stack.sandbox.exported(SYSTEM) == {o["id"] for o in good}  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == {o["id"] for o in good}
+    assert stack.sandbox.exported(SYSTEM) == {o["id"] for o in good}

@@ -24,13 +24,14 @@ def receiver() -> Iterator[ReceivingSystem]:
         yield server
 
 
-def client(receiver: ReceivingSystem, **kwargs: object) -> TargetClient:
-    return TargetClient(build_session(), receiver.url, timeout=(0.5, 0.3), **kwargs)  # type: ignore[arg-type]
+def client(receiver: ReceivingSystem, conflict_is_delivered: bool = False) -> TargetClient:
+    return TargetClient(build_session(), receiver.url, timeout=(0.5, 0.3), conflict_is_delivered=conflict_is_delivered)
 
 
 @pytest.mark.parametrize("kind", ["error_rate", "throttle_rate", "drop_rate", "slow_rate"])
 def test_transient_faults_are_retried_then_left_to_the_queue(receiver: ReceivingSystem, kind: str) -> None:
-    receiver.faults = ReceiverFaults(**{kind: 1.0}, slow_seconds=0.6)
+    receiver.faults = ReceiverFaults(slow_seconds=0.6)
+    setattr(receiver.faults, kind, 1.0)
     result = client(receiver).deliver(BODY, "key-1")
     assert result.outcome is Outcome.FAILED
     assert receiver.attempts == ATTEMPTS
@@ -74,10 +75,15 @@ def test_a_passed_deadline_stops_retrying(receiver: ReceivingSystem) -> None:
 
 def test_idempotency_key_and_content_type_are_sent_on_every_retry(receiver: ReceivingSystem) -> None:
     receiver.faults = ReceiverFaults(error_rate=0.7, seed=11)
-    while not receiver.deliveries:
-        client(receiver).deliver(BODY, "stable-key")
-    assert {d.idempotency_key for d in receiver.deliveries} == {"stable-key"}
-    assert receiver.deliveries[0].headers.get("Content-Type") == "application/json"
+    for _ in range(10):  # bounded: 0.7^4 per call, so ten calls all failing is a broken client, not luck
+        if client(receiver).deliver(BODY, "stable-key").accepted:
+            break
+    attempts = receiver.requests
+    assert receiver.deliveries, "no call got through"
+    assert any(a.status >= 500 for a in attempts)  # retries happened, not just first tries
+    for attempt in attempts:  # the refused ones too: those are the retries' requests
+        assert attempt.headers.get("idempotency-key") == "stable-key", attempt
+        assert attempt.headers.get("content-type") == "application/json", attempt
 
 
 def test_retry_after_is_capped_and_a_bad_one_ignored() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from test_contract import SYSTEM, dlq_reasons, eligible, emitted_metrics, send_order
 
-from traede_export.config import ExportOptions
+from traede_export.claim_check import ClaimCheck
+from traede_export.config import ExportOptions, HttpSettings
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef, epoch_ms, idempotency_key, version_of
@@ -97,6 +98,7 @@ def test_send_batch_entry_ids_are_indexes_within_the_batch(make_stack: Any) -> N
         ledger=ledger_of(stack),
         queue=QueueWriter(sqs, stack.queue_url),
         dlq=QueueWriter(stack.sqs, stack.dlq_url),
+        claims=ClaimCheck(stack.s3, stack.bucket),
         system_id=SYSTEM,
         options=_options(stack),
         lease_seconds=60,
@@ -112,7 +114,7 @@ def _traede_client(stack: LocalStack) -> TraedeClient:
     session = build_session()
     headers = {"Authorization": f"Bearer {creds['access_token']}", "X-Traede-App-Key": creds["app_key"]}
     session.auth = HeaderAuth(lambda: headers)
-    return TraedeClient(session, stack.sandbox.url, SYSTEM)
+    return TraedeClient(session, stack.sandbox.url, SYSTEM, timeout=HttpSettings().timeout)
 
 
 def _options(stack: LocalStack) -> ExportOptions:

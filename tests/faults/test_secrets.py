@@ -1,4 +1,4 @@
-"""Issue 10 case 13: a credential of the wrong shape never reaches a log, a traceback or the CLI.
+"""A credential of the wrong shape never reaches a log, a traceback or the CLI.
 
 A faulty local run: both secrets are replaced by values with CR/LF, NUL and non-latin-1 characters,
 then the forwarder drains, the poller runs, and `traede-export reexport` invokes the poller through
@@ -12,14 +12,13 @@ import json
 import logging
 import traceback
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from traede_export.credentials import CredentialsError
 from traede_local.lambda_endpoint import LambdaEndpoint
 from traede_local.lambda_runtime import sqs_event
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 from traede_ops import cli
 
 pytestmark = pytest.mark.faults
@@ -41,7 +40,7 @@ def assert_no_secret(text: str) -> None:
 
 
 @pytest.fixture
-def endpoint(make_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+def endpoint(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     stack: LocalStack = make_stack(
         orders=4, overrides={"POWERTOOLS_LOG_LEVEL": "DEBUG", "POWERTOOLS_METRICS_DISABLED": "true"}
     )
@@ -51,7 +50,7 @@ def endpoint(make_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
     server.stop()
 
 
-def test_case13_no_exception_path_prints_a_credential(
+def test_no_exception_path_prints_a_credential(
     endpoint: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     stack = endpoint
@@ -90,8 +89,8 @@ def test_case13_no_exception_path_prints_a_credential(
     )
     assert_no_secret(everything)
     assert code == json_code == cli.EXIT_FAILURE
-    assert stack.sandbox.exported(SYSTEM) == set()  # type: ignore[union-attr]
-    assert stack.receiver.deliveries == []  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == set()
+    assert stack.receiver.deliveries == []
     for error, secret in ((forwarder_error, "target"), (poller_error.value, "traede")):
         if error is not None:
             assert isinstance(error, CredentialsError)

@@ -1,19 +1,18 @@
 """Soak: 300+ orders through repeated polls, redeliveries and the DLQ with ~30% faults per hop.
 
-Run with `make soak` (`pytest -m soak -s`). It prints the figures the closing note quotes.
+Run with `make soak` (`pytest -m soak -s`). It prints its figures as JSON (README, "Measured").
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.faults import Faults, ReceiverFaults
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.soak
@@ -22,9 +21,10 @@ TIME_LIMIT = 420.0  # seconds; the loop stops by itself
 POLL_INTERVAL = 5.0
 
 
-def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
+def test_soak_exactly_once_under_heavy_faults(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(
         orders=400,
+        large=6,  # about 1.5 MiB each: through the S3 claim-check, under the same faults
         # ~30% of requests on each HTTP hop fail, in every way HTTP can.
         traede_faults=Faults(error_rate=0.10, throttle_rate=0.08, drop_rate=0.06, slow_rate=0.06, slow_seconds=1.0),
         target_faults=ReceiverFaults(
@@ -48,7 +48,6 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
         },
     )
     receiver, sandbox = stack.receiver, stack.sandbox
-    assert receiver is not None and sandbox is not None
     # Traede pages by its own size (20) while we ask for 60; a short page is not the end.
     sandbox.server_page_size = 20
     # Ordinary large orders (lines, products and variants included): ten of them exceed the
@@ -56,6 +55,8 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
     sandbox.add_orders([{**o, "notes": "x" * 150_000} for o in sandbox.order_list()[100:140]])
     orders = set(sandbox.pending(SYSTEM))
     assert len(orders) >= 300
+    large = {o["id"] for o in sandbox.order_list() if o["id"] > 1400}
+    assert len(large) == 6 and large <= orders
     ranked = sorted(orders)
     # A few orders the ERP refuses (503) for the first minute: they exhaust their receives,
     # land in the DLQ, and must still arrive once the lease lets a later poll re-enqueue them.
@@ -101,6 +102,8 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
     lost = orders - {refused, unmarkable} - (delivered & marked)
     figures = {
         "orders": len(orders),
+        "large_orders": len(large),
+        "large_objects": len(stack.large_objects()),
         "lost": len(lost),
         "duplicates": receiver.duplicates(),
         "ambiguous_502": receiver.ambiguous,
@@ -121,6 +124,7 @@ def test_soak_exactly_once_under_heavy_faults(make_stack: Any) -> None:
     print("\nSOAK " + json.dumps(figures))
 
     assert not lost, f"lost orders: {sorted(lost)}"
+    assert large <= delivered & marked
     assert all(len(keys) == 1 for keys in receiver.keys_by_order().values())
     assert receiver.duplicates() <= receiver.ambiguous
     assert marked <= delivered  # nothing marked that the receiving system did not accept

@@ -13,10 +13,13 @@ from typing import Any
 import boto3
 import pytest
 
+from traede_export.models import utc_text
 from traede_local.events import EVENTS
 from traede_local.lambda_endpoint import LambdaEndpoint
-from traede_local.local_stack import REGION, LocalStack
+from traede_local.local_stack import REGION, LocalStack, MakeStack
+from traede_local.sandbox import ManualClock
 from traede_ops import cli
+from traede_ops.ops import peek_messages
 
 SYSTEM = "local-erp"
 
@@ -45,21 +48,6 @@ def where(stack: LocalStack) -> list[str]:
 
 def drain(stack: LocalStack) -> None:
     stack.event_source().drain(max_seconds=120)
-
-
-def queued(stack: LocalStack, url: str) -> list[dict[str, Any]]:
-    """Everything on a queue, left in place."""
-    seen: dict[str, Any] = {}
-    while True:
-        batch = stack.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        if not batch:
-            break
-        seen.update((m["MessageId"], m) for m in batch)
-    for m in seen.values():
-        stack.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
-    return list(seen.values())
 
 
 # ------------------------------------------------------------------------------ help and usage
@@ -97,7 +85,9 @@ def test_unknown_stack_is_a_clear_failure(moto_endpoint: str, capsys: pytest.Cap
         assert "stack 'no-such-stack' not found" in captured.err
 
 
-def test_stack_outputs_and_system_id_parameter_are_used(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stack_outputs_and_system_id_parameter_are_used(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     stack: LocalStack = make_stack(orders=5)
     name = f"traede-export-{secrets.token_hex(3)}"
     outputs = {
@@ -128,10 +118,10 @@ def test_stack_outputs_and_system_id_parameter_are_used(make_stack: Any, capsys:
 
 
 def test_replay_sends_valid_files_and_reports_bad_ones(
-    make_stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_stack: MakeStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack: LocalStack = make_stack(orders=3)
-    orders = stack.sandbox.order_list()  # type: ignore[union-attr]
+    orders = stack.sandbox.order_list()
     (tmp_path / "one.json").write_text(json.dumps(orders[0]))
     (tmp_path / "two.json").write_text(json.dumps(orders[1:3]))
     (tmp_path / "not-an-order.json").write_text(json.dumps({"hello": "world"}))
@@ -153,7 +143,9 @@ def test_replay_sends_valid_files_and_reports_bad_ones(
     assert files["half.json"]["error"].startswith("item 1:") and files["half.json"]["sent"] == []
     assert out["orders_sent"] == 4 and out["files_failed"] == 4
 
-    on_queue = queued(stack, stack.queue_url)  # ... but the good ones were sent, and only those
+    on_queue = peek_messages(
+        stack.sqs, stack.queue_url, wait_seconds=0
+    )  # ... but the good ones were sent, and only those
     ids = sorted(int(m["MessageAttributes"]["order_id"]["StringValue"]) for m in on_queue)
     assert ids == sorted([orders[0]["id"], orders[1]["id"], orders[2]["id"], 4711])
     attrs = on_queue[0]["MessageAttributes"]
@@ -161,14 +153,14 @@ def test_replay_sends_valid_files_and_reports_bad_ones(
     assert attrs["run_id"]["StringValue"] == out["run_id"]
 
     drain(stack)  # the replayed orders are deliverable (4711 is not in the sandbox, but is delivered)
-    assert set(stack.receiver.delivered_ids()) >= {o["id"] for o in orders}  # type: ignore[union-attr]
+    assert set(stack.receiver.delivered_ids()) >= {o["id"] for o in orders}
 
 
 def test_replay_dry_run_validates_without_sending(
-    make_stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_stack: MakeStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack: LocalStack = make_stack(orders=2)
-    (tmp_path / "o.json").write_text(json.dumps(stack.sandbox.order_list()))  # type: ignore[union-attr]
+    (tmp_path / "o.json").write_text(json.dumps(stack.sandbox.order_list()))
     code, out = run(capsys, "replay", "--dry-run", str(tmp_path / "o.json"), "--json")
     assert code == cli.EXIT_OK and out["dry_run"] and len(out["files"][0]["orders"]) == 2
     assert stack.queue_depth(stack.queue_url) == 0
@@ -179,7 +171,7 @@ def test_replay_dry_run_validates_without_sending(
     assert code == cli.EXIT_FAILURE and "no *.json" in out["files"][0]["error"]
 
 
-def test_replay_human_output(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_human_output(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=1)
     code, out = run(capsys, "replay", str(EVENTS / "order.json"), *where(stack))
     assert code == cli.EXIT_OK
@@ -201,9 +193,9 @@ def park(stack: LocalStack, orders: list[dict[str, Any]]) -> None:
         )
 
 
-def test_redrive_dry_run_then_move(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_redrive_dry_run_then_move(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=14)
-    orders = stack.sandbox.order_list()[:12]  # type: ignore[union-attr]
+    orders = stack.sandbox.order_list()[:12]
     park(stack, orders)
 
     code, out = run(capsys, "redrive", "--dry-run", *where(stack), "--json")
@@ -217,16 +209,16 @@ def test_redrive_dry_run_then_move(make_stack: Any, capsys: pytest.CaptureFixtur
     assert out["moved"] == 12 and out["method"] == "batch"  # moto has no StartMessageMoveTask
     assert "StartMessageMoveTask unavailable" in out["note"]
     assert stack.queue_depth(stack.dlq_url) == 0 and stack.queue_depth(stack.queue_url) == 12
-    moved = queued(stack, stack.queue_url)
+    moved = peek_messages(stack.sqs, stack.queue_url, wait_seconds=0)
     assert all("503" in m["MessageAttributes"]["failure_reason"]["StringValue"] for m in moved)
 
     drain(stack)
-    assert stack.receiver.delivered_ids() == {o["id"] for o in orders}  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == {o["id"] for o in orders}
 
 
-def test_redrive_human_summary_and_batch_method(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_redrive_human_summary_and_batch_method(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=2)
-    park(stack, stack.sandbox.order_list()[:1])  # type: ignore[union-attr]
+    park(stack, stack.sandbox.order_list()[:1])
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="garbage")  # no order id anywhere
     code, out = run(capsys, "redrive", "--method", "batch", *where(stack))
     assert code == cli.EXIT_OK
@@ -235,17 +227,17 @@ def test_redrive_human_summary_and_batch_method(make_stack: Any, capsys: pytest.
 
 
 def test_redrive_task_method_fails_clearly_where_unsupported(
-    make_stack: Any, capsys: pytest.CaptureFixture[str]
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack: LocalStack = make_stack(orders=1)
-    park(stack, stack.sandbox.order_list())  # type: ignore[union-attr]
+    park(stack, stack.sandbox.order_list())
     code = cli.main(["redrive", "--method", "task", *where(stack)])
     assert code == cli.EXIT_FAILURE
     assert "StartMessageMoveTask failed" in capsys.readouterr().err
     assert stack.queue_depth(stack.dlq_url) == 1  # nothing moved
 
 
-def test_redrive_of_an_empty_dlq(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_redrive_of_an_empty_dlq(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=1)
     code, out = run(capsys, "redrive", *where(stack), "--json")
     assert code == cli.EXIT_OK and out["messages"] == [] and out["moved"] == 0
@@ -256,7 +248,7 @@ def test_redrive_of_an_empty_dlq(make_stack: Any, capsys: pytest.CaptureFixture[
 # ------------------------------------------------------------------------------ status
 
 
-def test_status_in_flight_then_healthy(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_in_flight_then_healthy(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=15)
     code, out = run(capsys, "status", *where(stack), "--json")
     assert code == cli.EXIT_FAILURE and "no successful poll recorded" in out["problems"]
@@ -278,10 +270,10 @@ def test_status_in_flight_then_healthy(make_stack: Any, capsys: pytest.CaptureFi
     assert code == cli.EXIT_OK and "healthy" in text and "last successful poll" in text
 
 
-def test_status_names_what_is_stuck(make_stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_names_what_is_stuck(make_stack: MakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack: LocalStack = make_stack(orders=4)
     stack.poll()
-    park(stack, stack.sandbox.order_list()[:1])  # type: ignore[union-attr]
+    park(stack, stack.sandbox.order_list()[:1])
     time.sleep(1.1)  # SentTimestamp has milliseconds, ages are rounded: let the messages age past 0
     code, out = run(capsys, "status", *where(stack), "--max-age", "0", "--max-poll-age", "0", "--json")
     assert code == cli.EXIT_FAILURE and not out["healthy"]
@@ -307,11 +299,11 @@ def test_reexport_requires_since_against_aws() -> None:
 
 
 @pytest.fixture
-def lambda_endpoint(make_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def lambda_endpoint(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A stack whose poller is reachable through Lambda's real Invoke API (boto3 -> HTTP -> handler)."""
     # The handlers run in this process: keep their logs and metrics out of the CLI's --json output.
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-    stack: LocalStack = make_stack(orders=20, overrides=quiet)
+    stack: LocalStack = make_stack(orders=20, overrides=quiet, traede_clock=ManualClock())
     endpoint = LambdaEndpoint({"poller": stack.poller})
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint.start())
     yield stack
@@ -322,17 +314,18 @@ def test_reexport_invokes_the_poller(lambda_endpoint: LocalStack, capsys: pytest
     stack = lambda_endpoint
     stack.poll()
     stack.event_source().drain()
-    exported = stack.sandbox.exported("local-erp")  # type: ignore[union-attr]
+    exported = stack.sandbox.exported("local-erp")
     assert exported
-    time.sleep(1.1)  # Traede's datetimes have whole seconds: step past the exports' second
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    # Traede's datetimes have whole seconds, and this sandbox's clock stands a day back: every
+    # mark lies before this instant without waiting for the next second (only the poller runs here).
+    since = utc_text(datetime.now(UTC))
     code, out = run(capsys, "reexport", "--since", since, "--function", "poller", "--json")
     assert code == cli.EXIT_OK and out["queued"] == len(exported)
     assert stack.queue_depth(stack.queue_url) == len(exported)
 
 
 def test_reexport_reports_a_failed_poller(lambda_endpoint: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
-    lambda_endpoint.sandbox.faults.error_rate = 1.0  # type: ignore[union-attr]  # Traede keeps answering 5xx
+    lambda_endpoint.sandbox.faults.error_rate = 1.0  # Traede keeps answering 5xx
     code = cli.main(["reexport", "--since", "2026-11-01T00:00:00Z", "--function", "poller"])
     assert code == cli.EXIT_FAILURE
     assert "PollFailed" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import pytest
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef, idempotency_key
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 
 SYSTEM = "local-erp"
 
@@ -45,7 +45,7 @@ def calls() -> Iterator[Calls]:
     events.unregister("before-send.dynamodb", unique_id="test-hot-path")
 
 
-def ten_polled(make_stack: Any) -> tuple[LocalStack, list[int]]:
+def ten_polled(make_stack: MakeStack) -> tuple[LocalStack, list[int]]:
     stack: LocalStack = make_stack(orders=16)
     assert stack.sandbox is not None
     pending = stack.sandbox.pending(SYSTEM)
@@ -55,7 +55,7 @@ def ten_polled(make_stack: Any) -> tuple[LocalStack, list[int]]:
 
 
 def test_a_batch_of_ten_makes_two_reads_one_lease_call_ten_delivery_records_and_one_mark_record(
-    make_stack: Any, calls: Calls
+    make_stack: MakeStack, calls: Calls
 ) -> None:
     stack, _ = ten_polled(make_stack)
     source = stack.event_source()
@@ -68,7 +68,7 @@ def test_a_batch_of_ten_makes_two_reads_one_lease_call_ten_delivery_records_and_
     assert stack.receiver is not None and len(stack.receiver.delivered_ids()) == 10
 
 
-def test_a_delivered_but_unmarked_batch_is_only_marked_in_two_round_trips(make_stack: Any, calls: Calls) -> None:
+def test_a_delivered_but_unmarked_batch_is_only_marked_in_two_round_trips(make_stack: MakeStack, calls: Calls) -> None:
     stack, _ = ten_polled(make_stack)
     sandbox, receiver = stack.sandbox, stack.receiver
     assert sandbox is not None and receiver is not None
@@ -88,7 +88,7 @@ def test_a_delivered_but_unmarked_batch_is_only_marked_in_two_round_trips(make_s
     assert len(receiver.deliveries) == 10  # only marked: no POST again
 
 
-def test_a_lease_held_by_another_key_defers_only_its_order(make_stack: Any) -> None:
+def test_a_lease_held_by_another_key_defers_only_its_order(make_stack: MakeStack) -> None:
     # The batch's leases are one transaction: the one order whose lease is held fails alone.
     stack, pending = ten_polled(make_stack)
     sandbox, receiver = stack.sandbox, stack.receiver

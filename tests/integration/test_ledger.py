@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -11,17 +10,17 @@ from botocore.exceptions import ClientError
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 
 OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 
 
-def ledger_of(make_stack: Any) -> ExportLedger:
+def ledger_of(make_stack: MakeStack) -> ExportLedger:
     stack: LocalStack = make_stack(orders=1)
     return ExportLedger(stack.dynamodb, stack.table, "sys")
 
 
-def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: Any) -> None:
+def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     ref = OrderRef(7, OLD)
     assert ledger.claim(ref, "run-1", 600)
@@ -33,7 +32,7 @@ def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: Any) -> N
     assert ledger.claim(OrderRef(8, OLD), "run-7", 600)  # ...does not hold the next poll back
 
 
-def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any) -> None:
+def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     ref = OrderRef(7, OLD)
     assert ledger.claim(ref, "run-1", 600)
@@ -42,7 +41,7 @@ def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Any
     assert ledger.claim(ref, "run-2", 600)
 
 
-def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
+def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
     assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
@@ -55,7 +54,9 @@ def test_delivery_and_mark_never_go_backwards(make_stack: Any) -> None:
     assert entry[7].delivered_version == entry[7].marked_version == OrderRef(7, NEW).version
 
 
-def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoint: str, moto_endpoint: str) -> None:
+def test_the_ledger_table_is_on_dynamodb_local(
+    make_stack: MakeStack, dynamodb_endpoint: str, moto_endpoint: str
+) -> None:
     stack: LocalStack = make_stack(orders=1)
     # boto3 sends DynamoDB (only) to AWS_ENDPOINT_URL_DYNAMODB, the rest to AWS_ENDPOINT_URL (moto),
     # in the handlers' wiring as in the stack's own clients.
@@ -72,7 +73,7 @@ def test_the_ledger_table_is_on_dynamodb_local(make_stack: Any, dynamodb_endpoin
         )
 
 
-def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: Any) -> None:
+def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: MakeStack) -> None:
     # moto without a lock let two claims win in about 3 of 100 such races (it checks, then writes).
     ledger = ledger_of(make_stack)
     with ThreadPoolExecutor(8) as pool:
@@ -82,7 +83,7 @@ def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: An
             assert won.count(True) == 1, (order_id, won)
 
 
-def test_claim_many_answers_as_one_claim_each_would(make_stack: Any) -> None:
+def test_claim_many_answers_as_one_claim_each_would(make_stack: MakeStack) -> None:
     # One transaction per 100: orders in flight, refused or repeated fail alone, the rest are claimed.
     ledger = ledger_of(make_stack)
     assert ledger.claim(OrderRef(3, OLD), "earlier", 600)  # in flight
@@ -96,7 +97,7 @@ def test_claim_many_answers_as_one_claim_each_would(make_stack: Any) -> None:
     assert ledger.claim_many([OrderRef(3, OLD), OrderRef(6, NEW)], "reexport", 600, force=True) == [True, True]
 
 
-def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Any) -> None:
+def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: MakeStack) -> None:
     # Two polls claim the same pages at once: transactions conflict and cancel, and each order
     # still goes to exactly one of them.
     ledger = ledger_of(make_stack)
@@ -107,7 +108,7 @@ def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Any)
         assert [sum(column) for column in zip(*won, strict=True)] == [1] * 60, page
 
 
-def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: Any) -> None:
+def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.begin_delivery(OrderRef(1, OLD), 60, "key-1-old")  # another copy is on its way
     assert ledger.record_delivery(OrderRef(2, NEW), "key-2-new")  # a newer version already delivered
@@ -129,7 +130,7 @@ def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_
     assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], 60) == [True]
 
 
-def test_record_marked_many_never_goes_backwards(make_stack: Any) -> None:
+def test_record_marked_many_never_goes_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_marked(OrderRef(7, NEW))
     refs = [OrderRef(i, OLD) for i in range(5, 12)]

@@ -13,7 +13,7 @@ from traede_export.http import build_session
 from traede_export.mapping import MappingError
 from traede_export.target import Outcome, RequestShape, TargetClient
 from traede_local.events import load_event
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.receiver import ReceivingSystem
 
 SYSTEM = "local-erp"
@@ -29,10 +29,9 @@ def order_event(bodies: list[str]) -> dict[str, Any]:
     return {"Records": [{**template, "messageId": f"msg-{i}", "body": b} for i, b in enumerate(bodies)]}
 
 
-def test_pipeline_with_the_erp_mapping_stores_purchase_orders(make_stack: Any) -> None:
+def test_pipeline_with_the_erp_mapping_stores_purchase_orders(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=30, mapping="erp-purchase-order.jsonata")
     receiver, sandbox = stack.receiver, stack.sandbox
-    assert receiver is not None and sandbox is not None
     pending = set(sandbox.pending(SYSTEM))
     stack.poll()
     drain(stack)
@@ -57,24 +56,24 @@ def test_pipeline_with_the_erp_mapping_stores_purchase_orders(make_stack: Any) -
     assert one_line > 0  # the seeded orders include the one-line case
 
 
-def test_put_to_a_url_with_a_placeholder(make_stack: Any) -> None:
+def test_put_to_a_url_with_a_placeholder(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=8, parameters={"TargetMethod": "PUT"}, target_path="/{id}")
     stack.poll()
     drain(stack)
     receiver = stack.receiver
-    assert receiver is not None and receiver.deliveries
-    assert stack.sandbox.exported(SYSTEM) == receiver.delivered_ids()  # type: ignore[union-attr]
+    assert receiver.deliveries
+    assert stack.sandbox.exported(SYSTEM) == receiver.delivered_ids()
     for delivery in receiver.deliveries:
         assert delivery.method == "PUT" and delivery.path == f"/orders/{delivery.order_id}"
         assert delivery.body["id"] == delivery.order_id  # no mapping: Traede's order unchanged
 
 
-def test_static_headers_reach_the_receiving_system_with_the_idempotency_key(make_stack: Any) -> None:
+def test_static_headers_reach_the_receiving_system_with_the_idempotency_key(make_stack: MakeStack) -> None:
     headers = {"X-Erp-Company": "CRONUS", "Accept": "application/json"}
     stack: LocalStack = make_stack(orders=3, parameters={"TargetStaticHeaders": json.dumps(headers)})
     stack.poll()
     drain(stack)
-    deliveries = stack.receiver.deliveries  # type: ignore[union-attr]
+    deliveries = stack.receiver.deliveries
     assert deliveries
     for d in deliveries:
         assert {k: d.headers.get(k) for k in headers} == headers
@@ -83,10 +82,10 @@ def test_static_headers_reach_the_receiving_system_with_the_idempotency_key(make
         assert d.headers["X-Api-Key"]  # the secret header is still added
 
 
-def test_one_unmappable_order_in_a_batch_of_ten_is_parked_the_rest_go_on(make_stack: Any, tmp_path: Path) -> None:
+def test_one_unmappable_order_in_a_batch_of_ten_is_parked_the_rest_go_on(make_stack: MakeStack, tmp_path: Path) -> None:
     mapping = tmp_path / "strict.jsonata"
     stack: LocalStack = make_stack(orders=12, mapping=str(mapping))  # read at the first invocation's cold start
-    orders = [o for o in stack.sandbox.order_list() if o["id"] in stack.sandbox.pending(SYSTEM)][:10]  # type: ignore[union-attr]
+    orders = [o for o in stack.sandbox.order_list() if o["id"] in stack.sandbox.pending(SYSTEM)][:10]
     assert len(orders) == 10
     bad = orders[6]["id"]
     mapping.write_text(f'id = {bad} ? $error("no ERP vendor for this supplier") : {{"po": order_number}}')
@@ -95,19 +94,18 @@ def test_one_unmappable_order_in_a_batch_of_ten_is_parked_the_rest_go_on(make_st
 
     assert response == {"batchItemFailures": []}  # parked on the DLQ with its reason: settled
     good = {o["id"] for o in orders} - {bad}
-    assert stack.receiver.delivered_ids() == good  # type: ignore[union-attr]
-    assert stack.sandbox.exported(SYSTEM) == good  # type: ignore[union-attr]
-    assert stack.receiver.attempts_for(bad) == 0  # type: ignore[union-attr]  # never sent
+    assert stack.receiver.delivered_ids() == good
+    assert stack.sandbox.exported(SYSTEM) == good
+    assert stack.receiver.attempts_for(bad) == 0  # never sent
     (parked,) = stack.dlq_messages()
     assert json.loads(parked["Body"])["id"] == bad  # Traede's order, for a redrive after the fix
     reason = parked["MessageAttributes"]["failure_reason"]["StringValue"]
     assert f"order {bad}" in reason and "strict.jsonata" in reason and "no ERP vendor" in reason
 
 
-def test_an_order_without_a_placeholder_field_is_parked_alone(make_stack: Any) -> None:
+def test_an_order_without_a_placeholder_field_is_parked_alone(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=4, target_path="/{order_number}")
     sandbox = stack.sandbox
-    assert sandbox is not None
     orders = [o for o in sandbox.order_list() if o["id"] in sandbox.pending(SYSTEM)][:3]
     nameless = {**orders[1]}
     del nameless["order_number"]
@@ -118,14 +116,16 @@ def test_an_order_without_a_placeholder_field_is_parked_alone(make_stack: Any) -
 
     assert response == {"batchItemFailures": []}
     assert sandbox.exported(SYSTEM) == {orders[0]["id"], orders[2]["id"]}
-    paths = {d.path for d in stack.receiver.deliveries}  # type: ignore[union-attr]
+    paths = {d.path for d in stack.receiver.deliveries}
     assert paths == {f"/orders/{orders[0]['order_number']}", f"/orders/{orders[2]['order_number']}"}
     (parked,) = stack.dlq_messages()
     reason = parked["MessageAttributes"]["failure_reason"]["StringValue"]
     assert f"order {nameless['id']} has no 'order_number'" in reason and "{order_number}" in reason
 
 
-def test_a_mapping_with_a_syntax_error_fails_the_cold_start_naming_the_file(make_stack: Any, tmp_path: Path) -> None:
+def test_a_mapping_with_a_syntax_error_fails_the_cold_start_naming_the_file(
+    make_stack: MakeStack, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.jsonata"
     broken.write_text('{"po": order_number')
     stack: LocalStack = make_stack(orders=1, mapping=str(broken))
@@ -133,7 +133,7 @@ def test_a_mapping_with_a_syntax_error_fails_the_cold_start_naming_the_file(make
         stack.forwarder.cold_start()
 
 
-def test_a_mapping_that_fails_on_the_sample_order_fails_the_cold_start(make_stack: Any, tmp_path: Path) -> None:
+def test_a_mapping_that_fails_on_the_sample_order_fails_the_cold_start(make_stack: MakeStack, tmp_path: Path) -> None:
     typo = tmp_path / "typo.jsonata"
     typo.write_text('{"po": $uppercse(order_number)}')
     stack: LocalStack = make_stack(orders=1, mapping=str(typo))
@@ -141,7 +141,7 @@ def test_a_mapping_that_fails_on_the_sample_order_fails_the_cold_start(make_stac
         stack.forwarder.cold_start()
 
 
-def test_bad_static_headers_fail_the_cold_start(make_stack: Any) -> None:
+def test_bad_static_headers_fail_the_cold_start(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=1, parameters={"TargetStaticHeaders": '{"Idempotency-Key": "mine"}'})
     with pytest.raises(ConfigError, match="TARGET_STATIC_HEADERS may not set Idempotency-Key"):
         stack.forwarder.cold_start()

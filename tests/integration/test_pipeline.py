@@ -13,7 +13,7 @@ import pytest
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.events import load_event
 from traede_local.lambda_runtime import sqs_event
-from traede_local.local_stack import LocalStack
+from traede_local.local_stack import LocalStack, MakeStack
 
 SYSTEM = "local-erp"
 
@@ -34,9 +34,9 @@ def order_event(stack: LocalStack, bodies: list[str]) -> dict[str, Any]:
     return {"Records": records}
 
 
-def test_clean_export_delivers_each_order_once_and_marks_in_tens(make_stack: Any) -> None:
+def test_clean_export_delivers_each_order_once_and_marks_in_tens(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=260)
-    pending = len(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    pending = len(stack.sandbox.pending(SYSTEM))
     assert pending > 200
 
     first = stack.poll(load_event("scheduled"))
@@ -45,7 +45,6 @@ def test_clean_export_delivers_each_order_once_and_marks_in_tens(make_stack: Any
     drain(stack)
 
     receiver, sandbox = stack.receiver, stack.sandbox
-    assert receiver is not None and sandbox is not None
     assert receiver.delivered_ids() == sandbox.exported(SYSTEM)
     assert len(receiver.delivered_ids()) == pending
     assert receiver.duplicates() == 0
@@ -58,7 +57,7 @@ def test_clean_export_delivers_each_order_once_and_marks_in_tens(make_stack: Any
     assert stack.queue_depth(stack.queue_url) == 0
 
 
-def test_a_second_poll_while_orders_are_in_flight_enqueues_nothing(make_stack: Any) -> None:
+def test_a_second_poll_while_orders_are_in_flight_enqueues_nothing(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=25)
     first = stack.poll()
     second = stack.poll()  # nothing forwarded yet: every order is still pending in Traede
@@ -67,25 +66,27 @@ def test_a_second_poll_while_orders_are_in_flight_enqueues_nothing(make_stack: A
     assert stack.queue_depth(stack.queue_url) == first["enqueued"]
 
 
-def test_partial_failure_reports_only_the_failed_records(make_stack: Any) -> None:
+def test_partial_failure_reports_only_the_failed_records(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=12)
-    orders = stack.sandbox.order_list()[:3]  # type: ignore[union-attr]
-    stack.receiver.fail_ids = {orders[1]["id"]}  # type: ignore[union-attr]
+    orders = stack.sandbox.order_list()[:3]
+    stack.receiver.fail_ids = {orders[1]["id"]}
     bodies = [json.dumps(o) for o in orders] + ["{not json"]
     response = stack.forwarder.invoke(order_event(stack, bodies))
 
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {"msg-1"}  # the unreadable body is parked in the DLQ, not retried
     assert [m["Body"] for m in stack.dlq_messages()] == ["{not json"]
-    assert stack.sandbox.exported(SYSTEM) == {orders[0]["id"], orders[2]["id"]}  # type: ignore[union-attr]
-    note = stack.sandbox.notes[orders[0]["id"]]  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == {orders[0]["id"], orders[2]["id"]}
+    note = stack.sandbox.notes[orders[0]["id"]]
     assert f"Idempotency-Key traede:{SYSTEM}:{orders[0]['id']}:" in note
-    assert stack.receiver.delivered_ids() == {orders[0]["id"], orders[2]["id"]}  # type: ignore[union-attr]
+    assert stack.receiver.delivered_ids() == {orders[0]["id"], orders[2]["id"]}
 
 
-def test_malformed_body_is_parked_in_the_dlq_with_a_reason(make_stack: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_malformed_body_is_parked_in_the_dlq_with_a_reason(
+    make_stack: MakeStack, caplog: pytest.LogCaptureFixture
+) -> None:
     stack: LocalStack = make_stack(orders=3)
-    good = json.dumps(stack.sandbox.order_list()[0])  # type: ignore[union-attr]
+    good = json.dumps(stack.sandbox.order_list()[0])
     bodies = [good, "{not json", json.dumps({"id": "abc", "updated_at": "2026-01-01 00:00:00"})]
     stack.forwarder.cold_start()
     response = stack.forwarder.invoke(order_event(stack, bodies))
@@ -98,29 +99,29 @@ def test_malformed_body_is_parked_in_the_dlq_with_a_reason(make_stack: Any, capl
     assert "not JSON" in parked["{not json"]
 
 
-def test_rejected_order_is_never_marked_and_goes_to_the_dlq(make_stack: Any) -> None:
+def test_rejected_order_is_never_marked_and_goes_to_the_dlq(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=15)
-    rejected = stack.sandbox.pending(SYSTEM)[4]  # type: ignore[union-attr]
-    stack.receiver.reject_ids = {rejected}  # type: ignore[union-attr]
-    pending = set(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    rejected = stack.sandbox.pending(SYSTEM)[4]
+    stack.receiver.reject_ids = {rejected}
+    pending = set(stack.sandbox.pending(SYSTEM))
     assert rejected in pending
     stack.poll()
     stats = drain(stack)
-    assert rejected not in stack.sandbox.exported(SYSTEM)  # type: ignore[union-attr]
-    assert rejected not in stack.receiver.delivered_ids()  # type: ignore[union-attr]
-    assert stack.receiver.attempts_for(rejected) == 1  # type: ignore[union-attr]  # fail fast: no retries
+    assert rejected not in stack.sandbox.exported(SYSTEM)
+    assert rejected not in stack.receiver.delivered_ids()
+    assert stack.receiver.attempts_for(rejected) == 1  # fail fast: no retries
     parked = stack.dlq_messages()
     assert [json.loads(m["Body"])["id"] for m in parked] == [rejected]
     assert "422" in parked[0]["MessageAttributes"]["failure_reason"]["StringValue"]
     assert stats.failures == 0
-    assert stack.sandbox.exported(SYSTEM) == pending - {rejected}  # type: ignore[union-attr]
+    assert stack.sandbox.exported(SYSTEM) == pending - {rejected}
 
 
-def test_reexport_delivers_again_under_a_new_key(make_stack: Any) -> None:
+def test_reexport_delivers_again_under_a_new_key(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=20)
     stack.poll()
     drain(stack)
-    first_keys = stack.receiver.keys_by_order()  # type: ignore[union-attr]
+    first_keys = stack.receiver.keys_by_order()
     assert stack.poll()["enqueued"] == 0
 
     time.sleep(1.1)  # Traede's datetimes have whole seconds: step past the exports' second
@@ -129,15 +130,15 @@ def test_reexport_delivers_again_under_a_new_key(make_stack: Any) -> None:
     again = stack.poll(event)
     assert again["enqueued"] == len(first_keys)
     drain(stack)
-    keys = stack.receiver.keys_by_order()  # type: ignore[union-attr]
+    keys = stack.receiver.keys_by_order()
     assert all(len(keys[oid]) == 2 and first_keys[oid] < keys[oid] for oid in first_keys)
     assert all(":reexport:" in k for oid in keys for k in keys[oid] - first_keys[oid])
 
 
 @pytest.mark.parametrize("paging", ["paged", "all", "ignore_page"])
-def test_every_paging_behaviour_enqueues_each_order_once(make_stack: Any, paging: str) -> None:
+def test_every_paging_behaviour_enqueues_each_order_once(make_stack: MakeStack, paging: str) -> None:
     stack: LocalStack = make_stack(orders=130, paging=paging)
-    pending = len(stack.sandbox.pending(SYSTEM))  # type: ignore[union-attr]
+    pending = len(stack.sandbox.pending(SYSTEM))
     result = stack.poll()
     expected = pending if paging != "ignore_page" else min(pending, 60)
     assert result["enqueued"] == expected
@@ -145,11 +146,11 @@ def test_every_paging_behaviour_enqueues_each_order_once(make_stack: Any, paging
     # Paging ends on an empty page, a page larger than `limit`, or a page with nothing new.
     assert result["pages"] == {"paged": math.ceil(pending / 60) + 1, "all": 1, "ignore_page": 2}[paging]
     drain(stack)
-    assert len(stack.receiver.delivered_ids()) == expected  # type: ignore[union-attr]
+    assert len(stack.receiver.delivered_ids()) == expected
 
 
 def test_credentials_never_reach_logs_urls_or_the_receiving_system(
-    make_stack: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    make_stack: MakeStack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     stack: LocalStack = make_stack(orders=15, overrides={"POWERTOOLS_LOG_LEVEL": "DEBUG"})
     service = stack.forwarder.environment["POWERTOOLS_SERVICE_NAME"]
@@ -165,31 +166,30 @@ def test_credentials_never_reach_logs_urls_or_the_receiving_system(
     secret_values = [traede["access_token"], traede["app_key"], *target.values()]
     for value in secret_values:
         assert value not in out and value not in err
-    for request in stack.sandbox.requests_log:  # type: ignore[union-attr]
+    for request in stack.sandbox.requests_log:
         assert "access_token" not in request["query"]
-    for delivery in stack.receiver.deliveries:  # type: ignore[union-attr]
+    for delivery in stack.receiver.deliveries:
         sent = json.dumps(delivery.headers) + json.dumps(delivery.body)
         assert traede["access_token"] not in sent and traede["app_key"] not in sent
     # The target does get its own header, and the sandbox its two.
-    assert stack.receiver.deliveries and all(  # type: ignore[union-attr]
-        d.headers.get("X-Api-Key") == target["X-Api-Key"]
-        for d in stack.receiver.deliveries  # type: ignore[union-attr]
+    assert stack.receiver.deliveries and all(
+        d.headers.get("X-Api-Key") == target["X-Api-Key"] for d in stack.receiver.deliveries
     )
 
 
-def test_poller_rejects_a_bad_reexport_value(make_stack: Any) -> None:
+def test_poller_rejects_a_bad_reexport_value(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=2)
     with pytest.raises(ValueError, match="not_exported_since"):
         stack.poll({"not_exported_since": "last tuesday"})
     assert stack.queue_depth(stack.queue_url) == 0
 
 
-def test_sample_sqs_event_is_accepted_by_the_forwarder(make_stack: Any) -> None:
+def test_sample_sqs_event_is_accepted_by_the_forwarder(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=1)
-    stack.sandbox.add_orders([load_event("order")])  # type: ignore[union-attr]
+    stack.sandbox.add_orders([load_event("order")])
     response = stack.forwarder.invoke(load_event("sqs-order"))
     assert response == {"batchItemFailures": []}
-    assert 4711 in stack.sandbox.exported(SYSTEM)  # type: ignore[union-attr]
+    assert 4711 in stack.sandbox.exported(SYSTEM)
 
 
 def test_sqs_event_helper_matches_the_sample_shape() -> None:

@@ -8,6 +8,7 @@ POLLER = {
     Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q",
     Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     Env.LEDGER_TABLE: "ledger",
+    Env.LARGE_ORDER_BUCKET: "large-orders",
 }
 FORWARDER = {
     Env.TRAEDE_SYSTEM_ID: "erp",
@@ -15,6 +16,7 @@ FORWARDER = {
     Env.TARGET_URL: "https://erp.example.com/orders",
     Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     Env.LEDGER_TABLE: "ledger",
+    Env.LARGE_ORDER_BUCKET: "large-orders",
 }
 
 
@@ -22,6 +24,7 @@ def test_defaults() -> None:
     cfg = PollerConfig.from_env(POLLER)
     assert cfg.traede.api_url == "https://api.traede.com"
     assert cfg.export.page_size == 60
+    assert (cfg.large.bucket, cfg.large.threshold) == ("large-orders", 262_144)
     assert not cfg.export.include_open and not cfg.export.include_closed
     fwd = ForwarderConfig.from_env(FORWARDER)
     assert fwd.concurrency == 10 and not fwd.conflict_is_delivered and fwd.target_credentials_secret is None
@@ -59,6 +62,11 @@ def test_reads_export_options() -> None:
         ({Env.IN_FLIGHT_LEASE_SECONDS: "soon"}, [Env.IN_FLIGHT_LEASE_SECONDS]),
         ({Env.TRAEDE_API_URL: "ftp://x"}, [Env.TRAEDE_API_URL]),
         ({Env.LEDGER_TABLE: "", Env.TRAEDE_CREDENTIALS_SECRET: ""}, [Env.LEDGER_TABLE, Env.TRAEDE_CREDENTIALS_SECRET]),
+        ({Env.LARGE_ORDER_BUCKET: ""}, [Env.LARGE_ORDER_BUCKET]),
+        # Above 256 KiB a batch of 10 could exceed Lambda's 6 MB payload (template.yaml has the arithmetic).
+        ({Env.LARGE_ORDER_THRESHOLD_BYTES: "262145"}, [Env.LARGE_ORDER_THRESHOLD_BYTES]),
+        ({Env.LARGE_ORDER_THRESHOLD_BYTES: "1MiB"}, [Env.LARGE_ORDER_THRESHOLD_BYTES]),
+        ({Env.LARGE_ORDER_THRESHOLD_BYTES: "10"}, [Env.LARGE_ORDER_THRESHOLD_BYTES]),
     ],
 )
 def test_poller_errors_name_every_bad_variable(change: dict[str, str], names: list[str]) -> None:
@@ -76,6 +84,8 @@ def test_poller_errors_name_every_bad_variable(change: dict[str, str], names: li
         ({Env.TARGET_CONFLICT_IS_DELIVERED: "perhaps"}, Env.TARGET_CONFLICT_IS_DELIVERED),
         ({Env.HTTP_READ_TIMEOUT: "-1"}, Env.HTTP_READ_TIMEOUT),
         ({Env.DLQ_URL: ""}, Env.DLQ_URL),
+        ({Env.LARGE_ORDER_BUCKET: ""}, Env.LARGE_ORDER_BUCKET),
+        ({Env.LARGE_ORDER_THRESHOLD_BYTES: "300000"}, Env.LARGE_ORDER_THRESHOLD_BYTES),
     ],
 )
 def test_forwarder_errors_name_the_variable(change: dict[str, str], name: str) -> None:
@@ -86,7 +96,7 @@ def test_forwarder_errors_name_the_variable(change: dict[str, str], name: str) -
 def test_empty_environment_names_each_required_variable() -> None:
     with pytest.raises(ConfigError) as info:
         PollerConfig.from_env({})
-    assert str(info.value).count("is required") == 5
+    assert str(info.value).count("is required") == 6
 
 
 @pytest.mark.parametrize("url", ["https://erp:s3cretpw@erp.example/orders", "ftp://erp:s3cretpw@erp.example/x"])

@@ -1,18 +1,17 @@
-"""Issue 10 case 13: secrets are checked as HTTP header material when read, and errors never quote them."""
+"""Secrets are checked as HTTP header material when read, and errors never quote them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from traede_export.credentials import CredentialsError, target_headers, traede_headers
+from traede_export.credentials import CredentialsError, ReadsSecrets, target_headers, traede_headers
 
 SECRET = "traede-export/target"
 CANARY = "CANARY8841"
 
 
-def reader(value: Any) -> Any:
+def reader(value: object) -> ReadsSecrets:
+    """An in-memory secret store holding one value under every name."""
     return lambda name: value
 
 
@@ -32,19 +31,19 @@ def reader(value: Any) -> Any:
 )
 def test_a_target_secret_of_the_wrong_shape_is_refused_without_its_value(value: dict[str, str]) -> None:
     with pytest.raises(CredentialsError) as error:
-        target_headers(SECRET, reader(value))()  # type: ignore[arg-type]
+        target_headers(SECRET, reader(value))()
     assert SECRET in str(error.value) and CANARY not in str(error.value)
 
 
 @pytest.mark.parametrize("name", ["Idempotency-Key", "idempotency-key", "CONTENT-TYPE", "Content-Type"])
 def test_a_target_secret_cannot_override_the_forwarders_headers(name: str) -> None:
     with pytest.raises(CredentialsError, match="may not set"):
-        target_headers(SECRET, reader({"X-Api-Key": "k", name: CANARY}))()  # type: ignore[arg-type]
+        target_headers(SECRET, reader({"X-Api-Key": "k", name: CANARY}))()
 
 
 def test_a_good_target_secret_passes_as_it_is() -> None:
     value = {"X-Api-Key": "abc-123_=/+", "Authorization": "Basic dXNlcjpwYXNz", "X-Empty": "", "X-Latin": "café"}
-    assert target_headers(SECRET, reader(value))() == value  # type: ignore[arg-type]
+    assert target_headers(SECRET, reader(value))() == value
 
 
 @pytest.mark.parametrize(
@@ -58,7 +57,35 @@ def test_a_good_target_secret_passes_as_it_is() -> None:
 )
 def test_a_traede_secret_of_the_wrong_shape_is_refused_without_its_value(value: dict[str, str]) -> None:
     with pytest.raises(CredentialsError) as error:
-        traede_headers("traede-export/traede", reader(value))()  # type: ignore[arg-type]
+        traede_headers("traede-export/traede", reader(value))()
     message = str(error.value)
     assert "traede-export/traede" in message and CANARY not in message
     assert "access_token" in message or "app_key" in message  # which field to fix
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (["tok", "app"], "must be a JSON object"),
+        ("tok", "must be a JSON object"),
+        ({"access_token": "tok"}, "needs non-empty 'access_token' and 'app_key'"),
+        ({"access_token": "", "app_key": "app"}, "needs non-empty 'access_token' and 'app_key'"),
+        ({"access_token": 42, "app_key": "app"}, "needs non-empty 'access_token' and 'app_key'"),
+    ],
+)
+def test_a_traede_secret_that_is_not_token_and_key_says_what_it_needs(value: object, problem: str) -> None:
+    with pytest.raises(CredentialsError, match=problem):
+        traede_headers("traede-export/traede", reader(value))()
+
+
+@pytest.mark.parametrize("value", [["X-Api-Key", "k"], "k", {"X-Api-Key": 42}, {"X-Api-Key": None}])
+def test_a_target_secret_that_is_not_header_strings_is_refused(value: object) -> None:
+    with pytest.raises(CredentialsError, match="must be a JSON object of header: value strings"):
+        target_headers(SECRET, reader(value))()
+
+
+def test_no_target_secret_means_no_headers_and_no_read() -> None:
+    def never(name: str) -> object:
+        raise AssertionError(f"read {name}")
+
+    assert target_headers(None, never)() == {}

@@ -29,6 +29,7 @@ FORWARDER = {
     Env.TARGET_URL: "https://erp.example.com/orders",
     Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
     Env.LEDGER_TABLE: "ledger",
+    Env.LARGE_ORDER_BUCKET: "large-orders",
 }
 
 
@@ -167,8 +168,8 @@ def test_bad_request_settings_fail_the_cold_start_in_one_message() -> None:
 def test_the_target_secret_cannot_replace_the_idempotency_key() -> None:
     secret = {"Authorization": "Bearer x", "Idempotency-Key": "fixed"}
     with pytest.raises(CredentialsError, match="may not set Idempotency-Key") as caught:
-        target_headers("target/creds", lambda _name: secret)()  # type: ignore[arg-type]
+        target_headers("target/creds", lambda _name: secret)()
     assert "Bearer x" not in str(caught.value) and "fixed" not in str(caught.value)
-    assert target_headers("target/creds", lambda _name: {"Authorization": "Bearer x"})() == {  # type: ignore[arg-type]
+    assert target_headers("target/creds", lambda _name: {"Authorization": "Bearer x"})() == {
         "Authorization": "Bearer x"
     }

@@ -6,6 +6,7 @@ The template is the deploy artifact; these tests pin the relations between its n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from traede_export.config import INCLUDABLE, ForwarderConfig, PollerConfig, variables_read
+from traede_export.claim_check import MAX_THRESHOLD_BYTES
+from traede_export.config import INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.template import TEMPLATE, load_template
 
@@ -186,6 +188,20 @@ def test_poller_stale_alarm(tpl: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- environment and parameters
 
 
+def variables_read(config_cls: type[PollerConfig] | type[ForwarderConfig]) -> set[str]:
+    """The names a config class reads, found by running it on a recording environment."""
+
+    class Recorder(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            seen.add(key)
+            return default
+
+    seen: set[str] = set()
+    with contextlib.suppress(ConfigError):
+        config_cls.from_env(Recorder())
+    return seen
+
+
 @pytest.mark.parametrize(
     ("code_uri", "config"), [("functions/poller", PollerConfig), ("functions/forwarder", ForwarderConfig)]
 )
@@ -304,6 +320,40 @@ def test_dashboard_and_alarms_use_metrics_the_code_emits(tpl: dict[str, Any]) ->
     }
     assert custom <= emitted, custom - emitted
     assert {"PollSucceeded", "OrdersDelivered", "OrdersRejected", "MarkFailures"} <= custom
+
+
+# ---------------------------------------------------------------- large orders (claim-check)
+
+
+def test_large_order_threshold_keeps_a_batch_of_ten_within_lambdas_payload(tpl: dict[str, Any]) -> None:
+    threshold = int(_global(tpl, "Environment")["Variables"]["LARGE_ORDER_THRESHOLD_BYTES"])
+    # Each body may be escaped to twice its size in the event's JSON, plus attributes and metadata.
+    assert 10 * (2 * threshold + 2048) < 6_000_000
+    assert threshold <= MAX_THRESHOLD_BYTES  # what config.py accepts
+
+
+def test_large_order_bucket_is_private_tls_only_encrypted_and_expires(tpl: dict[str, Any]) -> None:
+    (name,) = _resources(tpl, "AWS::S3::Bucket")
+    props = tpl["Resources"][name]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    (sse,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (policy,) = _resources(tpl, "AWS::S3::BucketPolicy").values()
+    assert policy["Properties"]["Bucket"] == {"Ref": name}
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Action"], deny["Condition"]) == (
+        "Deny",
+        "s3:*",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
+    assert deny["Resource"] == [{"Fn::GetAtt": [name, "Arn"]}, {"Fn::Sub": f"${{{name}.Arn}}/*"}]
+    # Objects outlive every copy of their message: the order queue's retention, then the DLQ's.
+    retention = sum(q["Properties"]["MessageRetentionPeriod"] for q in _resources(tpl, "AWS::SQS::Queue").values())
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] * 86400 > retention
+    assert "VersioningConfiguration" not in props  # objects are re-creatable copies (see the template)
 
 
 # ---------------------------------------------------------------- cfn-lint

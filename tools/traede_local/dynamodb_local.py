@@ -120,18 +120,18 @@ class DynamoDBLocal:
         self.endpoint = ""
 
 
-def start_dynamodb_local(directory: Path | None = None) -> DynamoDBLocal:
+def start_dynamodb_local() -> DynamoDBLocal:
     """Start DynamoDB Local and route this process's (and its children's) DynamoDB calls to it."""
-    server = DynamoDBLocal(directory)
+    server = DynamoDBLocal()
     os.environ[ENDPOINT_VARIABLE] = server.start()
     return server
 
 
 @contextlib.contextmanager
-def dynamodb_local(directory: Path | None = None) -> Iterator[str]:
+def dynamodb_local() -> Iterator[str]:
     """`with dynamodb_local() as endpoint:` DynamoDB goes there inside the block, as before after it."""
     before = os.environ.get(ENDPOINT_VARIABLE)
-    server = start_dynamodb_local(directory)
+    server = start_dynamodb_local()
     try:
         yield server.endpoint
     finally:

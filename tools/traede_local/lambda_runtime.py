@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -52,10 +52,10 @@ def patched_env(values: dict[str, str]) -> Iterator[None]:
 class LambdaContext:
     """The attributes Powertools reads from Lambda's context object."""
 
-    def __init__(self, function_name: str, timeout: float, memory: int = 512) -> None:
+    def __init__(self, function_name: str, timeout: float) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory
+        self.memory_limit_in_mb = 512
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
@@ -112,7 +112,7 @@ class LocalFunction:
             return getattr(module, self.spec.function)(event, context)
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     """Shape ReceiveMessage results as the event Lambda's SQS integration delivers."""
     records = []
     for m in messages:

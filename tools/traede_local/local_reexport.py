@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from traede_export.models import utc_text
 from traede_local.events import load_event
 from traede_local.local_stack import LocalOptions, LocalStack
 
@@ -23,15 +24,15 @@ def reexport_local(options: LocalOptions, since: str | None, progress: Any = Non
         first = stack.poll(load_event("scheduled"))
         source = stack.event_source()
         source.drain(max_seconds=600, progress=progress)
-        exported_first = stack.sandbox.exported(options.system_id) if stack.sandbox else set()
+        exported_first = stack.sandbox.exported(options.system_id) if options.traede_url is None else set()
         if since is None:
             time.sleep(1.1)
-            since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            since = utc_text(datetime.now(UTC))
         event = load_event("reexport")
         event["detail"]["not_exported_since"] = since
         again = stack.poll(event)
         source.drain(max_seconds=600, progress=progress)
-        keys = stack.receiver.keys_by_order() if stack.receiver else {}
+        keys = stack.receiver.keys_by_order() if options.target_url is None else {}
         redelivered = sorted(oid for oid, ks in keys.items() if any(REEXPORT_MARK in k for k in ks))
         dead = stack.dlq_messages()
         return {

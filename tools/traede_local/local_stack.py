@@ -13,9 +13,11 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import boto3
 
@@ -23,8 +25,9 @@ from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_orders
+from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders, wall_clock
 from traede_local.template import Resolver, functions, load_template, resources_of_type
+from traede_ops.ops import peek_messages
 
 REGION = "us-east-1"
 TARGET_AUTH_HEADER = "X-Api-Key"
@@ -33,6 +36,7 @@ TARGET_AUTH_HEADER = "X-Api-Key"
 @dataclass
 class LocalOptions:
     orders: int = 40
+    large: int = 0  # orders of about 1.5 MiB each, seeded after the others (ids follow theirs)
     system_id: str = "local-erp"
     seed: int = 1
     paging: str = "paged"
@@ -53,6 +57,49 @@ class LocalOptions:
     # Where the ledger table lives when no DynamoDB endpoint is given: moto's DynamoDB (starts
     # instantly) or a DynamoDB Local started for this stack (atomic conditional writes, ~3 s of JVM).
     dynamodb: Literal["moto", "local"] = "moto"
+    traede_clock: Callable[[], datetime] = wall_clock  # the sandbox's time, e.g. a ManualClock
+
+
+class StackOptions(TypedDict, total=False):
+    """`LocalOptions`' fields as keyword arguments (tests/unit checks that the two agree)."""
+
+    orders: int
+    large: int
+    system_id: str
+    seed: int
+    paging: str
+    traede_faults: Faults
+    target_faults: ReceiverFaults
+    reject_ids: frozenset[int]
+    store_dir: Path | None
+    visibility_timeout: int
+    parameters: dict[str, str]
+    mapping: str | None
+    target_path: str
+    overrides: dict[str, str]
+    traede_url: str | None
+    traede_credentials: dict[str, str] | None
+    target_url: str | None
+    target_headers: dict[str, str] | None
+    dynamodb: Literal["moto", "local"]
+    traede_clock: Callable[[], datetime]
+
+
+class MakeStack(Protocol):
+    """The tests' `make_stack` fixture: a started stack, stopped when the test ends."""
+
+    def __call__(self, **options: Unpack[StackOptions]) -> LocalStack: ...
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": ""}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
 
 
 class MotoServer:
@@ -108,8 +155,22 @@ class LocalStack:
         self._dynamodb_local: DynamoDBLocal | None = None
         self._dynamodb_endpoint = dynamodb_endpoint
         self._saved_dynamodb_variable: str | None = None
-        self.sandbox: TraedeSandbox | None = None
-        self.receiver: ReceivingSystem | None = None
+        self._sandbox: TraedeSandbox | None = None
+        self._receiver: ReceivingSystem | None = None
+
+    @property
+    def sandbox(self) -> TraedeSandbox:
+        """The local Traede; LookupError when `LocalOptions.traede_url` points at a real one."""
+        if self._sandbox is None:
+            raise LookupError("this stack has no Traede sandbox: it talks to LocalOptions.traede_url")
+        return self._sandbox
+
+    @property
+    def receiver(self) -> ReceivingSystem:
+        """The local receiving system; LookupError when `LocalOptions.target_url` points at a real one."""
+        if self._receiver is None:
+            raise LookupError("this stack has no local receiving system: it talks to LocalOptions.target_url")
+        return self._receiver
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -129,30 +190,32 @@ class LocalStack:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
         suffix = secrets.token_hex(3)  # several stacks may share one moto server
 
         traede_url, traede_creds = o.traede_url, o.traede_credentials
         if traede_url is None:
             traede_creds = {"access_token": "tok-" + secrets.token_hex(12), "app_key": "app-" + secrets.token_hex(8)}
-            self.sandbox = TraedeSandbox(
-                seed_orders(o.orders, seed=o.seed),
+            self._sandbox = TraedeSandbox(
+                seed_orders(o.orders, seed=o.seed) + seed_large_orders(o.large, start_id=1001 + o.orders, seed=o.seed),
                 access_token=traede_creds["access_token"],
                 app_key=traede_creds["app_key"],
                 faults=o.traede_faults,
                 paging=o.paging,
+                clock=o.traede_clock,
             )
-            traede_url = self.sandbox.start()
+            traede_url = self._sandbox.start()
         target_url, target_headers = o.target_url, o.target_headers
         if target_url is None:
             target_headers = {TARGET_AUTH_HEADER: "key-" + secrets.token_hex(12)}
-            self.receiver = ReceivingSystem(
+            self._receiver = ReceivingSystem(
                 store_dir=o.store_dir,
                 faults=o.target_faults,
                 reject_ids=set(o.reject_ids),
                 required_headers=target_headers,
                 expect_order=not (o.mapping or o.parameters.get("TargetMapping")),
             )
-            target_url = self.receiver.start() + o.target_path
+            target_url = self._receiver.start() + o.target_path
         self.credentials = {"traede": traede_creds or {}, "target": target_headers or {}}
 
         traede_secret = self._secret(f"traede-export-{suffix}/traede", traede_creds or {})
@@ -177,10 +240,11 @@ class LocalStack:
         self.queue_url = self._queue_of_forwarder()
         self.dlq_url = self.forwarder.environment["DLQ_URL"]
         self.table = self.forwarder.environment["LEDGER_TABLE"]
+        self.bucket = self.forwarder.environment["LARGE_ORDER_BUCKET"]
         return self
 
     def stop(self) -> None:
-        for server in (self.sandbox, self.receiver):
+        for server in (self._sandbox, self._receiver):
             if server is not None:
                 server.stop()
         if self._moto is not None:
@@ -240,6 +304,41 @@ class LocalStack:
             r.refs[logical] = name
             r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:123456789012:table/{name}"
 
+        for logical, resource in resources_of_type(self.template, "AWS::S3::Bucket").items():
+            self._bucket(logical, r.resolve(resource.get("Properties", {})), suffix)
+
+    def _bucket(self, logical: str, props: dict[str, Any], suffix: str) -> None:
+        """The bucket as the template configures it: public access blocked, encryption, lifecycle."""
+        name = f"{logical.lower()}-{suffix}"
+        self.s3.create_bucket(Bucket=name)
+        if "PublicAccessBlockConfiguration" in props:
+            self.s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if "BucketEncryption" in props:
+            self.s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if rules:
+            self.s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]},
+            )
+        self.resolver.refs[logical] = name
+        self.resolver.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def large_objects(self) -> list[str]:
+        """Keys in the large-order bucket."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
     def _function(self, specs: dict[str, Any], event_type: str) -> LocalFunction:
         for spec in specs.values():
             if any(e.get("Type") == event_type for e in spec.events.values()):
@@ -274,22 +373,5 @@ class LocalStack:
         return queue_depth(self.sqs, url)
 
     def dlq_messages(self) -> list[dict[str, Any]]:
-        """Everything in the DLQ, left in place (visibility 0)."""
-        seen: dict[str, Any] = {}
-        for _ in range(50):
-            answer = self.sqs.receive_message(
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
-                AttributeNames=["All"],
-            )
-            batch = answer.get("Messages", [])
-            if not batch:
-                break
-            seen.update((m["MessageId"], m) for m in batch)
-        for m in seen.values():
-            self.sqs.change_message_visibility(
-                QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        return list(seen.values())
+        """Everything in the DLQ, left in place."""
+        return peek_messages(self.sqs, self.dlq_url, wait_seconds=0)

@@ -53,6 +53,16 @@ class Delivery:
     path: str = ORDERS_PATH
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One request as it arrived, whatever the answer: how a test sees what every retry carried."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    status: int  # as answered; 0 when the connection was dropped
+
+
 class ReceivingSystem(LocalServer):
     def __init__(
         self,
@@ -81,7 +91,8 @@ class ReceivingSystem(LocalServer):
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []  # every accepted store, including accepted-but-502
         self.ambiguous = 0  # accepted-but-502 answers
-        self.attempts = 0  # every request received
+        self.attempts = 0  # every request received (counted on arrival, before any latency or fault)
+        self.requests: list[Attempt] = []  # every request, recorded once answered
         self._accepted_keys: set[str] = set()
         if store_dir is not None:
             store_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +128,13 @@ class ReceivingSystem(LocalServer):
     def dispatch(self, request: Request) -> Reply:
         with self._lock:
             self.attempts += 1
+        reply = self._answer(request)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._lock:
+            self.requests.append(Attempt(request.method, request.path, headers, 0 if reply.drop else reply.status))
+        return reply
+
+    def _answer(self, request: Request) -> Reply:
         if self.faults.latency > 0:
             threading.Event().wait(self.faults.latency)
         if self.redirect is not None:

@@ -15,6 +15,7 @@ from traede_local.local_stack import LocalOptions, LocalStack
 class LocalReport:
     fetched: int
     enqueued: int
+    large: int  # enqueued as a pointer to S3 (claim-check)
     delivered: int
     marked: int
     mark_calls: int
@@ -35,14 +36,16 @@ def run_local(options: LocalOptions, progress: Any = None) -> LocalReport:
         source = stack.event_source()
         source.drain(max_seconds=600, progress=progress)
         dlq = stack.dlq_messages()
-        delivered = len(stack.receiver.delivered_ids()) if stack.receiver else source.stats.records
-        marked_ids = stack.sandbox.exported(options.system_id) if stack.sandbox else set()
+        local_target, local_traede = options.target_url is None, options.traede_url is None
+        delivered = len(stack.receiver.delivered_ids()) if local_target else source.stats.records
+        marked_ids = stack.sandbox.exported(options.system_id) if local_traede else set()
         return LocalReport(
             fetched=poll["fetched"],
             enqueued=poll["enqueued"],
+            large=poll["large"],
             delivered=delivered,
             marked=len(marked_ids),
-            mark_calls=len(stack.sandbox.mark_calls) if stack.sandbox else 0,
+            mark_calls=len(stack.sandbox.mark_calls) if local_traede else 0,
             failed=len(dlq),
             forwarder_invocations=source.stats.invocations,
             redeliveries=source.stats.records - poll["enqueued"],

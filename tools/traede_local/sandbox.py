@@ -1,4 +1,4 @@
-"""A local stand-in for Traede's production-order Export API (see /work/shared/traede-export-api.md).
+"""A local stand-in for Traede's production-order Export API (see docs/traede-api.md).
 
 Endpoints: `GET /v10/production-orders/export` and `POST /v10/production-orders/mark-as-exported`,
 both requiring `Authorization: Bearer <access token>` and `X-Traede-App-Key: <app key>` headers
@@ -26,28 +26,63 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from traede_export.config import INCLUDABLE, MAX_PAGE_SIZE
-from traede_export.models import MAX_MARK_BATCH
 from traede_local.faults import Faults, LocalServer, Reply, Request, fault_reply, redirect_reply
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
 PAGING_MODES = ("paged", "all", "ignore_page")
+# Traede's documented values (docs/traede-api.md), stated here rather than imported from the client,
+# so that a wrong limit in the client fails against the sandbox instead of agreeing with it.
 DEFAULT_LIMIT = 20
-# Traede's documented limits, from the client's single source of truth.
-MAX_LIMIT = MAX_PAGE_SIZE
-MAX_MARK_ITEMS = MAX_MARK_BATCH
-INCLUDES = INCLUDABLE
+MAX_LIMIT = 60
+MAX_MARK_ITEMS = 10
+INCLUDES = frozenset(
+    {
+        "deliveryNotes",
+        "lines",
+        "lines.product",
+        "lines.variant",
+        "salesOrders",
+        "salesOrders.delivery",
+        "salesOrders.lines",
+        "salesOrders.lines.product",
+        "salesOrders.lines.variant",
+        "salesOrders.shop",
+        "supplier",
+    }
+)
 OPERATORS = frozenset({"eq", "gt", "gte", "lt", "lte", "ct", "sw", "ew", "in", "bt"})
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _PHP_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """Traede's time, moved only by the test, so it can step past Traede's whole seconds without sleeping.
+
+    It starts at a whole second a day ago, so an instant read from it is never in the future for
+    the poller, which refuses a `not_exported_since` that is.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
 
 
 class BadRequest(ValueError):
@@ -62,8 +97,10 @@ class TraedeSandbox(LocalServer):
         app_key: str,
         faults: Faults | None = None,
         paging: str = "paged",
+        clock: Callable[[], datetime] = wall_clock,
     ) -> None:
         super().__init__()
+        self.clock = clock
         if paging not in PAGING_MODES:
             raise ValueError(f"paging must be one of {PAGING_MODES}, not {paging!r}")
         self.access_token = access_token
@@ -77,7 +114,6 @@ class TraedeSandbox(LocalServer):
         self._exports: dict[str, dict[int, datetime]] = {}  # system_id -> order id -> last export
         self._last_now = datetime.min.replace(tzinfo=UTC)
         self.export_calls = 0  # export requests answered 200
-        self.export_attempts = 0  # authenticated export requests, including faulted ones
         self.mark_calls: list[list[int]] = []  # order ids of each successful mark call
         self.mark_attempts = 0  # authenticated mark requests, including faulted ones
         self.notes: dict[int, str] = {}
@@ -94,7 +130,7 @@ class TraedeSandbox(LocalServer):
     def _now(self) -> datetime:
         # Strictly increasing, so an edit always lands after an earlier mark and vice versa.
         with self._lock:
-            now = max(datetime.now(UTC), self._last_now + timedelta(microseconds=1))
+            now = max(self.clock(), self._last_now + timedelta(microseconds=1))
             self._last_now = now
             return now
 
@@ -134,17 +170,14 @@ class TraedeSandbox(LocalServer):
         with self._lock:
             return set(self._exports.get(system_id, {}))
 
-    def pending(
-        self, system_id: str, not_exported_since: datetime | None = None, *, any_status: bool = False
-    ) -> list[int]:
+    def pending(self, system_id: str) -> list[int]:
         """Ids the export would return with the default flags (drafts and closed left out), in id order."""
         with self._lock:
             exports = self._exports.get(system_id, {})
             return [
                 oid
                 for oid in sorted(self._orders)
-                if self._is_pending(oid, exports, not_exported_since)
-                and (any_status or self._orders[oid].get("status") not in ("draft", "closed"))
+                if self._is_pending(oid, exports, None) and self._orders[oid].get("status") not in ("draft", "closed")
             ]
 
     def order_list(self) -> list[dict[str, Any]]:
@@ -190,10 +223,8 @@ class TraedeSandbox(LocalServer):
         if not self._authorised(request.headers):
             return Reply(401, {"error": "unauthenticated", "message": "a valid bearer token and app key are required"})
         is_export = request.path == EXPORT_PATH
-        with self._lock:
-            if is_export:
-                self.export_attempts += 1
-            else:
+        if not is_export:
+            with self._lock:
                 self.mark_attempts += 1
         fault = self.faults.pick()
         if fault is not None:
@@ -538,7 +569,10 @@ _SIZES = ["XS", "S", "M", "L", "XL"]
 _SHOPS = ["Copenhagen Flagship", "Webshop DK", "Stockholm Store", "Wholesale B2B"]
 
 
-def seed_orders(count: int, seed: int = 1, start_id: int = 1001) -> list[dict[str, Any]]:
+FIRST_ID = 1001
+
+
+def seed_orders(count: int, seed: int = 1, start_id: int = FIRST_ID) -> list[dict[str, Any]]:
     """Deterministic, realistic production orders dated in 2026 (no secret-looking strings)."""
     rng = random.Random(seed)
     orders = []
@@ -602,4 +636,26 @@ def seed_orders(count: int, seed: int = 1, start_id: int = 1001) -> list[dict[st
                 "salesOrders": sales_orders,
             }
         )
+    return orders
+
+
+LARGE_ORDER_BYTES = 1_572_864  # about 1.5 MiB: over SQS's 1 MiB message limit, as a big production order
+
+
+def seed_large_orders(count: int, start_id: int, seed: int = 1, size: int = LARGE_ORDER_BYTES) -> list[dict[str, Any]]:
+    """Orders of just under `size` bytes of JSON: an ordinary seeded order with lines added up to that size."""
+    orders = seed_orders(count, seed=seed, start_id=start_id)
+    for order in orders:
+        order["status"] = "confirmed"  # exported by default
+        order["salesOrders"] = []  # the export may leave them out; the size is the lines'
+        line = order["lines"][0]
+        lines = [{**line, "id": order["id"] * 100_000 + n, "quantity": 100 + n % 400} for n in range(size // 200)]
+        room = size - len(json.dumps(order))
+        kept = 0
+        for extra in lines:
+            room -= len(json.dumps(extra)) + 2  # ", " between list items
+            if room < 0:
+                break
+            kept += 1
+        order["lines"] = order["lines"] + lines[:kept]
     return orders

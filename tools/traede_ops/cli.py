@@ -47,6 +47,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     store.mkdir(parents=True, exist_ok=True)
     options = LocalOptions(
         orders=args.orders,
+        large=args.large,
         system_id=args.system_id or os.environ.get("TRAEDE_SYSTEM_ID") or "local-erp",
         store_dir=store,
         paging=args.paging,
@@ -156,6 +157,7 @@ def _target(args: argparse.Namespace) -> ops.Target:
         dlq_url=args.dlq_url,
         table=args.table,
         function=args.function,
+        bucket=args.bucket,
         system_id=args.system_id or os.environ.get("TRAEDE_SYSTEM_ID"),
     )
 
@@ -179,10 +181,10 @@ def _age(seconds: float | None) -> str:
 def cmd_map(args: argparse.Namespace) -> int:
     from traede_export.config import Env
     from traede_export.mapping import MappingError
-    from traede_export.target import METHODS, RequestShape, parse_static_headers, url_template_problem
+    from traede_export.target import DEFAULT_METHOD, METHODS, RequestShape, parse_static_headers, url_template_problem
     from traede_ops.preview import mapping_arg, preview
 
-    method = (args.method or os.environ.get(Env.TARGET_METHOD) or "POST").upper()
+    method = (args.method or os.environ.get(Env.TARGET_METHOD) or DEFAULT_METHOD).upper()
     if method not in METHODS:
         return _fail(args, f"method must be one of {', '.join(METHODS)}, got {method!r}")
     url = args.url or os.environ.get(Env.TARGET_URL) or None
@@ -228,20 +230,24 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from traede_export.claim_check import ClaimCheck
     from traede_export.queue import QueueWriter
     from traede_ops.replay import new_run_id, order_files, replay
 
     writer = None
     target = None
+    claims = None
     if not args.dry_run:
         target = _target(args)
         target.need("queue_url", "system_id")
         writer = QueueWriter(ops.client("sqs", target.region), target.value("queue_url"))
+        if target.bucket:  # large orders go through S3 as the poller sends them
+            claims = ClaimCheck(ops.client("s3", target.region), target.bucket)
     files = [str(p) for p in order_files(args.paths)]
     run_id = new_run_id()
     with _progress(args, "files", total=len(files)) as advance:
         system_id = (target.system_id or "") if target else ""
-        reports = replay(files, writer, system_id, progress=advance, run_id=run_id)
+        reports = replay(files, writer, system_id, progress=advance, run_id=run_id, claims=claims)
     sent = sum(len(r.sent) for r in reports)
     bad = [r for r in reports if not r.ok]
     ok = not bad
@@ -274,10 +280,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _since(text: str) -> str:
+    """A past instant as `...Z`, whole seconds: the precision Traede's `not_exported_since` has."""
+    from datetime import UTC, datetime
+
+    from traede_export.models import parse_utc, utc_text
+
     try:
-        return ops.parse_since(text)
+        instant = parse_utc(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(f"{exc} (e.g. 2026-11-01T00:00:00Z)") from None
+    if instant > datetime.now(UTC):
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future")
+    return utc_text(instant)
 
 
 def cmd_reexport(args: argparse.Namespace) -> int:
@@ -355,7 +369,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         table.add_column("last error", overflow="fold")
         for d in letters[: args.show]:
             sent = (d.sent_at or "")[:19].replace("T", " ")
-            table.add_row(d.message_id, str(d.order_id or "?"), str(d.attempts), sent, d.last_error or "")
+            order = str(d.order_id or "?") + (" (large, S3)" if d.large else "")
+            table.add_row(d.message_id, order, str(d.attempts), sent, d.last_error or "")
         if len(letters) > args.show:
             table.caption = f"... and {len(letters) - args.show} more (--show N)"
         console.print(table)
@@ -435,6 +450,7 @@ def _target_options() -> argparse.ArgumentParser:
     g.add_argument("--dlq-url", help="dead-letter queue URL (overrides DeadLetterQueueUrl)")
     g.add_argument("--table", help="ledger table name (overrides LedgerTableName)")
     g.add_argument("--function", help="poller function name (overrides PollerFunctionName)")
+    g.add_argument("--bucket", help="large-order bucket (overrides LargeOrderBucketName), for replay")
     g.add_argument("--system-id", help="Traede system id (default: $TRAEDE_SYSTEM_ID, then the stack's SystemId)")
     g.add_argument("--region", help="AWS region (default: the AWS configuration's)")
     g.add_argument("--endpoint-url", help="a local AWS endpoint such as moto (sets AWS_ENDPOINT_URL)")
@@ -464,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         aws=False,
     )
     p.add_argument("--orders", type=int, default=40, help="orders seeded in the sandbox (default 40)")
+    p.add_argument("--large", type=int, default=0, help="large orders (~1.5 MiB each, via S3) seeded as well")
     p.add_argument("--store-dir", default=".local-run/received", help="where the receiving system stores orders")
     p.add_argument("--paging", choices=["paged", "all", "ignore_page"], default="paged")
     p.add_argument("--fault-rate", type=float, default=0.0, help="inject faults on both HTTP hops (0-1)")

@@ -18,8 +18,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef
+from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk
 
 Progress = Callable[..., Any]
 
@@ -29,12 +30,14 @@ STACK_OUTPUTS = {
     "DeadLetterQueueUrl": "dlq_url",
     "LedgerTableName": "table",
     "PollerFunctionName": "function",
+    "LargeOrderBucketName": "bucket",
 }
 NEEDED_AS = {  # how the operator supplies each field
     "queue_url": "--queue-url (or --stack)",
     "dlq_url": "--dlq-url (or --stack)",
     "table": "--table (or --stack)",
     "function": "--function (or --stack)",
+    "bucket": "--bucket (or --stack)",
     "system_id": "--system-id or TRAEDE_SYSTEM_ID (or --stack)",
 }
 
@@ -64,6 +67,7 @@ class Target:
     dlq_url: str | None = None
     table: str | None = None
     function: str | None = None
+    bucket: str | None = None  # large orders (claim-check)
     system_id: str | None = None
     stack: str | None = None
     region: str | None = None
@@ -86,6 +90,7 @@ def resolve_target(
     dlq_url: str | None = None,
     table: str | None = None,
     function: str | None = None,
+    bucket: str | None = None,
     system_id: str | None = None,
 ) -> Target:
     """Explicit values win; the rest come from the stack's outputs (and its SystemId parameter)."""
@@ -110,7 +115,7 @@ def resolve_target(
         for parameter in description.get("Parameters", []):
             if parameter.get("ParameterKey") == "SystemId":
                 target.system_id = parameter.get("ParameterValue")
-    explicit = {"queue_url": queue_url, "dlq_url": dlq_url, "table": table, "function": function}
+    explicit = {"queue_url": queue_url, "dlq_url": dlq_url, "table": table, "function": function, "bucket": bucket}
     for name, value in explicit.items():
         if value:
             setattr(target, name, value)
@@ -268,12 +273,10 @@ class DeadLetter:
     attempts: int
     last_error: str | None
     sent_at: str | None
-    receipt_handle: str = field(repr=False, default="")
-    body: str = field(repr=False, default="")
-    attributes: dict[str, Any] = field(repr=False, default_factory=dict)
+    large: bool = False  # the body is an S3 pointer (claim-check); a redrive moves the pointer as is
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("receipt_handle", "body", "attributes")}
+        return asdict(self)
 
 
 def _dead_letter(message: dict[str, Any]) -> DeadLetter:
@@ -300,46 +303,54 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         attempts=int(system.get("ApproximateReceiveCount", 0)),
         last_error=text(Attr.FAILURE_REASON),
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="seconds") if sent else None,
-        receipt_handle=message["ReceiptHandle"],
-        body=message.get("Body", ""),
-        attributes=attrs,
+        large=is_pointer(message.get("Body")),
     )
 
 
-def _receive(sqs: Any, url: str, visibility: int) -> list[dict[str, Any]]:
-    """One long-polling receive (1 s): unlike short polling it asks every SQS server."""
+def _receive(sqs: Any, url: str, visibility: int, wait_seconds: int = 1) -> list[dict[str, Any]]:
+    """One receive, long-polling by default (1 s): unlike short polling it asks every SQS server."""
     answer = sqs.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=MAX_SEND_BATCH,
         VisibilityTimeout=visibility,
-        WaitTimeSeconds=1,
+        WaitTimeSeconds=wait_seconds,
         AttributeNames=["All"],
         MessageAttributeNames=["All"],
     )
     return list(answer.get("Messages", []))
 
 
-def dead_letters(sqs: Any, dlq_url: str, limit: int = 10_000) -> list[DeadLetter]:
-    """Every message on the DLQ (up to `limit`), then made visible again: a look, not a take."""
-    seen: dict[str, DeadLetter] = {}
-    while len(seen) < limit:
-        batch = _receive(sqs, dlq_url, visibility=60)
+PEEK_LIMIT = 10_000  # messages: a look at a queue stays a look, however deep the queue
+
+
+def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, Any]]:
+    """Every message on a queue (up to `PEEK_LIMIT`), then made visible again: a look, not a take.
+
+    Each look counts as a receive (towards a redrive policy's maxReceiveCount). `wait_seconds`
+    long-polls, which asks every SQS server; 0 suits a local endpoint, which has one.
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < PEEK_LIMIT:
+        batch = _receive(sqs, url, visibility=60, wait_seconds=wait_seconds)
         if not batch:
             break
         for message in batch:
-            seen.setdefault(message["MessageId"], _dead_letter(message))
-    for letters in _chunks(list(seen.values())):
+            seen.setdefault(message["MessageId"], message)
+    for messages in chunk(list(seen.values()), MAX_SEND_BATCH):
         sqs.change_message_visibility_batch(
-            QueueUrl=dlq_url,
+            QueueUrl=url,
             Entries=[
-                {"Id": str(i), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0} for i, d in enumerate(letters)
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
             ],
         )
-    return sorted(seen.values(), key=lambda d: (d.sent_at or "", d.message_id))
+    return list(seen.values())
 
 
-def _chunks(items: list[DeadLetter]) -> list[list[DeadLetter]]:
-    return [items[i : i + MAX_SEND_BATCH] for i in range(0, len(items), MAX_SEND_BATCH)]
+def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
+    """Every message on the DLQ (up to `PEEK_LIMIT`), left in place, oldest first."""
+    letters = [_dead_letter(m) for m in peek_messages(sqs, dlq_url)]
+    return sorted(letters, key=lambda d: (d.sent_at or "", d.message_id))
 
 
 @dataclass
@@ -460,20 +471,6 @@ def _redrive_batch(
 
 
 # ------------------------------------------------------------------------------ re-export
-
-
-def parse_since(text: str) -> str:
-    """An ISO-8601 instant in the past, normalised to UTC `...Z`; ValueError otherwise."""
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"not an ISO-8601 datetime: {text!r} (e.g. 2026-11-01T00:00:00Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
-    if parsed > datetime.now(UTC):
-        raise ValueError(f"{text!r} is in the future")
-    return parsed.isoformat().replace("+00:00", "Z")
 
 
 def invoke_poller(target: Target, since: str, throttle_wait: float = 300.0) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A file may hold a bare order, a list of orders, or an SQS event (`{"Records": [...]}`) whose
 bodies are orders. Every file is validated as a whole before any of it is sent: a file with one
-bad order sends nothing, and the report says which item was bad. Other files still go.
+bad order sends nothing, and the command says which item was bad. Other files still go.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from traede_export.claim_check import SIZE_ATTRIBUTE, ClaimCheck, Pointer, object_key, payload_size
 from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes
 from traede_export.queue import OutboundMessage, QueueWriter
 
@@ -37,8 +38,9 @@ class FileReport:
 @dataclass(frozen=True)
 class ParsedOrder:
     ref: OrderRef
-    body: str
+    body: str  # the order, or a large order's S3 pointer as it was queued
     reexport_since: str | None = None
+    payload_size: int | None = None  # set when `body` is a pointer: the order's size in bytes
 
 
 def order_files(paths: Iterable[str]) -> Iterator[Path]:
@@ -65,14 +67,32 @@ def _record(index: int, record: Any) -> ParsedOrder:
     body = record.get("body")
     if not isinstance(body, str):
         raise InvalidOrder(f"record {index}: no string 'body'")
+    raw_attrs = record.get("messageAttributes")
+    attrs = raw_attrs if isinstance(raw_attrs, dict) else {}
+
+    def text(name: str) -> str | None:
+        value = attrs.get(name)
+        found = value.get("stringValue") if isinstance(value, dict) else None
+        return found if isinstance(found, str) and found else None
+
+    since = text(Attr.REEXPORT_SINCE)
+    if Pointer.parse(body) is not None:
+        # A large order's pointer stays a pointer: its version comes from the record's attributes.
+        order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
+        size = payload_size({SIZE_ATTRIBUTE: {"StringValue": text(SIZE_ATTRIBUTE) or ""}})
+        if not (order_id and order_id.isdigit() and updated_at and size):
+            needed = f"{Attr.ORDER_ID}, {Attr.UPDATED_AT} and {SIZE_ATTRIBUTE}"
+            raise InvalidOrder(f"record {index}: an S3 pointer needs the attributes {needed}")
+        try:
+            ref = OrderRef.from_order({"id": int(order_id), "updated_at": updated_at})
+        except InvalidOrder as exc:
+            raise InvalidOrder(f"record {index}: {exc}") from None
+        return ParsedOrder(ref, body, since, size)
     try:
         ref = OrderRef.from_body(body)
     except InvalidOrder as exc:
         raise InvalidOrder(f"record {index}: {exc}") from None
-    attrs = record.get("messageAttributes")
-    since_attr = attrs.get(Attr.REEXPORT_SINCE) if isinstance(attrs, dict) else None
-    since = since_attr.get("stringValue") if isinstance(since_attr, dict) else None
-    return ParsedOrder(ref, body, since if isinstance(since, str) and since else None)
+    return ParsedOrder(ref, body, since)
 
 
 def orders_in(path: Path) -> list[ParsedOrder]:
@@ -118,8 +138,13 @@ def replay(
     system_id: str,
     progress: Callable[..., Any] | None = None,
     run_id: str | None = None,
+    claims: ClaimCheck | None = None,
 ) -> list[FileReport]:
-    """Validate and send each file; `writer=None` validates only (a dry run)."""
+    """Validate and send each file; `writer=None` validates only (a dry run).
+
+    `claims`: the stack's large-order bucket; an order over its threshold is stored there and
+    sent as a pointer, as the poller does. Without it such an order fails with the reason.
+    """
     run_id = run_id or new_run_id()
     reports = []
     for done, path in enumerate(order_files(paths), start=1):
@@ -132,17 +157,29 @@ def replay(
         else:
             report.orders = [o.ref.order_id for o in orders]
             if writer is not None:
-                _send(writer, system_id, run_id, orders, report)
+                _send(writer, system_id, run_id, orders, report, claims)
         if progress is not None:
             progress(done)
     return reports
 
 
-def _send(writer: QueueWriter, system_id: str, run_id: str, orders: list[ParsedOrder], report: FileReport) -> None:
-    messages = [
-        OutboundMessage(str(i), o.body, order_attributes(system_id, o.ref, run_id, o.reexport_since))
-        for i, o in enumerate(orders)
-    ]
+def _send(
+    writer: QueueWriter,
+    system_id: str,
+    run_id: str,
+    orders: list[ParsedOrder],
+    report: FileReport,
+    claims: ClaimCheck | None,
+) -> None:
+    messages = []
+    for i, o in enumerate(orders):
+        body, attributes = o.body, order_attributes(system_id, o.ref, run_id, o.reexport_since)
+        if o.payload_size is not None:
+            attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(o.payload_size)}
+        elif claims is not None and claims.is_large(body):
+            key = object_key(o.ref.order_id, o.ref.version, body.encode("utf-8"))
+            body, attributes = claims.offload(key, body, attributes)
+        messages.append(OutboundMessage(str(i), body, attributes))
     result = writer.send(messages)
     sent = set(result.sent)
     report.sent = [o.ref.order_id for i, o in enumerate(orders) if str(i) in sent]

@@ -6,7 +6,6 @@ runner and the tests all refer to it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -14,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
 from traede_export.filters import FilterGroup, parse_filter_groups
-from traede_export.target import METHODS, parse_static_headers, url_template_problem
+from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
 
 class Env:
@@ -41,6 +41,8 @@ class Env:
     HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT"
     HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT"
     TIME_SAFETY_MARGIN_SECONDS = "TIME_SAFETY_MARGIN_SECONDS"
+    LARGE_ORDER_BUCKET = "LARGE_ORDER_BUCKET"
+    LARGE_ORDER_THRESHOLD_BYTES = "LARGE_ORDER_THRESHOLD_BYTES"
 
 
 DEFAULT_TRAEDE_API_URL = "https://api.traede.com"
@@ -86,6 +88,14 @@ class TraedeSettings:
 
 
 @dataclass(frozen=True)
+class LargeOrders:
+    """Where orders over the threshold go (claim-check, see claim_check.py)."""
+
+    bucket: str
+    threshold: int = MAX_THRESHOLD_BYTES
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     include_open: bool = False
     include_closed: bool = False
@@ -102,6 +112,7 @@ class PollerConfig:
     dlq_url: str
     ledger_table: str
     lease_seconds: int
+    large: LargeOrders
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
 
@@ -121,8 +132,9 @@ class PollerConfig:
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
             lease_seconds=r.integer(Env.IN_FLIGHT_LEASE_SECONDS, 7200, 1, 14 * 24 * 3600),
+            large=_large(r),
             http=_http(r),
-            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
         )
         r.raise_if_errors()
         return cfg
@@ -136,10 +148,11 @@ class ForwarderConfig:
     conflict_is_delivered: bool
     dlq_url: str
     ledger_table: str
+    large: LargeOrders
     concurrency: int = 10
     http: HttpSettings = field(default_factory=HttpSettings)
     time_margin: float = 10.0
-    target_method: str = "POST"
+    target_method: str = DEFAULT_METHOD
     target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
     target_static_headers: dict[str, str] = field(default_factory=dict)
 
@@ -153,10 +166,11 @@ class ForwarderConfig:
             conflict_is_delivered=r.boolean(Env.TARGET_CONFLICT_IS_DELIVERED, False),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
-            concurrency=r.integer(Env.FORWARD_CONCURRENCY, 10, 1, 64),
+            large=_large(r),
+            concurrency=r.integer(Env.FORWARD_CONCURRENCY, cls.concurrency, 1, 64),
             http=_http(r),
-            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, 10.0, 0.0, 300.0),
-            target_method=r.choice(Env.TARGET_METHOD, "POST", METHODS),
+            time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
+            target_method=r.choice(Env.TARGET_METHOD, cls.target_method, METHODS),
             target_mapping=r.optional(Env.TARGET_MAPPING),
             target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
         )
@@ -172,25 +186,21 @@ def _traede(r: _Reader) -> TraedeSettings:
     )
 
 
-def _http(r: _Reader) -> HttpSettings:
-    return HttpSettings(
-        connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, 3.05, 0.1, 60.0),
-        read_timeout=r.number(Env.HTTP_READ_TIMEOUT, 10.0, 0.1, 300.0),
+def _large(r: _Reader) -> LargeOrders:
+    return LargeOrders(
+        bucket=r.required(Env.LARGE_ORDER_BUCKET),
+        threshold=r.integer(
+            Env.LARGE_ORDER_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES
+        ),
     )
 
 
-def variables_read(config_cls: type[PollerConfig] | type[ForwarderConfig]) -> set[str]:
-    """The names a config class reads, found by running it on a recording environment."""
-
-    class Recorder(dict[str, str]):
-        def get(self, key: str, default: Any = None) -> Any:
-            seen.add(key)
-            return default
-
-    seen: set[str] = set()
-    with contextlib.suppress(ConfigError):
-        config_cls.from_env(Recorder())
-    return seen
+def _http(r: _Reader) -> HttpSettings:
+    default = HttpSettings()
+    return HttpSettings(
+        connect_timeout=r.number(Env.HTTP_CONNECT_TIMEOUT, default.connect_timeout, 0.1, 60.0),
+        read_timeout=r.number(Env.HTTP_READ_TIMEOUT, default.read_timeout, 0.1, 300.0),
+    )
 
 
 class _Reader:

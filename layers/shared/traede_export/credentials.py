@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from traede_export.http import header_value_problem
 from traede_export.target import RESERVED_HEADERS
@@ -38,6 +38,12 @@ def _holds_secret(arg: object) -> bool:
 
 
 _NO_SECRET_BODIES = _NoSecretBodies()
+
+
+class ReadsSecrets(Protocol):
+    """What the header providers need: a secret's parsed JSON by name (`SecretReader`, or a fake)."""
+
+    def __call__(self, secret_name: str, /) -> Any: ...
 
 
 class SecretReader:
@@ -75,7 +81,7 @@ def _reason(exc: Exception) -> str:
     return type(exc.__cause__ or exc).__name__
 
 
-def traede_headers(secret_name: str, read: SecretReader) -> Callable[[], dict[str, str]]:
+def traede_headers(secret_name: str, read: ReadsSecrets) -> Callable[[], dict[str, str]]:
     """Headers for Traede: a bearer token and the app key, both from one JSON secret."""
 
     def provide() -> dict[str, str]:
@@ -94,7 +100,7 @@ def traede_headers(secret_name: str, read: SecretReader) -> Callable[[], dict[st
     return provide
 
 
-def target_headers(secret_name: str | None, read: SecretReader) -> Callable[[], dict[str, str]]:
+def target_headers(secret_name: str | None, read: ReadsSecrets) -> Callable[[], dict[str, str]]:
     """Headers for the receiving system: the secret is a JSON object of header names to values."""
 
     def provide() -> dict[str, str]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from traede_export.claim_check import ClaimCheck, LargeOrderMissing, Pointer
 from traede_export.models import (
     Attr,
     InboundOrder,
@@ -56,13 +60,59 @@ def _attributes(record: SQSRecord) -> SqsAttributes:
     }
 
 
-def inbound_order(record: SQSRecord) -> InboundOrder | UnreadableMessage:
-    """Parse one SQS record; what is not a production order comes back with the reason."""
+@dataclass(frozen=True)
+class UnresolvedLargeOrder:
+    """A pointer whose S3 object could not be read: the record fails and comes back; nothing is marked."""
+
+    message_id: str
+    ref: OrderRef | None  # from the message's attributes, when they name a version
+    run_id: str | None
+    reason: str
+    missing: bool  # the object is gone (LargeOrderMissing), rather than S3 failing for now
+
+
+def read_record(record: SQSRecord, claims: ClaimCheck) -> InboundOrder | UnreadableMessage | UnresolvedLargeOrder:
+    """Parse one SQS record, first fetching a large order's body from S3 if it is a pointer."""
+    pointer = Pointer.parse(record.body)
+    if pointer is None:
+        return inbound_order(record)
+    try:
+        body = claims.resolve(pointer)
+    except LargeOrderMissing as exc:
+        return _unresolved(record, str(exc), missing=True)
+    except (ClientError, BotoCoreError) as exc:
+        return _unresolved(record, f"could not read the large order from S3: {exc}", missing=False)
+    return inbound_order(record, body)
+
+
+def _unresolved(record: SQSRecord, reason: str, missing: bool) -> UnresolvedLargeOrder:
+    attributes = _attributes(record)
+
+    def text(name: str) -> str | None:
+        return attributes.get(name, {}).get("StringValue") or None
+
+    ref: OrderRef | None = None
+    order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
+    if order_id and order_id.isdigit() and updated_at:
+        try:
+            ref = OrderRef.from_order({"id": int(order_id), "updated_at": updated_at})
+        except InvalidOrder:
+            ref = None
+    return UnresolvedLargeOrder(record.message_id, ref, text(Attr.RUN_ID), reason, missing)
+
+
+def inbound_order(record: SQSRecord, resolved_body: str | None = None) -> InboundOrder | UnreadableMessage:
+    """Parse one SQS record; what is not a production order comes back with the reason.
+
+    `resolved_body`: a large order's body read from S3; the record's own body (its pointer) is
+    kept as the queued body, so a parked copy stays within SQS's size limit.
+    """
     attributes = _attributes(record)
     receive_count = int(record.attributes.approximate_receive_count or 1)
     since = attributes.get(Attr.REEXPORT_SINCE, {}).get("StringValue") or None
+    body = record.body if resolved_body is None else resolved_body
     try:
-        ref = OrderRef.from_body(record.body)
+        ref = OrderRef.from_body(body)
         if since is not None:
             try:
                 parse_utc(since)
@@ -73,8 +123,9 @@ def inbound_order(record: SQSRecord) -> InboundOrder | UnreadableMessage:
     return InboundOrder(
         message_id=record.message_id,
         ref=ref,
-        body=record.body,
+        body=body,
         reexport_since=since,
         receive_count=receive_count,
         attributes=attributes,
+        queued_body=None if resolved_body is None else record.body,
     )

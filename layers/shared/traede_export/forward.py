@@ -402,7 +402,7 @@ class Forwarder:
 
     def _park(self, out: BatchOutcome, copies: list[InboundOrder], reason: str) -> None:
         """A permanent failure goes straight to the DLQ, with every attribute it came with."""
-        self._park_messages(out, [(c.message_id, c.body, c.attributes) for c in copies], reason)
+        self._park_messages(out, [(c.message_id, c.message_body, c.attributes) for c in copies], reason)
         for c in copies:
             self._log(c.message_id, c.ref.order_id, c.ref.version, c.receive_count, out.results[c.message_id])
 

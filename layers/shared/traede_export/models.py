@@ -138,9 +138,15 @@ class InboundOrder:
     reexport_since: str | None
     receive_count: int
     attributes: SqsAttributes = field(default_factory=dict, compare=False)  # kept when parked in the DLQ
+    queued_body: str | None = field(default=None, compare=False)  # a large order's S3 pointer, as queued
 
     def key(self, system_id: str) -> str:
         return idempotency_key(system_id, self.ref, self.reexport_since)
+
+    @property
+    def message_body(self) -> str:
+        """The body as it came off the queue (a pointer for a large order): what a parked copy carries."""
+        return self.queued_body if self.queued_body is not None else self.body
 
 
 @dataclass(frozen=True)

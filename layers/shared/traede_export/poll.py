@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.claim_check import ClaimCheck, object_key
 from traede_export.config import ExportOptions
 from traede_export.ledger import ExportLedger
 from traede_export.models import (
@@ -29,6 +31,7 @@ from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.traede import ExportStats, TraedeClient, TraedeError
 
 logger = Logger(child=True)
+Body = tuple[str, dict[str, dict[str, str]]]  # a message's body and its SQS attributes
 
 
 @dataclass
@@ -40,6 +43,7 @@ class PollResult:
     skipped: int = 0  # versions already in flight
     invalid: int = 0  # export entries that are not production orders (parked in the DLQ once)
     failed: int = 0  # orders that could not be enqueued
+    large: int = 0  # orders over the threshold, enqueued as a pointer to their S3 object
     pages: int = 0
     duplicates: int = 0  # orders the server returned twice in this run
     stopped_early: bool = False
@@ -61,7 +65,8 @@ class Poller:
     system_id: str
     options: ExportOptions
     lease_seconds: int
-    workers: int = 8  # sends in flight at once
+    claims: ClaimCheck
+    workers: int = 8  # uploads and sends in flight at once
 
     def run(
         self,
@@ -112,24 +117,43 @@ class Poller:
                 sending.append((ref, order))
             else:
                 result.skipped += 1
-        batches = list(chunk(sending, MAX_SEND_BATCH))
-        sends = pool.map(lambda b: self.queue.send(self._messages(b, result)), batches)
+        ready: list[tuple[OrderRef, Body]] = []
+        for (ref, _), body in zip(sending, pool.map(lambda r: self._body(r[0], r[1], result), sending), strict=True):
+            if body is None:
+                self._give_back(ref, result, "could not store the large order in S3")
+            else:
+                ready.append((ref, body))
+        # QueueWriter splits these further to stay within SendMessageBatch's 1 MiB total.
+        batches = list(chunk(ready, MAX_SEND_BATCH))
+        sends = pool.map(lambda b: self.queue.send(self._messages(b)), batches)
         for batch, report in zip(batches, sends, strict=True):
             result.enqueued += len(report.sent)
             for entry_id, reason in report.failed.items():
-                ref = batch[int(entry_id)][0]
-                result.failed += 1
-                logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
-                self.ledger.release(ref, result.run_id)  # let the next poll try again
+                self._give_back(batch[int(entry_id)][0], result, reason)
 
-    def _messages(self, batch: list[tuple[OrderRef, dict[str, Any]]], result: PollResult) -> list[OutboundMessage]:
+    def _body(self, ref: OrderRef, order: dict[str, Any], result: PollResult) -> Body | None:
+        """The order's message body and attributes: its JSON, or a pointer to it in S3 when over the threshold."""
+        body = json.dumps(order)
+        attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
+        if self.claims.is_large(body):
+            key = object_key(ref.order_id, ref.version, body.encode("utf-8"))
+            try:
+                body, attributes = self.claims.offload(key, body, attributes)
+            except (ClientError, BotoCoreError) as exc:
+                logger.error("could not store a large order", order_id=ref.order_id, reason=str(exc))
+                return None
+            result.large += 1
+        return body, attributes
+
+    def _give_back(self, ref: OrderRef, result: PollResult, reason: str) -> None:
+        result.failed += 1
+        logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
+        self.ledger.release(ref, result.run_id)  # let the next poll try again
+
+    @staticmethod
+    def _messages(batch: list[tuple[OrderRef, Body]]) -> list[OutboundMessage]:
         # Entry ids are positions in the batch: SQS wants them unique and plain, whatever the orders hold.
-        return [
-            OutboundMessage(
-                str(i), json.dumps(order), order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
-            )
-            for i, (ref, order) in enumerate(batch)
-        ]
+        return [OutboundMessage(str(i), body, attributes) for i, (_, (body, attributes)) in enumerate(batch)]
 
     def _park_invalid(self, entry: Any, reason: str) -> None:
         """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""

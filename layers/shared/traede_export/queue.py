@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -58,8 +58,14 @@ class SendReport:
     failed: dict[str, str] = field(default_factory=dict)  # entry id -> reason
 
 
+class SendsMessageBatches(Protocol):
+    """The one SQS call the writer makes: boto3's SQS client, or an in-memory fake in unit tests."""
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: Sequence[Any]) -> Any: ...
+
+
 class QueueWriter:
-    def __init__(self, sqs: Any, queue_url: str, attempts: int = 3, pause: float = 0.2) -> None:
+    def __init__(self, sqs: SendsMessageBatches, queue_url: str, attempts: int = 3, pause: float = 0.2) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
         self._attempts = attempts

@@ -58,7 +58,7 @@ class TargetClient:
         self,
         session: requests.Session,
         url: str,
-        timeout: tuple[float, float] = (3.05, 10.0),
+        timeout: tuple[float, float],  # (connect, read): config.HttpSettings holds the defaults
         conflict_is_delivered: bool = False,
         shape: RequestShape | None = None,
     ) -> None:
@@ -109,6 +109,7 @@ class TargetClient:
 # ------------------------------------------------------------------------------ the request
 
 METHODS = ("POST", "PUT")
+DEFAULT_METHOD = "POST"
 # Set by the client itself: a static header may not replace them.
 RESERVED_HEADERS = frozenset({"idempotency-key", "content-type", "content-length", "transfer-encoding", "host"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
@@ -124,7 +125,7 @@ class RequestError(ValueError):
 class RequestShape:
     """How every order's request looks, fixed per container from the configuration."""
 
-    method: str = "POST"
+    method: str = DEFAULT_METHOD
     headers: Mapping[str, str] = field(default_factory=dict)  # static, non-secret
     mapping: OrderMapping | None = None  # None: Traede's order, byte for byte
     system_id: str = ""  # for the mapping's $system_id

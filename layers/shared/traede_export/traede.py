@@ -81,7 +81,7 @@ class TraedeClient:
         session: requests.Session,
         base_url: str,
         system_id: str,
-        timeout: tuple[float, float] = (3.05, 10.0),
+        timeout: tuple[float, float],  # (connect, read): config.HttpSettings holds the defaults
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import requests
 
-from traede_export.config import ForwarderConfig, PollerConfig, TraedeSettings
+from traede_export.claim_check import ClaimCheck
+from traede_export.config import ForwarderConfig, LargeOrders, PollerConfig, TraedeSettings
 from traede_export.credentials import SecretReader, target_headers, traede_headers
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
@@ -43,6 +44,10 @@ def _traede_client(
     return TraedeClient(session, settings.api_url, settings.system_id, timeout)
 
 
+def _claim_check(large: LargeOrders) -> ClaimCheck:
+    return ClaimCheck(aws_client("s3"), large.bucket, large.threshold)
+
+
 def _secret_reader() -> SecretReader:
     return SecretReader(lambda: aws_client("secretsmanager"))
 
@@ -58,6 +63,8 @@ class PollerRuntime:
 class ForwarderRuntime:
     forwarder: Forwarder
     sessions: tuple[requests.Session, ...]
+    claims: ClaimCheck  # resolves large orders' pointers as records are read
+    ledger: ExportLedger
 
 
 def build_poller(cfg: PollerConfig) -> PollerRuntime:
@@ -73,6 +80,7 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
         system_id=cfg.traede.system_id,
         options=cfg.export,
         lease_seconds=cfg.lease_seconds,
+        claims=_claim_check(cfg.large),
     )
     return PollerRuntime(poller, ledger, (session,))
 
@@ -95,12 +103,13 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
         mapping=load_checked(cfg.target_mapping),  # a broken mapping fails the cold start, naming the file
         system_id=cfg.traede.system_id,
     )
+    ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
     forwarder = Forwarder(
         target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape),
         traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
-        ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
+        ledger=ledger,
         dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
         system_id=cfg.traede.system_id,
         pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
     )
-    return ForwarderRuntime(forwarder, (traede_session, target_session))
+    return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large), ledger)
