@@ -12,7 +12,7 @@ export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims faults lint format checkov build validate bench bench-mapping cost ci clean
+.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping cost ci clean
 
 setup: $(BIN)/.installed dynamodb-local
 
@@ -44,6 +44,12 @@ overlap-20x: setup  ## the overlapping-polls race 20 times in a row on DynamoDB 
 
 measure-claims: setup  ## the poller's claims on DynamoDB Local: parallel UpdateItems vs TransactWriteItems
 	$(BIN)/python -m traede_bench.measure_claims
+
+measure-roundtrips: setup  ## DynamoDB round trips per poll and per forwarder batch of 10, counted on the wire
+	$(BIN)/python -m traede_bench.measure_roundtrips
+
+cold-start: setup  ## each handler's import time: median of fresh interpreters (RUNS=15)
+	$(BIN)/python -m traede_bench.cold_start --runs $(or $(RUNS),15)
 
 lint: setup validate
 	$(BIN)/ruff check .

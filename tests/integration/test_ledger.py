@@ -81,3 +81,60 @@ def test_concurrent_claims_of_one_version_have_exactly_one_winner(make_stack: Ma
             ref = OrderRef(order_id, OLD)
             won = list(pool.map(lambda run, ref=ref: ledger.claim(ref, f"run-{run}", 600), range(8)))
             assert won.count(True) == 1, (order_id, won)
+
+
+def test_claim_many_answers_as_one_claim_each_would(make_stack: MakeStack) -> None:
+    # One transaction per 100: orders in flight, refused or repeated fail alone, the rest are claimed.
+    ledger = ledger_of(make_stack)
+    assert ledger.claim(OrderRef(3, OLD), "earlier", 600)  # in flight
+    assert ledger.claim(OrderRef(5, NEW), "earlier", 600)  # a newer version in flight
+    assert ledger.record_rejection(OrderRef(9, OLD), "400 bad order")  # refused: not claimed again
+    refs = [OrderRef(i, OLD) for i in range(250)] + [OrderRef(4, OLD)]  # 4 twice: the second is in flight
+    won = ledger.claim_many(refs, "run-1", 600)
+    assert [r.order_id for r, ok in zip(refs, won, strict=True) if not ok] == [3, 5, 9, 4]
+    assert ledger.get_many([0, 120, 249])[249].run_id == "run-1"
+    assert ledger.claim_many([OrderRef(3, OLD), OrderRef(6, NEW)], "run-2", 600) == [False, True]
+    assert ledger.claim_many([OrderRef(3, OLD), OrderRef(6, NEW)], "reexport", 600, force=True) == [True, True]
+
+
+def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: MakeStack) -> None:
+    # Two polls claim the same pages at once: transactions conflict and cancel, and each order
+    # still goes to exactly one of them.
+    ledger = ledger_of(make_stack)
+    for page in range(5):
+        refs = [OrderRef(page * 1000 + i, OLD) for i in range(60)]
+        with ThreadPoolExecutor(3) as pool:
+            won = list(pool.map(lambda run, refs=refs: ledger.claim_many(refs, f"run-{run}", 600), range(3)))
+        assert [sum(column) for column in zip(*won, strict=True)] == [1] * 60, page
+
+
+def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: MakeStack) -> None:
+    ledger = ledger_of(make_stack)
+    assert ledger.begin_delivery(OrderRef(1, OLD), 60, "key-1-old")  # another copy is on its way
+    assert ledger.record_delivery(OrderRef(2, NEW), "key-2-new")  # a newer version already delivered
+    assert ledger.begin_delivery(OrderRef(3, OLD), 60, "key-3")  # our own copy, retried
+    assert ledger.begin_delivery(OrderRef(4, OLD), -1, "key-4-reexport")  # a lease that ran out
+    leases = [
+        (OrderRef(1, OLD), "key-1-old:reexport"),  # same version, another key: waits
+        (OrderRef(2, OLD), "key-2-old"),
+        (OrderRef(3, OLD), "key-3"),
+        (OrderRef(4, OLD), "key-4"),
+        (OrderRef(5, OLD), "key-5"),
+    ]
+    assert ledger.begin_deliveries(leases, 60) == [False, False, True, True, True]
+    entries = ledger.get_many(range(1, 6))
+    assert entries[1].delivering_key == "key-1-old"
+    assert entries[4].delivering_key == "key-4"
+    assert ledger.end_delivery(OrderRef(4, OLD), "key-4")
+    assert not ledger.end_delivery(OrderRef(1, OLD), "key-1-old:reexport")  # not ours to give back
+    assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], 60) == [True]
+
+
+def test_record_marked_many_never_goes_backwards(make_stack: MakeStack) -> None:
+    ledger = ledger_of(make_stack)
+    assert ledger.record_marked(OrderRef(7, NEW))
+    refs = [OrderRef(i, OLD) for i in range(5, 12)]
+    assert ledger.record_marked_many(refs) == [i != 7 for i in range(5, 12)]
+    entries = ledger.get_many(range(5, 12))
+    assert entries[7].marked_version == OrderRef(7, NEW).version
+    assert {e.marked_version for i, e in entries.items() if i != 7} == {OrderRef(5, OLD).version}

@@ -40,8 +40,14 @@ class FakeLedger:
         self.lease[ref.order_id] = key
         return True
 
-    def end_delivery(self, ref: OrderRef) -> bool:
-        return self.lease.pop(ref.order_id, None) is not None
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
+        return [self.begin_delivery(ref, seconds, key) for ref, key in leases]
+
+    def end_delivery(self, ref: OrderRef, key: str) -> bool:
+        if self.lease.get(ref.order_id) != key:
+            return False
+        del self.lease[ref.order_id]
+        return True
 
     def record_delivery(self, ref: OrderRef, key: str) -> bool:
         self.lease.pop(ref.order_id, None)
@@ -59,8 +65,13 @@ class FakeLedger:
         return True
 
     def record_marked(self, ref: OrderRef) -> bool:
+        if self._entry(ref.order_id).marked_version > ref.version:
+            return False
         self.entries[ref.order_id] = replace(self._entry(ref.order_id), marked_version=ref.version, marked_ms=3)
         return True
+
+    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
+        return [self.record_marked(ref) for ref in refs]
 
 
 class FakeTarget:

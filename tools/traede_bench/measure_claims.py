@@ -2,14 +2,16 @@
 
 Two ways to take N in-flight leases, each with the same condition as `ExportLedger.claim`:
 
-* `update x8`: the ledger's way, one conditional UpdateItem per order (`ExportLedger.claim` itself),
-  8 in flight at once (the poller's `workers`).
+* `update x8`: the poller's former way, one conditional UpdateItem per order (`ExportLedger.claim`
+  itself), 8 in flight at once (the poller's `workers`).
 * `transact`: TransactWriteItems of up to 100 conditional updates. A transaction is all or
   nothing: one order already in flight (or touched by an overlapping poll: `TransactionConflict`)
   cancels the whole call. The fallback reads `CancellationReasons`, drops the orders whose
   condition failed (they are skipped, as `claim` returning False) and retries the rest; a
   conflict is retried as it is. Sent 1 at a time (`transact x1`) or 8 at once (`transact x8`),
   in chunks of 100 or of one export page (60).
+* `claim_many 60`: what the poller runs now, `ExportLedger.claim_many` on each export page of 60
+  in turn (cancelled items retried a few times, then one UpdateItem each), calls counted on the wire.
 
 Scenarios: every claim new (a first poll); 10% already in flight (a poll after edits); all in
 flight (a re-poll before the forwarder caught up); two runs claiming the same orders at once
@@ -56,6 +58,23 @@ class Outcome:
     claimed: int = 0
     skipped: int = 0
     calls: int = 0  # round trips to DynamoDB
+
+
+class WireCalls:
+    """DynamoDB requests sent by one client (a botocore `before-send` hook), retries included."""
+
+    def __init__(self, db: Any) -> None:
+        self.count = 0
+        db.meta.events.register("before-send.dynamodb", self)
+
+    def __call__(self, **_: Any) -> None:
+        self.count += 1
+
+
+def claim_with_ledger(ledger: ExportLedger, refs: Sequence[OrderRef], run_id: str, wire: WireCalls) -> Outcome:
+    before = wire.count
+    won = [ok for page in chunk(list(refs), PAGE) for ok in ledger.claim_many(page, run_id, LEASE_SECONDS)]
+    return Outcome(claimed=won.count(True), skipped=won.count(False), calls=wire.count - before)
 
 
 def claim_with_updates(
@@ -145,12 +164,14 @@ def measure(claims: int, repeat: int) -> list[Row]:
         BillingMode="PAY_PER_REQUEST",
     )
     ledger = ExportLedger(db, table, SYSTEM_ID)
+    wire = WireCalls(db)
     pool = ThreadPoolExecutor(WORKERS)
     methods: dict[str, Callable[[list[OrderRef], str], Outcome]] = {
         "update x8": lambda refs, run: claim_with_updates(ledger, refs, run, pool),
         "transact 100 x1": lambda refs, run: claim_with_transactions(db, ledger, refs, run, None, TRANSACT_MAX),
         "transact 100 x8": lambda refs, run: claim_with_transactions(db, ledger, refs, run, pool, TRANSACT_MAX),
         "transact 60 x8": lambda refs, run: claim_with_transactions(db, ledger, refs, run, pool, PAGE),
+        "claim_many 60": lambda refs, run: claim_with_ledger(ledger, refs, run, wire),
     }
     scenarios = {"all new": 0.0, "10% in flight": 0.1, "all in flight": 1.0}
     next_id = 0

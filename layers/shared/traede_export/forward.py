@@ -3,8 +3,9 @@
 The rules, per order and version (a version is an `updated_at`):
 * Only the newest version of an order in a batch acts; older copies are superseded.
 * A version older than one the ledger has enqueued or delivered is superseded: no POST, no mark.
-* A version is POSTed at most once under the delivery lease (`ExportLedger.begin_delivery`), so
-  two versions of one order are never on their way to the ERP at once.
+* A version is POSTed at most once under the delivery lease (`ExportLedger.begin_deliveries`: the
+  batch's leases in one call, each with its own condition), so two versions of one order are never
+  on their way to the ERP at once.
 * A re-export copy is POSTed again (under its own key) only if the version was last delivered
   before the re-export's instant; otherwise it rides on that delivery.
 * A mark is made only for a version this batch delivered, or one delivered earlier and not marked
@@ -17,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
@@ -40,8 +40,12 @@ from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import TraedeError
 
+if TYPE_CHECKING:  # a TypedDict, for annotations only: Powertools' batch package costs ~30 ms to import
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
+NOT_STARTED = "not started: the invocation is close to its timeout"
 MAX_REASON_CHARS = 1000
 
 
@@ -118,11 +122,11 @@ class Marker(Protocol):
 
 class Ledger(Protocol):
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]: ...
-    def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool: ...
-    def end_delivery(self, ref: OrderRef) -> bool: ...
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]: ...
+    def end_delivery(self, ref: OrderRef, key: str) -> bool: ...
     def record_delivery(self, ref: OrderRef, key: str) -> bool: ...
     def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
-    def record_marked(self, ref: OrderRef) -> bool: ...
+    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]: ...
 
 
 class Parking(Protocol):
@@ -170,9 +174,12 @@ class Forwarder:
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
         sending = [w for w in work if w is not None and w.send is not None]
-        for w, result in zip(sending, self._pool.map(lambda w: self._deliver(w, time_left), sending), strict=True):
-            self._after_delivery(out, w, result)
-        self._mark(out, [w for w in work if w is not None and w.mark])
+        for w, attempt in zip(sending, self._deliver_all(sending, time_left), strict=True):
+            self._after_delivery(out, w, attempt)
+        marking = [w for w in work if w is not None and w.mark]
+        # The ledger is read again before marking only when POSTs ran: they take seconds, in which
+        # another container may deliver a newer version. Without them, the first read is as fresh.
+        self._mark(out, self._still_newest(out, marking) if sending else marking)
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -221,15 +228,45 @@ class Forwarder:
 
     # -- delivery ------------------------------------------------------------------------
 
-    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
-        order = work.head
+    def _deliver_all(self, sending: list[OrderWork], time_left: Callable[[], float]) -> list[Attempt]:
+        """Take the batch's delivery leases in one ledger call, then POST what got one, concurrently."""
+        if not sending:
+            return []
         left = time_left()
         if left <= 0:
-            return Attempt(reason="not started: the invocation is close to its timeout")
+            return [Attempt(reason=NOT_STARTED)] * len(sending)
         try:
-            key = order.key(self._system_id)
-            if not self._ledger.begin_delivery(order.ref, int(left) + LEASE_GRACE_SECONDS, key):
-                return Attempt(reason="another version of this order is being or was delivered", deferred=True)
+            leases = self._ledger.begin_deliveries(
+                [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return [Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))] * len(sending)
+        deferred = Attempt(reason="another version of this order is being or was delivered", deferred=True)
+        attempts = [deferred] * len(sending)
+        leased = [i for i, ok in enumerate(leases) if ok]
+        for i, attempt in zip(
+            leased, self._pool.map(lambda i: self._deliver(sending[i], time_left), leased), strict=True
+        ):
+            attempts[i] = attempt
+        return attempts
+
+    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
+        """POST one order under the lease this batch took for it, and record the answer at once.
+
+        The delivery is recorded right after its 2xx, one UpdateItem per order, not batched after
+        the last POST: between the ERP's acceptance and that record, a crash means the message
+        comes back and the version is POSTed again (same Idempotency-Key), so that window is kept
+        as short as one write. The writes run in the pool alongside the other orders' POSTs, so
+        they cost the batch about one write's latency after the slowest POST, as one batched write
+        would; batching would save round trips only by widening every order's duplicate window to
+        the slowest POST of its batch.
+        """
+        order = work.head
+        key = order.key(self._system_id)
+        try:
+            if time_left() <= 0:
+                self._ledger.end_delivery(order.ref, key)  # the next try need not wait for the lease
+                return Attempt(reason=NOT_STARTED)
             result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
@@ -238,7 +275,7 @@ class Forwarder:
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.
             logger.error("unexpected error delivering an order", order_id=order.ref.order_id, error=type(exc).__name__)
-            return Attempt(DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}"))
+            result = DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
         try:
             return self._after_post(order, result)
         except (ClientError, BotoCoreError) as exc:
@@ -253,7 +290,7 @@ class Forwarder:
         if result.refuses_version:
             self._ledger.record_rejection(order.ref, result.reason)
         else:
-            self._ledger.end_delivery(order.ref)
+            self._ledger.end_delivery(order.ref, order.key(self._system_id))
         return Attempt(result)
 
     def _after_delivery(self, out: BatchOutcome, work: OrderWork, attempt: Attempt) -> None:
@@ -288,7 +325,6 @@ class Forwarder:
     # -- marking -------------------------------------------------------------------------
 
     def _mark(self, out: BatchOutcome, work: list[OrderWork]) -> None:
-        work = self._still_newest(out, work)
         batches = list(chunk(work, MAX_MARK_BATCH))
         marked: list[OrderWork] = []
         for batch, (calls, errors) in zip(batches, self._pool.map(self._mark_batch, batches), strict=True):
@@ -304,7 +340,7 @@ class Forwarder:
                     out.summary.mark_failures += 1
                     self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
         out.summary.marked += len(marked)
-        list(self._pool.map(self._record_marked, marked))
+        self._record_marked(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
 
@@ -350,13 +386,17 @@ class Forwarder:
             return calls, errors
         return 1, {w.head.ref.order_id: None for w in batch}
 
-    def _record_marked(self, work: OrderWork) -> None:
+    def _record_marked(self, marked: list[OrderWork]) -> None:
+        """The batch's marks in one ledger call (a transaction; a newer mark already there wins)."""
+        if not marked:
+            return
         try:
-            self._ledger.record_marked(work.head.ref)
+            self._ledger.record_marked_many([w.head.ref for w in marked])
         except (ClientError, BotoCoreError) as exc:
-            # Traede has the mark; the ledger's copy stops replays from marking again. A redelivery
+            # Traede has the marks; the ledger's copy stops replays from marking again. A redelivery
             # before it is recorded only repeats an idempotent mark.
-            logger.warning("could not record a mark", order_id=work.head.ref.order_id, reason=str(exc))
+            orders = [w.head.ref.order_id for w in marked]
+            logger.warning("could not record marks", order_ids=orders, reason=str(exc))
 
     # -- settling ------------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ sortable strings (see `models.version_of`), so "never go backwards" is a conditi
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from traede_export.models import OrderRef, chunk, epoch_ms
 
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_BATCH_GET = 100
+MAX_TRANSACT = 100  # DynamoDB's limit of items per TransactWriteItems
+TRANSACT_ATTEMPTS = 3  # transactions per chunk before the rest goes one UpdateItem at a time
+CONFLICT_ATTEMPTS = 3  # a single write that met another's transaction on its item
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class LedgerEntry:
     run_id: str = ""
     lease_until: int = 0
     delivering_version: str = ""
+    delivering_key: str = ""
     delivered_version: str = ""
     delivered_key: str = ""
     delivered_ms: int = 0
@@ -38,8 +43,16 @@ class LedgerEntry:
     rejected_version: str = ""
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return _code(exc) == "ConditionalCheckFailedException"
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jitter: two writers in step would meet again
 
 
 def _now_ms() -> int:
@@ -61,15 +74,15 @@ class ExportLedger:
     def _key(self, order_id: int) -> dict[str, Any]:
         return {"pk": {"S": f"order#{self._system_id}#{order_id}"}}
 
-    def _update(
+    def _request(
         self,
         order_id: int,
         assignments: str,
         values: dict[str, Any],
         condition: str | None,
         remove: str | None = None,
-    ) -> bool:
-        """Run one UpdateItem, renewing the TTL; False when its condition did not hold."""
+    ) -> dict[str, Any]:
+        """One conditional update of an order's item, renewing its TTL (an UpdateItem or a transaction's Update)."""
         values[":ttl"] = {"N": str(int(time.time()) + RETENTION_SECONDS)}
         sets = ", ".join(filter(None, (assignments, "expires_at = :ttl")))
         expression = f"SET {sets}" + (f" REMOVE {remove}" if remove else "")
@@ -81,13 +94,91 @@ class ExportLedger:
         }
         if condition:
             request["ConditionExpression"] = condition
-        try:
-            self._db.update_item(**request)
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return request
+
+    def _update(
+        self,
+        order_id: int,
+        assignments: str,
+        values: dict[str, Any],
+        condition: str | None,
+        remove: str | None = None,
+    ) -> bool:
+        """Run one UpdateItem; False when its condition did not hold."""
+        return self._run(self._request(order_id, assignments, values, condition, remove))
+
+    def _run(self, request: dict[str, Any]) -> bool:
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._db.update_item(**request)
+            except ClientError as exc:
+                if _is_condition_failure(exc):
+                    return False
+                # The item is in another writer's transaction right now; botocore does not retry this.
+                if _code(exc) == "TransactionConflictException" and attempt + 1 < CONFLICT_ATTEMPTS:
+                    _backoff(attempt)
+                    continue
+                raise
+            return True
+        raise AssertionError("unreachable")
+
+    def _write_many(self, requests: Sequence[dict[str, Any]]) -> list[bool]:
+        """Run many conditional updates in TransactWriteItems of up to 100; one bool per request.
+
+        A transaction is all or nothing, but each item keeps its own condition: when one fails,
+        DynamoDB cancels the call and its CancellationReasons say which items failed. Those are
+        settled as False (exactly what their UpdateItem would have answered); the others are sent
+        again. A conflict with another writer's transaction or a throttle is retried the same way,
+        a few times with jitter; what is still left after that goes one UpdateItem at a time.
+        A transaction may not touch an item twice, so a repeated key waits for a later round,
+        where it sees the first one's write (as consecutive UpdateItems would).
+        """
+        results: list[bool | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        while pending:
+            seen: set[str] = set()
+            now: list[int] = []
+            later: list[int] = []
+            for i in pending:
+                key = requests[i]["Key"]["pk"]["S"]
+                (later if key in seen else now).append(i)
+                seen.add(key)
+            for part in chunk(now, MAX_TRANSACT):
+                self._transact(requests, part, results)
+            pending = later
+        return [bool(r) for r in results]
+
+    def _transact(self, requests: Sequence[dict[str, Any]], part: list[int], results: list[bool | None]) -> None:
+        todo = part
+        for attempt in range(TRANSACT_ATTEMPTS):
+            if not todo:
+                return
+            if len(todo) == 1:
+                break  # a transaction of one costs twice an UpdateItem's write units, for nothing
+            try:
+                self._db.transact_write_items(TransactItems=[{"Update": requests[i]} for i in todo])
+            except ClientError as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                if _code(exc) != "TransactionCanceledException" or len(reasons) != len(todo):
+                    raise
+                again = []
+                for i, reason in zip(todo, reasons, strict=True):
+                    code = reason.get("Code") or "None"
+                    if code == "ConditionalCheckFailed":
+                        results[i] = False
+                    elif code in ("None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"):
+                        again.append(i)  # "None": its condition held, it was cancelled with the rest
+                    else:
+                        raise
+                if any((r.get("Code") or "None") not in ("None", "ConditionalCheckFailed") for r in reasons):
+                    _backoff(attempt)
+                todo = again
+                continue
+            for i in todo:
+                results[i] = True
+            return
+        for i in todo:
+            results[i] = self._run(requests[i])
 
     def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
         """Take the in-flight lease for this version; False if it is in flight or was refused.
@@ -96,6 +187,18 @@ class ExportLedger:
         A version the receiving system refused is not claimed again: only a new version, a
         replay or a redrive sends it again.
         """
+        return self._run(self._claim_request(ref, run_id, lease_seconds, force))
+
+    def claim_many(self, refs: Sequence[OrderRef], run_id: str, lease_seconds: int, force: bool = False) -> list[bool]:
+        """`claim` for a page of orders, in TransactWriteItems of up to 100 (one bool per ref).
+
+        Measured on DynamoDB Local (`make measure-claims`): 4-7x less time per claim than one
+        UpdateItem each, 8 in flight. Each order keeps its own condition (see `_write_many`), so
+        two overlapping polls still claim each version exactly once between them.
+        """
+        return self._write_many([self._claim_request(r, run_id, lease_seconds, force) for r in refs])
+
+    def _claim_request(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool) -> dict[str, Any]:
         now = int(time.time())
         values = {
             ":v": {"S": ref.version},
@@ -110,7 +213,7 @@ class ExportLedger:
                 "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now)"
                 " AND (attribute_not_exists(rejected_version) OR rejected_version <> :v)"
             )
-        return self._update(
+        return self._request(
             ref.order_id,
             "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms",
             values,
@@ -130,23 +233,41 @@ class ExportLedger:
         """Take the delivery lease: one version of an order on its way to the ERP at a time.
 
         False when another delivery holds the lease or a newer version already was delivered, so
-        a slow POST of an older version can never land after a newer one. The holder is known by
-        its Idempotency-Key: a retry of the same message after a crash re-enters its own lease,
-        while another copy of the same version under another key (a re-export) waits. The lease
-        outlives the invocation only by `seconds`, so a killed Lambda does not block the order for long.
+        a slow POST of an older version can never land after a newer one. Only the same
+        Idempotency-Key re-enters a held lease (a retry of the same copy after a killed Lambda);
+        another copy of the same version under another key (a re-export's) waits, so one version
+        is never on its way twice under two keys. The lease outlives the invocation only by
+        `seconds`, so a killed Lambda does not block the order for long.
         """
+        return self._run(self._begin_request(ref, seconds, key))
+
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
+        """`begin_delivery` for a batch's orders (ref, key) at once: one TransactWriteItems.
+
+        A transaction rather than one UpdateItem per order: one round trip instead of ten, and
+        each order still has its own condition (a lease held elsewhere fails alone, see
+        `_write_many`), so "never backwards" and the per-order lease are unchanged.
+        """
+        return self._write_many([self._begin_request(ref, seconds, key) for ref, key in leases])
+
+    def _begin_request(self, ref: OrderRef, seconds: int, key: str) -> dict[str, Any]:
         now = int(time.time())
-        return self._update(
+        return self._request(
             ref.order_id,
             "delivering_version = :v, delivering_key = :k, delivering_until = :until",
-            {":v": {"S": ref.version}, ":k": {"S": key}, ":until": {"N": str(now + seconds)}, ":now": {"N": str(now)}},
+            {
+                ":v": {"S": ref.version},
+                ":k": {"S": key},
+                ":until": {"N": str(now + seconds)},
+                ":now": {"N": str(now)},
+            },
             "(attribute_not_exists(delivering_until) OR delivering_until < :now OR delivering_key = :k)"
             " AND (attribute_not_exists(delivered_version) OR delivered_version <= :v)",
         )
 
-    def end_delivery(self, ref: OrderRef) -> bool:
-        """Give the delivery lease back after a failed attempt."""
-        return self._update(ref.order_id, "", {":v": {"S": ref.version}}, "delivering_version = :v", DELIVERY_LEASE)
+    def end_delivery(self, ref: OrderRef, key: str) -> bool:
+        """Give the delivery lease back after a failed attempt (only if this key still holds it)."""
+        return self._update(ref.order_id, "", {":k": {"S": key}}, "delivering_key = :k", DELIVERY_LEASE)
 
     def record_delivery(self, ref: OrderRef, key: str) -> bool:
         """Remember the delivered version; False when a newer one was delivered first (never backwards).
@@ -174,7 +295,14 @@ class ExportLedger:
 
     def record_marked(self, ref: OrderRef) -> bool:
         """Remember the marked version; an older one never overwrites a newer one."""
-        return self._update(
+        return self._run(self._marked_request(ref))
+
+    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
+        """`record_marked` for a batch's marks: one TransactWriteItems for up to 100 orders."""
+        return self._write_many([self._marked_request(ref) for ref in refs])
+
+    def _marked_request(self, ref: OrderRef) -> dict[str, Any]:
+        return self._request(
             ref.order_id,
             "marked_version = :v, marked_ms = :ms",
             {":v": {"S": ref.version}, ":ms": {"N": str(_now_ms())}},
@@ -279,6 +407,7 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
         run_id=text("run_id"),
         lease_until=number("lease_until"),
         delivering_version=text("delivering_version"),
+        delivering_key=text("delivering_key"),
         delivered_version=text("delivered_version"),
         delivered_key=text("delivered_key"),
         delivered_ms=ms("delivered_ms", "delivered_at"),

@@ -66,7 +66,7 @@ class Poller:
     options: ExportOptions
     lease_seconds: int
     claims: ClaimCheck
-    workers: int = 8  # claims, uploads and sends in flight at once
+    workers: int = 8  # uploads and sends in flight at once
 
     def run(
         self,
@@ -109,7 +109,8 @@ class Poller:
                 result.invalid += 1
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
-        claimed = list(pool.map(lambda r: self.ledger.claim(r[0], result.run_id, self.lease_seconds, force), refs))
+        # One page, one transaction (a page of 60 is within TransactWriteItems' 100).
+        claimed = self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force)
         sending: list[tuple[OrderRef, dict[str, Any]]] = []
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if ok:
