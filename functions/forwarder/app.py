@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from traede_export.config import ForwarderConfig
 from traede_export.events import UnresolvedLargeOrder, read_record
 from traede_export.forward import BatchOutcome, RecordResult, partial_batch_response
-from traede_export.http import set_deadline
+from traede_export.http import arm_deadline
 from traede_export.wiring import build_forwarder
 
 if TYPE_CHECKING:  # a TypedDict, for the annotation only: importing Powertools' batch package costs ~30 ms
@@ -46,9 +46,7 @@ METRICS = {
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - CONFIG.time_margin
-    for session in RUNTIME.sessions:
-        set_deadline(session, deadline)
+    deadline = arm_deadline(RUNTIME.sessions, context.get_remaining_time_in_millis(), CONFIG.time_margin)
 
     records = list(SQSEvent(event).records)
     read = [read_record(record, RUNTIME.claims) for record in records]  # Forwarder never sees SQS types

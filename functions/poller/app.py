@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from traede_export.config import PollerConfig
 from traede_export.events import reexport_since
-from traede_export.http import set_deadline
+from traede_export.http import arm_deadline
 from traede_export.wiring import build_poller
 
 logger = Logger()
@@ -28,9 +28,7 @@ class PollFailed(RuntimeError):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     since = reexport_since(event)
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - CONFIG.time_margin
-    for session in RUNTIME.sessions:
-        set_deadline(session, deadline)
+    deadline = arm_deadline(RUNTIME.sessions, context.get_remaining_time_in_millis(), CONFIG.time_margin)
     logger.append_keys(run_id=context.aws_request_id, system_id=CONFIG.traede.system_id)
 
     result = RUNTIME.poller.run(context.aws_request_id, since, keep_going=lambda: time.monotonic() < deadline)

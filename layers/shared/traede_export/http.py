@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -131,6 +131,14 @@ def build_session(pool_size: int = 10, retries: int = 3) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def arm_deadline(sessions: Iterable[requests.Session], remaining_ms: int, margin: float) -> float:
+    """The invocation's deadline (a monotonic instant, `margin` seconds before Lambda's), applied to the sessions."""
+    deadline = time.monotonic() + remaining_ms / 1000 - margin
+    for session in sessions:
+        set_deadline(session, deadline)
+    return deadline
 
 
 def set_deadline(session: requests.Session, deadline: float | None) -> None:
