@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / ".cache" / "dynamodb-local"  # where `make setup` puts it (Makefile: DYNAMODB_LOCAL_DIR)
@@ -108,12 +109,7 @@ class DynamoDBLocal:
 
     def stop(self) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc)
             self._proc = None
         if self._log is not None:
             self._log.unlink(missing_ok=True)
@@ -141,3 +137,13 @@ def dynamodb_local() -> Iterator[str]:
             os.environ.pop(ENDPOINT_VARIABLE, None)
         else:
             os.environ[ENDPOINT_VARIABLE] = before
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Ask a local server to stop, and kill it if it has not within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

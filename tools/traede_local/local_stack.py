@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import boto3
 
-from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answers, free_port
+from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answers, free_port, stop_process
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
@@ -153,12 +153,7 @@ class MotoProcess:
 
     def stop(self) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop_process(self._proc)
             self._proc = None
         self.endpoint = ""
 
