@@ -82,6 +82,8 @@ def test_call_counts_add_units_and_sqs_billed_requests() -> None:
 def test_units_and_billed_requests_as_aws_counts_them() -> None:
     assert consumed_units("UpdateItem", {"ConsumedCapacity": {"CapacityUnits": 1.0}}, failed=False) == (0, 1)
     assert consumed_units("UpdateItem", {}, failed=True) == (0, 1)  # a refused condition still costs a write
+    # 2 units per transaction item, whatever DynamoDB Local reports
+    assert consumed_units("TransactWriteItems", {"ConsumedCapacity": [{"CapacityUnits": 2.0}]}, False, 5) == (0, 10)
     assert consumed_units(
         "BatchGetItem", {"ConsumedCapacity": [{"CapacityUnits": 2}, {"CapacityUnits": 3}]}, False
     ) == (
