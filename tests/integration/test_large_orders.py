@@ -98,7 +98,7 @@ def test_a_poll_with_12_large_and_30_small_orders_delivers_each_once_byte_identi
 
     forwarder = Recorder(stack.forwarder)
     started = time.monotonic()
-    stats = stack.event_source(forwarder).drain(max_seconds=120)  # type: ignore[arg-type]
+    stats = stack.event_source(forwarder).drain(max_seconds=120)
     drain_seconds = time.monotonic() - started
 
     # Exactly once, each marked, under the key its version always has, and byte-identical.
@@ -146,7 +146,7 @@ def test_orders_at_the_threshold_keep_every_batch_and_event_within_its_limit(
     assert (poll["enqueued"], poll["large"], poll["failed"]) == (12, 2, 0)
 
     forwarder = Recorder(stack.forwarder)
-    stats = stack.event_source(forwarder).drain(max_seconds=60)  # type: ignore[arg-type]
+    stats = stack.event_source(forwarder).drain(max_seconds=60)
     assert stats.failures == 0 and receiver.duplicates() == 0
     assert receiver.delivered_ids() == sandbox.exported(SYSTEM) == {*range(5001, 5011), 6001, 6002}
     assert max(sent_batches) <= MIB < sum(sent_batches)  # split by bytes, not only by count
@@ -170,7 +170,7 @@ def test_a_missing_object_fails_its_record_loudly_and_the_next_poll_brings_the_o
     stack.s3.delete_object(Bucket=stack.bucket, Key=key)  # say, deleted by hand
 
     forwarder = Recorder(stack.forwarder)
-    source = stack.event_source(forwarder)  # type: ignore[arg-type]
+    source = stack.event_source(forwarder)
     capsys.readouterr()
     assert source.poll_once() == 1
     emf = capsys.readouterr().out.replace(" ", "")  # Powertools prints the metrics as EMF

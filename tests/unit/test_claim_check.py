@@ -126,7 +126,9 @@ def test_reading_a_pointer_record_gives_the_order_and_keeps_the_pointer_for_park
     plain = read_record(_record(body, attributes), claims)
     assert isinstance(plain, InboundOrder) and plain.message_body == plain.body == body
 
-    s3.delete_object(Bucket=BUCKET, Key=Pointer.parse(pointer_body).key)  # type: ignore[union-attr]
+    pointer = Pointer.parse(pointer_body)
+    assert pointer is not None
+    s3.delete_object(Bucket=BUCKET, Key=pointer.key)
     gone = read_record(_record(pointer_body, with_size), claims)
     assert isinstance(gone, UnresolvedLargeOrder) and gone.missing
     assert (gone.ref, gone.run_id) == (OrderRef.from_order(order), "run-1")  # so its lease can be given back

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from traede_export.models import MAX_SEND_BATCH
 from traede_local.template import FunctionSpec
@@ -149,6 +149,15 @@ class DrainStats:
     timeouts: int = 0
 
 
+class Invokable(Protocol):
+    """What an event source calls: a function, or a wrapper that records what passes through it."""
+
+    @property
+    def budget(self) -> float: ...
+
+    def invoke(self, event: dict[str, Any]) -> Any: ...
+
+
 class SqsEventSource:
     """Lambda's SQS event source mapping, in miniature.
 
@@ -161,7 +170,7 @@ class SqsEventSource:
         self,
         sqs: Any,
         queue_url: str,
-        function: LocalFunction,
+        function: Invokable,
         batch_size: int = MAX_SEND_BATCH,
         visibility_timeout: int = 1,
     ) -> None:

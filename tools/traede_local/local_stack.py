@@ -26,7 +26,7 @@ import boto3
 
 from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answers, free_port, stop_process
 from traede_local.faults import Faults, ReceiverFaults
-from traede_local.lambda_runtime import LocalFunction, SqsEventSource, queue_depth
+from traede_local.lambda_runtime import Invokable, LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
 from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders, wall_clock
 from traede_local.template import Resolver, functions, load_template, resources_of_type
@@ -395,7 +395,7 @@ class LocalStack:
         raise LookupError(f"no local queue for {arn}")
 
     # -- running -------------------------------------------------------------------------
-    def event_source(self, function: LocalFunction | None = None) -> SqsEventSource:
+    def event_source(self, function: Invokable | None = None) -> SqsEventSource:
         batch_size = int(self._forwarder_event()["Properties"].get("BatchSize", 10))
         return SqsEventSource(
             self.sqs,
