@@ -6,11 +6,18 @@ Real handlers against moto, DynamoDB Local and the local HTTP servers, as in tes
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
-from test_contract import dlq_reasons, eligible, send_order
+from botocore.exceptions import ClientError
+from test_contract import SYSTEM, dlq_reasons, eligible, send_order
+from test_review import _options, _traede_client, ledger_of
 
+from traede_export.claim_check import ClaimCheck
+from traede_export.ledger import ExportLedger
+from traede_export.poll import Poller
+from traede_export.queue import QueueWriter
 from traede_local.local_stack import LocalStack
 
 pytestmark = pytest.mark.faults
@@ -45,3 +52,51 @@ def test_an_order_id_too_long_for_a_ledger_key_does_not_sink_its_batch(make_stac
     assert receiver.delivered_ids() == {good["id"]}
     assert good["id"] in sandbox.exported("local-erp")
     assert len(stack.dlq_messages()) == 1
+
+
+class ThrottledTransactions:
+    """The real (DynamoDB Local) client, whose TransactWriteItems calls numbered in `throttled` fail
+    as DynamoDB's do once botocore's retries of a throttle are spent (DynamoDB Local never throttles)."""
+
+    def __init__(self, dynamodb: Any, throttled: set[int]) -> None:
+        self._db = dynamodb
+        self._throttled = throttled
+        self.transactions = 0
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        if self.transactions in self._throttled:
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}}
+            raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+        return self._db.transact_write_items(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def poller_on(stack: LocalStack, ledger: ExportLedger) -> Poller:
+    return Poller(
+        traede=_traede_client(stack),
+        ledger=ledger,
+        queue=QueueWriter(stack.sqs, stack.queue_url),
+        dlq=QueueWriter(stack.sqs, stack.dlq_url),
+        claims=ClaimCheck(stack.s3, stack.bucket),
+        system_id=SYSTEM,
+        options=_options(stack),
+        lease_seconds=3600,
+    )
+
+
+def test_a_failed_claim_transaction_does_not_strand_the_pages_earlier_claims(make_stack: Any) -> None:
+    # A page of 150 (the server ignores `limit`) is claimed in two transactions. When the second one
+    # failed, claim_many raised: the first 100 orders stayed claimed for the whole lease, never
+    # enqueued, and the next poll skipped them as in flight.
+    stack: LocalStack = make_stack(orders=150, paging="all")
+    pending = eligible(stack)
+    assert len(pending) > 100
+    client = ThrottledTransactions(stack.dynamodb, throttled={2})
+    with contextlib.suppress(ClientError):
+        first = poller_on(stack, ExportLedger(client, stack.table, SYSTEM)).run("run-1")
+        assert first.enqueued == 100 and first.failed == len(pending) - 100  # EnqueueFailures: alarmed
+    poller_on(stack, ledger_of(stack)).run("run-2")
+    assert stack.queue_depth(stack.queue_url) == len(pending)

@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
-from traede_export.ledger import LedgerEntry
+from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
     MAX_MARK_BATCH,
     Attr,
@@ -235,14 +235,21 @@ class Forwarder:
         left = time_left()
         if left <= 0:
             return [Attempt(reason=NOT_STARTED)] * len(sending)
+        leases: list[bool | None]
         try:
-            leases = self._ledger.begin_deliveries(
-                [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+            leases = list(
+                self._ledger.begin_deliveries(
+                    [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+                )
             )
+            error = ""
         except (ClientError, BotoCoreError) as exc:
             return [Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))] * len(sending)
+        except PartialWrite as exc:  # the leases taken are used: one order's failed write fails it alone
+            leases, error = exc.results, type(exc.error).__name__
         deferred = Attempt(reason="another version of this order is being or was delivered", deferred=True)
-        attempts = [deferred] * len(sending)
+        unavailable = Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {error}"))
+        attempts = [deferred if ok is False else unavailable for ok in leases]
         leased = [i for i, ok in enumerate(leases) if ok]
         for i, attempt in zip(
             leased, self._pool.map(lambda i: self._deliver(sending[i], time_left), leased), strict=True
@@ -392,7 +399,7 @@ class Forwarder:
             return
         try:
             self._ledger.record_marked_many([w.head.ref for w in marked])
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, PartialWrite) as exc:
             # Traede has the marks; the ledger's copy stops replays from marking again. A redelivery
             # before it is recorded only repeats an idempotent mark.
             orders = [w.head.ref.order_id for w in marked]
