@@ -7,6 +7,8 @@ Real handlers against moto, DynamoDB Local and the local HTTP servers, as in tes
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from botocore.exceptions import ClientError
 from test_contract import SYSTEM, dlq_reasons, eligible, send_order
 from test_review import _options, _traede_client, ledger_of
 
+from traede_export import wiring
 from traede_export.claim_check import ClaimCheck
 from traede_export.ledger import ExportLedger
 from traede_export.poll import Poller
@@ -100,3 +103,55 @@ def test_a_failed_claim_transaction_does_not_strand_the_pages_earlier_claims(mak
         assert first.enqueued == 100 and first.failed == len(pending) - 100  # EnqueueFailures: alarmed
     poller_on(stack, ledger_of(stack)).run("run-2")
     assert stack.queue_depth(stack.queue_url) == len(pending)
+
+
+class ConflictedDeliveryRecords:
+    """Answers the handlers' first `record_delivery` UpdateItems as DynamoDB does while another
+    writer's transaction holds the item (a poll's page of claims includes every order on the page,
+    in flight or not): TransactionConflictException. DynamoDB Local serialises, so never does."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.order_id = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> Any:
+        body = params.get("body", b"")
+        body = body if isinstance(body, bytes) else body.encode()
+        if self.left > 0 and b"delivered_version = :v" in body and f'#{self.order_id}"'.encode() in body:
+            self.left -= 1
+            error = {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}
+            return SimpleNamespace(status_code=400), {"Error": error, "ResponseMetadata": {}}
+        return None
+
+
+@pytest.fixture
+def conflicted() -> Iterator[ConflictedDeliveryRecords]:
+    # Clients copy their session's hooks when created: registered before the stack's cold starts.
+    hook = ConflictedDeliveryRecords(times=3)  # every try of one record_delivery
+    events = wiring._aws_session().events
+    events.register("before-call.dynamodb.UpdateItem", hook, unique_id="test-attack-conflicts")
+    yield hook
+    events.unregister("before-call.dynamodb.UpdateItem", unique_id="test-attack-conflicts")
+
+
+def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_swallow_an_edit(
+    make_stack: Any, conflicted: ConflictedDeliveryRecords
+) -> None:
+    # The delivery's record met a poll's transaction and gave up; the version was marked all the
+    # same (it did arrive). A duplicate copy then saw no delivery in the ledger: POSTed again and
+    # marked again, swallowing an edit made since.
+    stack: LocalStack = make_stack(orders=4)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order_id = conflicted.order_id = eligible(stack)[0]
+    old = sandbox.order(order_id)
+    stack.poll()
+    stack.event_source().drain()
+    assert conflicted.left == 0  # the record did fail
+    assert order_id in sandbox.exported(SYSTEM) and eligible(stack) == []
+
+    sandbox.edit(order_id)  # an edit no poll has seen yet: pending again
+    send_order(stack, old)  # SQS hands out a stale duplicate, or an operator replays the old file
+    stack.event_source().drain()
+    assert eligible(stack) == [order_id]  # the edit is still waiting for the next poll
+    assert len([d for d in receiver.deliveries if d.order_id == order_id]) == 1

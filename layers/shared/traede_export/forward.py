@@ -190,7 +190,7 @@ class Forwarder:
             out.summary.superseded += 1
             self._settle(out, [old], True, "superseded by a newer version in the same batch; not delivered")
         current = [c for c in copies if c.ref.version == newest]
-        if entry is not None and max(entry.enqueued_version, entry.delivered_version) > newest:
+        if entry is not None and max(entry.enqueued_version, _delivered(entry)) > newest:
             if _went_backwards(current, entry):
                 # Traede lists an older updated_at than one already delivered (a restore, a clock
                 # step). Delivering it would overwrite newer content in the ERP: counted, alarmed.
@@ -219,7 +219,7 @@ class Forwarder:
         return work
 
     def _needs_delivery(self, copy: InboundOrder, entry: LedgerEntry | None) -> bool:
-        if entry is None or entry.delivered_version < copy.ref.version:
+        if entry is None or _delivered(entry) < copy.ref.version:
             return True
         if copy.reexport_since is None or entry.delivered_key == copy.key(self._system_id):
             return False
@@ -454,6 +454,12 @@ def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:
     for o in orders:
         groups.setdefault(o.ref.order_id, []).append(o)
     return list(groups.values())
+
+
+def _delivered(entry: LedgerEntry) -> str:
+    """The newest version known to have reached the ERP: a mark follows a 2xx, even one whose
+    record in the ledger failed (e.g. it met another writer's transaction on the item)."""
+    return max(entry.delivered_version, entry.marked_version)
 
 
 def _went_backwards(copies: list[InboundOrder], entry: LedgerEntry) -> bool:
