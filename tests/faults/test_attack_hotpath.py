@@ -7,6 +7,8 @@ Real handlers against moto, DynamoDB Local and the local HTTP servers, as in tes
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -19,8 +21,10 @@ from test_review import _options, _traede_client, ledger_of
 from traede_export import wiring
 from traede_export.claim_check import ClaimCheck
 from traede_export.ledger import ExportLedger
+from traede_export.models import OrderRef, idempotency_key
 from traede_export.poll import Poller
 from traede_export.queue import QueueWriter
+from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalStack
 
 pytestmark = pytest.mark.faults
@@ -112,12 +116,12 @@ class ConflictedDeliveryRecords:
 
     def __init__(self, times: int) -> None:
         self.left = times
-        self.order_id = 0
+        self.key = ""  # the Idempotency-Key whose record fails
 
     def __call__(self, params: dict[str, Any], **_: Any) -> Any:
         body = params.get("body", b"")
         body = body if isinstance(body, bytes) else body.encode()
-        if self.left > 0 and b"delivered_version = :v" in body and f'#{self.order_id}"'.encode() in body:
+        if self.left > 0 and b"delivered_version = :v" in body and f'"{self.key}"'.encode() in body:
             self.left -= 1
             error = {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}
             return SimpleNamespace(status_code=400), {"Error": error, "ResponseMetadata": {}}
@@ -143,8 +147,9 @@ def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_s
     stack: LocalStack = make_stack(orders=4)
     sandbox, receiver = stack.sandbox, stack.receiver
     assert sandbox is not None and receiver is not None
-    order_id = conflicted.order_id = eligible(stack)[0]
+    order_id = eligible(stack)[0]
     old = sandbox.order(order_id)
+    conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(old))
     stack.poll()
     stack.event_source().drain()
     assert conflicted.left == 0  # the record did fail
@@ -155,3 +160,36 @@ def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_s
     stack.event_source().drain()
     assert eligible(stack) == [order_id]  # the edit is still waiting for the next poll
     assert len([d for d in receiver.deliveries if d.order_id == order_id]) == 1
+
+
+def test_no_mark_on_an_older_version_after_a_newer_one_was_marked_without_its_delivery_record(
+    make_stack: Any, conflicted: ConflictedDeliveryRecords
+) -> None:
+    # As test_review's re-read case, but container B's record of v2 met a transaction and gave up:
+    # B marked v2 all the same. A's re-read saw no newer delivery and marked on v1's strength,
+    # swallowing v3, an edit made after B's mark.
+    stack: LocalStack = make_stack(orders=3, visibility_timeout=30)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    x, y = eligible(stack)[:2]
+    v1, slow = sandbox.order(x), sandbox.order(y)
+    receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(slow))] = 2.5  # holds container A's batch
+    send_order(stack, v1)
+    send_order(stack, slow)
+    first = threading.Thread(target=stack.event_source().poll_once)
+    first.start()
+    deadline = time.monotonic() + 2
+    while x not in receiver.delivered_ids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert x in receiver.delivered_ids()  # A delivered v1 and waits on its batch mate
+    sandbox.edit(x)
+    v2 = sandbox.order(x)
+    conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(v2))
+    send_order(stack, v2)
+    second = LocalFunction(stack.forwarder.spec, overrides=dict(stack.forwarder.overrides))
+    stack.event_source(second).poll_once()  # B delivers v2 (its record fails) and marks it
+    assert conflicted.left == 0 and x in sandbox.exported(SYSTEM)
+    sandbox.edit(x)  # v3, which no poll has seen yet
+    first.join()
+    assert x in eligible(stack)  # A must not mark on v1's strength: v3 still waits for the next poll
+    assert y in sandbox.exported(SYSTEM)

@@ -364,7 +364,7 @@ class Forwarder:
         keep = []
         for w in work:
             entry = entries.get(w.head.ref.order_id)
-            if entry is not None and entry.delivered_version > w.head.ref.version:
+            if entry is not None and _delivered(entry) > w.head.ref.version:
                 out.summary.superseded += len(w.copies)
                 self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
             else:
