@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
-from traede_export.ledger import LedgerEntry
+from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
@@ -224,3 +224,19 @@ def test_a_record_without_a_result_counts_as_failed() -> None:
     outcome = BatchOutcome(results={"a": RecordResult(True, "ok"), "b": RecordResult(False, "no")})
     response = partial_batch_response(["a", "b", "c"], outcome)
     assert response == {"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
+
+
+def test_one_orders_failed_lease_write_fails_it_alone(parts: Parts) -> None:
+    # The batch's other leases took effect: they are used, not left to run out with the batch failed.
+    real = parts.ledger.begin_deliveries
+
+    def partly(leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
+        results: list[bool | None] = list(real([lease for lease in leases if lease[0].order_id != 2], seconds))
+        results.insert(1, None)
+        raise PartialWrite(results, RuntimeError("throttled"))
+
+    parts.ledger.begin_deliveries = partly  # type: ignore[method-assign]
+    out = parts.forward(copy(1, V1), copy(2, V1), copy(3, V1))
+    assert parts.traede.marked == [1, 3]
+    assert [m for m, r in out.results.items() if not r.ok] == [f"m-2-{V1}"]
+    assert out.summary.failed == 1 and out.summary.delivered == 2

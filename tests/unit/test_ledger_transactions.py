@@ -14,10 +14,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from traede_export import ledger as ledger_module
-from traede_export.ledger import TRANSACT_ATTEMPTS, ExportLedger
+from traede_export.ledger import TRANSACT_ATTEMPTS, ExportLedger, PartialWrite
 from traede_export.models import OrderRef
 
 V = "2026-01-01T00:00:00.000000Z"
@@ -73,8 +74,26 @@ def test_a_plain_write_that_meets_a_transaction_is_retried(stubbed: tuple[Export
     assert ledger.record_delivery(OrderRef(1, V), "key")
 
 
-def test_a_validation_error_in_a_transaction_is_raised(stubbed: tuple[ExportLedger, Stubber]) -> None:
+def test_a_validation_error_fails_its_item_alone(stubbed: tuple[ExportLedger, Stubber]) -> None:
     ledger, stub = stubbed
     cancelled(stub, "None", "ValidationError")
-    with pytest.raises(Exception, match="TransactionCanceledException"):
+    stub.add_response("update_item", {})  # order 1 alone, as one UpdateItem
+    with pytest.raises(PartialWrite) as raised:
         ledger.begin_deliveries([(OrderRef(1, V), "k1"), (OrderRef(2, V), "k2")], 60)
+    assert raised.value.results == [True, None]
+
+
+def test_a_failed_transaction_keeps_the_writes_before_it(stubbed: tuple[ExportLedger, Stubber]) -> None:
+    ledger, stub = stubbed
+    transact_of(stub, 100)
+    stub.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
+    with pytest.raises(PartialWrite) as raised:
+        ledger.claim_many([OrderRef(i, V) for i in range(150)], "run", 60)
+    assert raised.value.results == [True] * 100 + [None] * 50
+
+
+def test_when_no_write_took_effect_the_error_itself_is_raised(stubbed: tuple[ExportLedger, Stubber]) -> None:
+    ledger, stub = stubbed
+    stub.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+        ledger.record_marked_many([OrderRef(1, V), OrderRef(2, V)])

@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
-from traede_export.ledger import LedgerEntry
+from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
     MAX_MARK_BATCH,
     Attr,
@@ -190,7 +190,7 @@ class Forwarder:
             out.summary.superseded += 1
             self._settle(out, [old], True, "superseded by a newer version in the same batch; not delivered")
         current = [c for c in copies if c.ref.version == newest]
-        if entry is not None and max(entry.enqueued_version, entry.delivered_version) > newest:
+        if entry is not None and max(entry.enqueued_version, _delivered(entry)) > newest:
             if _went_backwards(current, entry):
                 # Traede lists an older updated_at than one already delivered (a restore, a clock
                 # step). Delivering it would overwrite newer content in the ERP: counted, alarmed.
@@ -219,7 +219,7 @@ class Forwarder:
         return work
 
     def _needs_delivery(self, copy: InboundOrder, entry: LedgerEntry | None) -> bool:
-        if entry is None or entry.delivered_version < copy.ref.version:
+        if entry is None or _delivered(entry) < copy.ref.version:
             return True
         if copy.reexport_since is None or entry.delivered_key == copy.key(self._system_id):
             return False
@@ -235,14 +235,21 @@ class Forwarder:
         left = time_left()
         if left <= 0:
             return [Attempt(reason=NOT_STARTED)] * len(sending)
+        leases: list[bool | None]
         try:
-            leases = self._ledger.begin_deliveries(
-                [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+            leases = list(
+                self._ledger.begin_deliveries(
+                    [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+                )
             )
+            error = ""
         except (ClientError, BotoCoreError) as exc:
             return [Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))] * len(sending)
+        except PartialWrite as exc:  # the leases taken are used: one order's failed write fails it alone
+            leases, error = exc.results, type(exc.error).__name__
         deferred = Attempt(reason="another version of this order is being or was delivered", deferred=True)
-        attempts = [deferred] * len(sending)
+        unavailable = Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {error}"))
+        attempts = [deferred if ok is False else unavailable for ok in leases]
         leased = [i for i, ok in enumerate(leases) if ok]
         for i, attempt in zip(
             leased, self._pool.map(lambda i: self._deliver(sending[i], time_left), leased), strict=True
@@ -357,7 +364,7 @@ class Forwarder:
         keep = []
         for w in work:
             entry = entries.get(w.head.ref.order_id)
-            if entry is not None and entry.delivered_version > w.head.ref.version:
+            if entry is not None and _delivered(entry) > w.head.ref.version:
                 out.summary.superseded += len(w.copies)
                 self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
             else:
@@ -392,7 +399,7 @@ class Forwarder:
             return
         try:
             self._ledger.record_marked_many([w.head.ref for w in marked])
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, PartialWrite) as exc:
             # Traede has the marks; the ledger's copy stops replays from marking again. A redelivery
             # before it is recorded only repeats an idempotent mark.
             orders = [w.head.ref.order_id for w in marked]
@@ -447,6 +454,12 @@ def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:
     for o in orders:
         groups.setdefault(o.ref.order_id, []).append(o)
     return list(groups.values())
+
+
+def _delivered(entry: LedgerEntry) -> str:
+    """The newest version known to have reached the ERP: a mark follows a 2xx, even one whose
+    record in the ledger failed (e.g. it met another writer's transaction on the item)."""
+    return max(entry.delivered_version, entry.marked_version)
 
 
 def _went_backwards(copies: list[InboundOrder], entry: LedgerEntry) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.models import OrderRef, chunk, epoch_ms
 
@@ -63,6 +63,18 @@ def _now_ms() -> int:
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 VERSION_FIELDS = ("enqueued_version", "delivering_version", "delivered_version", "marked_version", "rejected_version")
 DELIVERY_LEASE = "delivering_version, delivering_key, delivering_until"
+
+
+class PartialWrite(Exception):
+    """Some of a call's writes failed for another reason than their condition; the others took effect.
+
+    `results` has one answer per request, as the call would have returned, and None for a write that failed.
+    """
+
+    def __init__(self, results: list[bool | None], error: Exception) -> None:
+        super().__init__(f"{results.count(None)} of {len(results)} ledger writes failed: {type(error).__name__}")
+        self.results = results
+        self.error = error
 
 
 class ExportLedger:
@@ -132,8 +144,13 @@ class ExportLedger:
         a few times with jitter; what is still left after that goes one UpdateItem at a time.
         A transaction may not touch an item twice, so a repeated key waits for a later round,
         where it sees the first one's write (as consecutive UpdateItems would).
+
+        A write that fails otherwise does not stop the rest: the others are still written, then
+        `PartialWrite` says which were (a caller must not lose writes that took effect, such as
+        claims of orders it would then never enqueue). If none took effect, the error itself is raised.
         """
         results: list[bool | None] = [None] * len(requests)
+        errors: list[Exception] = []
         pending = list(range(len(requests)))
         while pending:
             seen: set[str] = set()
@@ -144,11 +161,17 @@ class ExportLedger:
                 (later if key in seen else now).append(i)
                 seen.add(key)
             for part in chunk(now, MAX_TRANSACT):
-                self._transact(requests, part, results)
+                self._transact(requests, part, results, errors)
             pending = later
+        if errors:
+            if all(r is None for r in results):
+                raise errors[0]
+            raise PartialWrite(results, errors[0])
         return [bool(r) for r in results]
 
-    def _transact(self, requests: Sequence[dict[str, Any]], part: list[int], results: list[bool | None]) -> None:
+    def _transact(
+        self, requests: Sequence[dict[str, Any]], part: list[int], results: list[bool | None], errors: list[Exception]
+    ) -> None:
         todo = part
         for attempt in range(TRANSACT_ATTEMPTS):
             if not todo:
@@ -160,7 +183,8 @@ class ExportLedger:
             except ClientError as exc:
                 reasons = exc.response.get("CancellationReasons") or []
                 if _code(exc) != "TransactionCanceledException" or len(reasons) != len(todo):
-                    raise
+                    errors.append(exc)  # nothing of this part was written (a throttle past botocore's retries)
+                    return
                 again = []
                 for i, reason in zip(todo, reasons, strict=True):
                     code = reason.get("Code") or "None"
@@ -169,16 +193,22 @@ class ExportLedger:
                     elif code in ("None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"):
                         again.append(i)  # "None": its condition held, it was cancelled with the rest
                     else:
-                        raise
+                        errors.append(exc)  # this item alone cannot be written (e.g. ValidationError)
                 if any((r.get("Code") or "None") not in ("None", "ConditionalCheckFailed") for r in reasons):
                     _backoff(attempt)
                 todo = again
                 continue
+            except BotoCoreError as exc:
+                errors.append(exc)  # no answer: whether it was written is unknown
+                return
             for i in todo:
                 results[i] = True
             return
         for i in todo:
-            results[i] = self._run(requests[i])
+            try:
+                results[i] = self._run(requests[i])
+            except (ClientError, BotoCoreError) as exc:
+                errors.append(exc)
 
     def claim(self, ref: OrderRef, run_id: str, lease_seconds: int, force: bool = False) -> bool:
         """Take the in-flight lease for this version; False if it is in flight or was refused.

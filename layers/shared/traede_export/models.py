@@ -11,6 +11,7 @@ from typing import Any
 
 MAX_MARK_BATCH = 10  # Traede accepts at most 10 items per mark-as-exported call
 MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
+MAX_ORDER_ID = 2**63 - 1  # any real id fits; a longer one would not fit a ledger key
 
 
 def chunk[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -97,6 +98,9 @@ class OrderRef:
         order_id = order.get("id")
         if isinstance(order_id, bool) or not isinstance(order_id, int):
             raise InvalidOrder("body has no integer 'id'")
+        if not -MAX_ORDER_ID <= order_id <= MAX_ORDER_ID:
+            # Its ledger key would pass DynamoDB's 2,048 bytes and fail the page's or batch's ledger call.
+            raise InvalidOrder(f"order id {str(order_id)[:20]}... is beyond a 64-bit integer")
         updated_at = order.get("updated_at")
         if not isinstance(updated_at, str) or not updated_at.strip():
             raise InvalidOrder(f"order {order_id} has no 'updated_at' string")

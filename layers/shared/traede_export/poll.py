@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.claim_check import ClaimCheck, object_key
 from traede_export.config import ExportOptions
-from traede_export.ledger import ExportLedger
+from traede_export.ledger import ExportLedger, PartialWrite
 from traede_export.models import (
     MAX_SEND_BATCH,
     Attr,
@@ -110,11 +110,19 @@ class Poller:
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
         # One page, one transaction (a page of 60 is within TransactWriteItems' 100).
-        claimed = self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force)
+        claimed: list[bool | None]
+        error = ""
+        try:
+            claimed = list(self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force))
+        except PartialWrite as exc:  # the claims that took effect are enqueued, not left to their lease
+            claimed, error = exc.results, type(exc.error).__name__
         sending: list[tuple[OrderRef, dict[str, Any]]] = []
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if ok:
                 sending.append((ref, order))
+            elif ok is None:
+                result.failed += 1
+                logger.error("could not claim order", order_id=ref.order_id, reason=error)
             else:
                 result.skipped += 1
         ready: list[tuple[OrderRef, Body]] = []

@@ -1,0 +1,195 @@
+"""Defects found by attacking the ledger's hot path in transactions (claims per page, leases and marks
+per batch), each named after its case.
+
+Real handlers against moto, DynamoDB Local and the local HTTP servers, as in test_review.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from test_contract import SYSTEM, dlq_reasons, eligible, send_order
+from test_review import _options, _traede_client, ledger_of
+
+from traede_export import wiring
+from traede_export.claim_check import ClaimCheck
+from traede_export.ledger import ExportLedger
+from traede_export.models import OrderRef, idempotency_key
+from traede_export.poll import Poller
+from traede_export.queue import QueueWriter
+from traede_local.lambda_runtime import LocalFunction
+from traede_local.local_stack import LocalStack
+
+pytestmark = pytest.mark.faults
+
+# An integer id, but its ledger key would pass DynamoDB's 2,048-byte limit on a partition key.
+KEY_TOO_LONG_ID = 10**2100
+
+
+def test_an_order_id_too_long_for_a_ledger_key_does_not_sink_its_page(make_stack: Any) -> None:
+    # One transaction per page: the bad key cancelled the page's claims and crashed the poll, every poll.
+    stack: LocalStack = make_stack(orders=3)
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    good = eligible(stack)
+    sandbox.add_orders([{**sandbox.order(good[0]), "id": KEY_TOO_LONG_ID}])
+    result = stack.poll()
+    assert result["enqueued"] == len(good) and result["invalid"] == 1
+    assert any("id" in reason for reason in dlq_reasons(stack).values())
+
+
+def test_an_order_id_too_long_for_a_ledger_key_does_not_sink_its_batch(make_stack: Any) -> None:
+    # The forwarder's first ledger read of a batch holding it failed the whole batch, every try.
+    stack: LocalStack = make_stack(orders=3)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    good = sandbox.order(eligible(stack)[0])
+    send_order(stack, {**good, "id": KEY_TOO_LONG_ID})
+    send_order(stack, good)
+    source = stack.event_source()
+    source.drain()
+    assert source.stats.failures == 0
+    assert receiver.delivered_ids() == {good["id"]}
+    assert good["id"] in sandbox.exported("local-erp")
+    assert len(stack.dlq_messages()) == 1
+
+
+class ThrottledTransactions:
+    """The real (DynamoDB Local) client, whose TransactWriteItems calls numbered in `throttled` fail
+    as DynamoDB's do once botocore's retries of a throttle are spent (DynamoDB Local never throttles)."""
+
+    def __init__(self, dynamodb: Any, throttled: set[int]) -> None:
+        self._db = dynamodb
+        self._throttled = throttled
+        self.transactions = 0
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        if self.transactions in self._throttled:
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}}
+            raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+        return self._db.transact_write_items(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def poller_on(stack: LocalStack, ledger: ExportLedger) -> Poller:
+    return Poller(
+        traede=_traede_client(stack),
+        ledger=ledger,
+        queue=QueueWriter(stack.sqs, stack.queue_url),
+        dlq=QueueWriter(stack.sqs, stack.dlq_url),
+        claims=ClaimCheck(stack.s3, stack.bucket),
+        system_id=SYSTEM,
+        options=_options(stack),
+        lease_seconds=3600,
+    )
+
+
+def test_a_failed_claim_transaction_does_not_strand_the_pages_earlier_claims(make_stack: Any) -> None:
+    # A page of 150 (the server ignores `limit`) is claimed in two transactions. When the second one
+    # failed, claim_many raised: the first 100 orders stayed claimed for the whole lease, never
+    # enqueued, and the next poll skipped them as in flight.
+    stack: LocalStack = make_stack(orders=150, paging="all")
+    pending = eligible(stack)
+    assert len(pending) > 100
+    client = ThrottledTransactions(stack.dynamodb, throttled={2})
+    with contextlib.suppress(ClientError):
+        first = poller_on(stack, ExportLedger(client, stack.table, SYSTEM)).run("run-1")
+        assert first.enqueued == 100 and first.failed == len(pending) - 100  # EnqueueFailures: alarmed
+    poller_on(stack, ledger_of(stack)).run("run-2")
+    assert stack.queue_depth(stack.queue_url) == len(pending)
+
+
+class ConflictedDeliveryRecords:
+    """Answers the handlers' first `record_delivery` UpdateItems as DynamoDB does while another
+    writer's transaction holds the item (a poll's page of claims includes every order on the page,
+    in flight or not): TransactionConflictException. DynamoDB Local serialises, so never does."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.key = ""  # the Idempotency-Key whose record fails
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> Any:
+        body = params.get("body", b"")
+        body = body if isinstance(body, bytes) else body.encode()
+        if self.left > 0 and b"delivered_version = :v" in body and f'"{self.key}"'.encode() in body:
+            self.left -= 1
+            error = {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}
+            return SimpleNamespace(status_code=400), {"Error": error, "ResponseMetadata": {}}
+        return None
+
+
+@pytest.fixture
+def conflicted() -> Iterator[ConflictedDeliveryRecords]:
+    # Clients copy their session's hooks when created: registered before the stack's cold starts.
+    hook = ConflictedDeliveryRecords(times=3)  # every try of one record_delivery
+    events = wiring._aws_session().events
+    events.register("before-call.dynamodb.UpdateItem", hook, unique_id="test-attack-conflicts")
+    yield hook
+    events.unregister("before-call.dynamodb.UpdateItem", unique_id="test-attack-conflicts")
+
+
+def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_swallow_an_edit(
+    make_stack: Any, conflicted: ConflictedDeliveryRecords
+) -> None:
+    # The delivery's record met a poll's transaction and gave up; the version was marked all the
+    # same (it did arrive). A duplicate copy then saw no delivery in the ledger: POSTed again and
+    # marked again, swallowing an edit made since.
+    stack: LocalStack = make_stack(orders=4)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    order_id = eligible(stack)[0]
+    old = sandbox.order(order_id)
+    conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(old))
+    stack.poll()
+    stack.event_source().drain()
+    assert conflicted.left == 0  # the record did fail
+    assert order_id in sandbox.exported(SYSTEM) and eligible(stack) == []
+
+    sandbox.edit(order_id)  # an edit no poll has seen yet: pending again
+    send_order(stack, old)  # SQS hands out a stale duplicate, or an operator replays the old file
+    stack.event_source().drain()
+    assert eligible(stack) == [order_id]  # the edit is still waiting for the next poll
+    assert len([d for d in receiver.deliveries if d.order_id == order_id]) == 1
+
+
+def test_no_mark_on_an_older_version_after_a_newer_one_was_marked_without_its_delivery_record(
+    make_stack: Any, conflicted: ConflictedDeliveryRecords
+) -> None:
+    # As test_review's re-read case, but container B's record of v2 met a transaction and gave up:
+    # B marked v2 all the same. A's re-read saw no newer delivery and marked on v1's strength,
+    # swallowing v3, an edit made after B's mark.
+    stack: LocalStack = make_stack(orders=3, visibility_timeout=30)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    assert sandbox is not None and receiver is not None
+    x, y = eligible(stack)[:2]
+    v1, slow = sandbox.order(x), sandbox.order(y)
+    receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(slow))] = 2.5  # holds container A's batch
+    send_order(stack, v1)
+    send_order(stack, slow)
+    first = threading.Thread(target=stack.event_source().poll_once)
+    first.start()
+    deadline = time.monotonic() + 2
+    while x not in receiver.delivered_ids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert x in receiver.delivered_ids()  # A delivered v1 and waits on its batch mate
+    sandbox.edit(x)
+    v2 = sandbox.order(x)
+    conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(v2))
+    send_order(stack, v2)
+    second = LocalFunction(stack.forwarder.spec, overrides=dict(stack.forwarder.overrides))
+    stack.event_source(second).poll_once()  # B delivers v2 (its record fails) and marks it
+    assert conflicted.left == 0 and x in sandbox.exported(SYSTEM)
+    sandbox.edit(x)  # v3, which no poll has seen yet
+    first.join()
+    assert x in eligible(stack)  # A must not mark on v1's strength: v3 still waits for the next poll
+    assert y in sandbox.exported(SYSTEM)
