@@ -82,6 +82,10 @@ def read_record(record: SQSRecord, claims: ClaimCheck) -> InboundOrder | Unreada
         return _unresolved(record, str(exc), missing=True)
     except (ClientError, BotoCoreError) as exc:
         return _unresolved(record, f"could not read the large order from S3: {exc}", missing=False)
+    except UnicodeDecodeError as exc:  # not an order the poller stored: park it, never crash the batch
+        reason = f"large order object is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        return UnreadableMessage(record.message_id, record.body or "", reason, receive_count, _attributes(record))
     return inbound_order(record, body)
 
 

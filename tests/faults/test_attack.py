@@ -1,0 +1,56 @@
+"""An adversarial review of the S3 claim-check for large orders: one test per defect it found.
+
+Each test failed on the code it names and passes with the fix committed next to it. Real
+handlers against moto (SQS, S3), DynamoDB Local and the local HTTP servers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
+from traede_export.models import Attr, OrderRef, order_attributes
+from traede_local.local_stack import LocalStack, MakeStack
+
+pytestmark = pytest.mark.faults
+SYSTEM = "local-erp"
+
+
+def put_pointer(stack: LocalStack, order_id: int, updated_at: str, data: bytes) -> str:
+    """A pointer message to an object holding `data`, with the attributes the poller gives one."""
+    ref = OrderRef(order_id, updated_at)
+    key = object_key(order_id, ref.version, data)
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType="application/json")
+    attributes = order_attributes(SYSTEM, ref, "run-attack", None)
+    attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(len(data))}
+    stack.sqs.send_message(
+        QueueUrl=stack.queue_url, MessageBody=Pointer(stack.bucket, key).body(), MessageAttributes=attributes
+    )
+    return key
+
+
+def send_order(stack: LocalStack, order: dict[str, Any]) -> None:
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(order))
+
+
+def test_a_large_order_object_that_is_not_utf8_fails_alone_and_does_not_sink_its_batch(
+    make_stack: MakeStack,
+) -> None:
+    stack = make_stack(orders=4)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    good = sandbox.pending(SYSTEM)[0]
+    send_order(stack, sandbox.order(good))
+    put_pointer(stack, 990001, "2026-01-02T03:04:05Z", b'{"id": 990001, "note": "\xff\xfe"}')
+
+    source = stack.event_source()
+    assert source.poll_once() == 2  # one batch, one invocation
+    assert source.stats.crashes == 0
+    assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
+    (parked,) = stack.dlq_messages()  # the odd one, as the pointer it came as, with the reason
+    assert Pointer.parse(parked["Body"]) is not None
+    reason = parked["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"]
+    assert "UTF-8" in reason
+    assert stack.queue_depth(stack.queue_url) == 0
