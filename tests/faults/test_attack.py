@@ -14,6 +14,7 @@ import pytest
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_local.local_stack import LocalStack, MakeStack
+from traede_local.template import load_template
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
@@ -54,3 +55,29 @@ def test_a_large_order_object_that_is_not_utf8_fails_alone_and_does_not_sink_its
     reason = parked["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"]
     assert "UTF-8" in reason
     assert stack.queue_depth(stack.queue_url) == 0
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, resource) pairs of a role's inline policies, resources as CloudFormation wrote them."""
+    pairs = set()
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            pairs |= {(a, json.dumps(r, sort_keys=True)) for a in actions for r in resources}
+    return pairs
+
+
+def test_a_deleted_large_order_object_reads_as_missing_in_aws_not_as_access_denied() -> None:
+    """AWS answers GetObject on a missing key with 403 AccessDenied unless the caller may also
+    s3:ListBucket the bucket (S3 API reference, GetObject, "Permissions"); only then is it 404
+    NoSuchKey. moto always says NoSuchKey, so the missing-object test passes locally; deployed,
+    a deleted or expired object would be read as a transient S3 error: no LargeOrderMissing
+    metric or alarm, the lease kept for 2 h, and the pointer retried into the DLQ."""
+    template = load_template()
+    grants = _grants(template["Resources"]["ForwarderRole"])
+    bucket = json.dumps({"Fn::GetAtt": ["LargeOrderBucket", "Arn"]})
+    assert ("s3:GetObject", json.dumps({"Fn::Sub": "${LargeOrderBucket.Arn}/*"})) in grants
+    assert ("s3:ListBucket", bucket) in grants
