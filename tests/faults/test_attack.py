@@ -7,6 +7,7 @@ handlers against moto (SQS, S3), DynamoDB Local and the local HTTP servers.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.template import load_template
+from traede_ops import cli
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
@@ -81,3 +83,23 @@ def test_a_deleted_large_order_object_reads_as_missing_in_aws_not_as_access_deni
     bucket = json.dumps({"Fn::GetAtt": ["LargeOrderBucket", "Arn"]})
     assert ("s3:GetObject", json.dumps({"Fn::Sub": "${LargeOrderBucket.Arn}/*"})) in grants
     assert ("s3:ListBucket", bucket) in grants
+
+
+def test_replay_of_a_pointer_record_with_an_odd_extended_payload_size_reports_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`"²".isdigit()` is True but int("²") raises: one odd record must not crash the whole replay."""
+    pointer = Pointer("bucket", "orders/1/v/abc.json").body()
+
+    def record(size: str) -> dict[str, Any]:
+        attributes = {Attr.ORDER_ID: "1", Attr.UPDATED_AT: "2026-01-02T03:04:05Z", SIZE_ATTRIBUTE: size}
+        return {"body": pointer, "messageAttributes": {k: {"stringValue": v} for k, v in attributes.items()}}
+
+    odd, fine = tmp_path / "odd.json", tmp_path / "fine.json"
+    odd.write_text(json.dumps({"Records": [record("²")]}))
+    fine.write_text(json.dumps({"Records": [record("300000")]}))
+    code = cli.main(["replay", "--dry-run", "--json", str(odd), str(fine)])
+    report = {Path(f["path"]).name: f for f in json.loads(capsys.readouterr().out)["files"]}
+    assert code == 1
+    assert SIZE_ATTRIBUTE in report["odd.json"]["error"]
+    assert report["fine.json"]["ok"] and report["fine.json"]["orders"] == [1]
