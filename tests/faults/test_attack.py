@@ -7,6 +7,9 @@ handlers against moto (SQS, S3), DynamoDB Local and the local HTTP servers.
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +106,61 @@ def test_replay_of_a_pointer_record_with_an_odd_extended_payload_size_reports_th
     assert code == 1
     assert SIZE_ATTRIBUTE in report["odd.json"]["error"]
     assert report["fine.json"]["ok"] and report["fine.json"]["orders"] == [1]
+
+
+class HangingServer:
+    """A TCP server that accepts connections and never answers: S3 stalled mid-request."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._open: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._open.append(conn)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_batch_at_the_timeout(
+    make_stack: MakeStack,
+) -> None:
+    """boto3's defaults (60 s read timeout, 5 attempts) let one stalled GetObject outlive the
+    forwarder's 60 s: Lambda kills the invocation and every record of the batch comes back."""
+    hanging = HangingServer()
+    try:
+        stack = make_stack(orders=4, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
+        sandbox, receiver = stack.sandbox, stack.receiver
+        good = sandbox.pending(SYSTEM)[0]
+        send_order(stack, sandbox.order(good))
+        pointer = Pointer(stack.bucket, "orders/990002/v/abc.json").body()
+        attributes = order_attributes(SYSTEM, OrderRef(990002, "2026-01-02T03:04:05Z"), "run-attack", None)
+        stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
+        stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
+
+        source = stack.event_source()
+        done = threading.Thread(target=source.poll_once, daemon=True)
+        started = time.monotonic()
+        done.start()
+        done.join(timeout=stack.forwarder.budget)
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()  # lets a stalled invocation end
+    done.join(timeout=60)
+    assert elapsed < stack.forwarder.budget and source.stats.timeouts == 0, elapsed
+    assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
+    assert source.stats.failures == 1  # the large order alone comes back
