@@ -18,6 +18,7 @@ import pytest
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_local.local_stack import LocalStack, MakeStack
+from traede_local.sandbox import seed_large_orders
 from traede_local.template import load_template
 from traede_ops import cli
 
@@ -164,3 +165,24 @@ def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_
     assert elapsed < stack.forwarder.budget and source.stats.timeouts == 0, elapsed
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 1  # the large order alone comes back
+
+
+def test_a_large_export_entry_that_is_not_an_order_is_parked_once_not_lost(make_stack: MakeStack) -> None:
+    """An entry over 1 MiB with an `updated_at` that is not an instant: parking it inline fails
+    (SQS's limit), yet its one sighting was spent, so it never reached the DLQ the runbook points at."""
+    stack = make_stack(orders=0)
+    sandbox = stack.sandbox
+    (entry,) = seed_large_orders(1, start_id=7001)
+    entry["updated_at"] = "last Tuesday"
+    sandbox.add_orders([entry])
+    assert stack.poll()["invalid"] == 1
+    assert stack.poll()["invalid"] == 1  # counted on every poll (the alarm), parked once
+
+    (parked,) = stack.dlq_messages()
+    attributes = parked["MessageAttributes"]
+    assert attributes[Attr.ORDER_ID]["StringValue"] == "7001"
+    assert "not an instant" in attributes[Attr.FAILURE_REASON]["StringValue"]
+    pointer = Pointer.parse(parked["Body"])
+    assert pointer is not None and pointer.bucket == stack.bucket
+    stored = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=pointer.key)["Body"].read())
+    assert stored["id"] == 7001 and stored["updated_at"] == "last Tuesday"

@@ -160,11 +160,18 @@ class Poller:
         body = json.dumps(entry, sort_keys=True)
         order_id = entry.get("id") if isinstance(entry, dict) else None
         logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
-        if not self.ledger.first_sighting(hashlib.sha256(body.encode("utf-8")).hexdigest()):
+        fingerprint = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        if not self.ledger.first_sighting(fingerprint):
             return
         attributes = string_attributes(
             {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: str(order_id or ""), Attr.FAILURE_REASON: reason}
         )
+        if self.claims.is_large(body):  # SQS refuses over 1 MiB: park a pointer to the whole entry
+            try:
+                body, attributes = self.claims.offload(f"invalid/{fingerprint}.json", body, attributes)
+            except (ClientError, BotoCoreError) as exc:
+                logger.error("could not store a large invalid export entry", order_id=order_id, reason=str(exc))
+                return
         report = self.dlq.send([OutboundMessage("0", body, attributes)])
         if report.failed:
             logger.error("could not park an invalid export entry", order_id=order_id, reason=report.failed["0"])
