@@ -72,5 +72,6 @@ def _fail_unresolved(outcome: BatchOutcome, m: UnresolvedLargeOrder) -> None:
     if m.missing and m.ref is not None and m.run_id is not None:
         try:
             RUNTIME.ledger.release(m.ref, m.run_id)
+            RUNTIME.ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
         except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
             logger.warning("could not release the lease", order_id=order_id, reason=str(exc))

@@ -21,6 +21,7 @@ from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.sandbox import seed_large_orders
 from traede_local.template import load_template
 from traede_ops import cli
+from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
@@ -186,3 +187,31 @@ def test_a_large_export_entry_that_is_not_an_order_is_parked_once_not_lost(make_
     assert pointer is not None and pointer.bucket == stack.bucket
     stored = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=pointer.key)["Body"].read())
     assert stored["id"] == 7001 and stored["updated_at"] == "last Tuesday"
+
+
+def test_a_redriven_refused_large_order_whose_object_expired_is_uploaded_again_by_the_next_poll(
+    make_stack: MakeStack,
+) -> None:
+    """A refusal is parked as a new DLQ message (14 days from then), and each redrive-and-refuse
+    starts that over, so a pointer can outlive the object's 30 days. The README promises that a
+    missing object's order is uploaded again by the next poll, but the ledger still remembered the
+    refusal: no poll claimed that version again, and the redrive's "try again" was lost."""
+    stack = make_stack(orders=0, large=1)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    (order_id,) = sandbox.pending(SYSTEM)
+    receiver.reject_ids = {order_id}
+    stack.poll()
+    source = stack.event_source()
+    source.drain(max_seconds=30)
+    assert len(stack.dlq_messages()) == 1  # refused, parked as a pointer; the ledger remembers it
+
+    (key,) = stack.large_objects()
+    stack.s3.delete_object(Bucket=stack.bucket, Key=key)  # expired by the lifecycle rule
+    receiver.reject_ids.clear()  # the ERP is fixed, and the operator redrives
+    redrive(Target(queue_url=stack.queue_url, dlq_url=stack.dlq_url), "batch", expected=1)
+    source.poll_once()  # the object is missing: the record fails (LargeOrderMissing)
+
+    again = stack.poll()
+    assert (again["enqueued"], again["large"]) == (1, 1), again
+    source.drain(max_seconds=30)
+    assert sandbox.exported(SYSTEM) == {order_id} == receiver.delivered_ids()
