@@ -96,17 +96,18 @@ def test_replay_of_a_pointer_record_with_an_odd_extended_payload_size_reports_th
     """`"²".isdigit()` is True but int("²") raises: one odd record must not crash the whole replay."""
     pointer = Pointer("bucket", "orders/1/v/abc.json").body()
 
-    def record(size: str) -> dict[str, Any]:
-        attributes = {Attr.ORDER_ID: "1", Attr.UPDATED_AT: "2026-01-02T03:04:05Z", SIZE_ATTRIBUTE: size}
+    def record(size: str, order_id: str = "1") -> dict[str, Any]:
+        attributes = {Attr.ORDER_ID: order_id, Attr.UPDATED_AT: "2026-01-02T03:04:05Z", SIZE_ATTRIBUTE: size}
         return {"body": pointer, "messageAttributes": {k: {"stringValue": v} for k, v in attributes.items()}}
 
-    odd, fine = tmp_path / "odd.json", tmp_path / "fine.json"
+    odd, odd_id, fine = tmp_path / "odd.json", tmp_path / "odd-id.json", tmp_path / "fine.json"
     odd.write_text(json.dumps({"Records": [record("²")]}))
+    odd_id.write_text(json.dumps({"Records": [record("300000", order_id="²")]}))
     fine.write_text(json.dumps({"Records": [record("300000")]}))
-    code = cli.main(["replay", "--dry-run", "--json", str(odd), str(fine)])
+    code = cli.main(["replay", "--dry-run", "--json", str(odd), str(odd_id), str(fine)])
     report = {Path(f["path"]).name: f for f in json.loads(capsys.readouterr().out)["files"]}
     assert code == 1
-    assert SIZE_ATTRIBUTE in report["odd.json"]["error"]
+    assert SIZE_ATTRIBUTE in report["odd.json"]["error"] and Attr.ORDER_ID in report["odd-id.json"]["error"]
     assert report["fine.json"]["ok"] and report["fine.json"]["orders"] == [1]
 
 
@@ -215,3 +216,39 @@ def test_a_redriven_refused_large_order_whose_object_expired_is_uploaded_again_b
     assert (again["enqueued"], again["large"]) == (1, 1), again
     source.drain(max_seconds=30)
     assert sandbox.exported(SYSTEM) == {order_id} == receiver.delivered_ids()
+
+
+def test_an_unreadable_pointer_whose_order_id_attribute_is_not_ascii_digits_fails_alone(make_stack: MakeStack) -> None:
+    """The order id of a pointer whose object is missing comes from its attributes; `"²".isdigit()`
+    is True but int("²") raises, which crashed the invocation and returned the whole batch."""
+    stack = make_stack(orders=10)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    good = sandbox.pending(SYSTEM)[0]
+    send_order(stack, sandbox.order(good))
+    attributes = order_attributes(SYSTEM, OrderRef(1, "2026-01-02T03:04:05Z"), "run-attack", None)
+    attributes[Attr.ORDER_ID]["StringValue"] = "²"
+    pointer = Pointer(stack.bucket, "orders/2/gone.json").body()
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
+
+    source = stack.event_source()
+    assert source.poll_once() == 2
+    assert source.stats.crashes == 0 and source.stats.failures == 1
+    assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
+
+
+def test_redrive_lists_a_parked_entry_whose_order_id_is_not_ascii_digits(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The poller parks an export entry with the id it had, e.g. Traede's `"id": "²"` (not an
+    integer, so not an order); `redrive` read it with isdigit() and crashed on int("²")."""
+    stack = make_stack(orders=0)
+    entry = {"id": "²", "updated_at": "2026-01-02T03:04:05Z"}
+    attributes = {
+        Attr.ORDER_ID: {"DataType": "String", "StringValue": "²"},
+        Attr.FAILURE_REASON: {"DataType": "String", "StringValue": "body has no integer 'id'"},
+    }
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(entry), MessageAttributes=attributes)
+    capsys.readouterr()
+    code = cli.main(["redrive", "--dlq-url", stack.dlq_url, "--dry-run", "--json"])
+    listed = json.loads(capsys.readouterr().out)
+    assert code == 0 and [m["order_id"] for m in listed["messages"]] == [None]

@@ -80,7 +80,7 @@ def _record(index: int, record: Any) -> ParsedOrder:
         # A large order's pointer stays a pointer: its version comes from the record's attributes.
         order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
         size = payload_size({SIZE_ATTRIBUTE: {"StringValue": text(SIZE_ATTRIBUTE) or ""}})
-        if not (order_id and order_id.isdigit() and updated_at and size):
+        if not (order_id and order_id.isascii() and order_id.isdigit() and updated_at and size):
             needed = f"{Attr.ORDER_ID}, {Attr.UPDATED_AT} and {SIZE_ATTRIBUTE}"
             raise InvalidOrder(f"record {index}: an S3 pointer needs the attributes {needed}")
         try:

@@ -97,7 +97,7 @@ def _unresolved(record: SQSRecord, reason: str, missing: bool) -> UnresolvedLarg
 
     ref: OrderRef | None = None
     order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
-    if order_id and order_id.isdigit() and updated_at:
+    if order_id and order_id.isascii() and order_id.isdigit() and updated_at:  # int("²") fails
         try:
             ref = OrderRef.from_order({"id": int(order_id), "updated_at": updated_at})
         except InvalidOrder:
