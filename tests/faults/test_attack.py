@@ -27,6 +27,10 @@ pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
 
 
+def send_message(stack: LocalStack, url: str, body: str, attributes: dict[str, Any]) -> None:
+    stack.sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+
+
 def put_pointer(stack: LocalStack, order_id: int, updated_at: str, data: bytes) -> str:
     """A pointer message to an object holding `data`, with the attributes the poller gives one."""
     ref = OrderRef(order_id, updated_at)
@@ -34,9 +38,7 @@ def put_pointer(stack: LocalStack, order_id: int, updated_at: str, data: bytes) 
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType="application/json")
     attributes = order_attributes(SYSTEM, ref, "run-attack", None)
     attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(len(data))}
-    stack.sqs.send_message(
-        QueueUrl=stack.queue_url, MessageBody=Pointer(stack.bucket, key).body(), MessageAttributes=attributes
-    )
+    send_message(stack, stack.queue_url, Pointer(stack.bucket, key).body(), attributes)
     return key
 
 
@@ -152,7 +154,7 @@ def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_
         send_order(stack, sandbox.order(good))
         pointer = Pointer(stack.bucket, "orders/990002/v/abc.json").body()
         attributes = order_attributes(SYSTEM, OrderRef(990002, "2026-01-02T03:04:05Z"), "run-attack", None)
-        stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
+        send_message(stack, stack.queue_url, pointer, attributes)
         stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
 
         source = stack.event_source()
@@ -228,7 +230,7 @@ def test_an_unreadable_pointer_whose_order_id_attribute_is_not_ascii_digits_fail
     attributes = order_attributes(SYSTEM, OrderRef(1, "2026-01-02T03:04:05Z"), "run-attack", None)
     attributes[Attr.ORDER_ID]["StringValue"] = "²"
     pointer = Pointer(stack.bucket, "orders/2/gone.json").body()
-    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
+    send_message(stack, stack.queue_url, pointer, attributes)
 
     source = stack.event_source()
     assert source.poll_once() == 2
@@ -247,7 +249,7 @@ def test_redrive_lists_a_parked_entry_whose_order_id_is_not_ascii_digits(
         Attr.ORDER_ID: {"DataType": "String", "StringValue": "²"},
         Attr.FAILURE_REASON: {"DataType": "String", "StringValue": "body has no integer 'id'"},
     }
-    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(entry), MessageAttributes=attributes)
+    send_message(stack, stack.dlq_url, json.dumps(entry), attributes)
     capsys.readouterr()
     code = cli.main(["redrive", "--dlq-url", stack.dlq_url, "--dry-run", "--json"])
     listed = json.loads(capsys.readouterr().out)
