@@ -254,3 +254,32 @@ def test_redrive_lists_a_parked_entry_whose_order_id_is_not_ascii_digits(
     code = cli.main(["redrive", "--dlq-url", stack.dlq_url, "--dry-run", "--json"])
     listed = json.loads(capsys.readouterr().out)
     assert code == 0 and [m["order_id"] for m in listed["messages"]] == [None]
+
+
+def test_stalled_s3_reads_of_several_large_orders_cost_the_batch_one_read_not_one_each(make_stack: MakeStack) -> None:
+    """Pointers were read one after another: five stalled reads (3 attempts each) outlived the
+    deadline, so the small order in the same batch was not even started."""
+    hanging = HangingServer()
+    try:
+        stack = make_stack(orders=10, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
+        sandbox, receiver = stack.sandbox, stack.receiver
+        good = sandbox.pending(SYSTEM)[0]
+        send_order(stack, sandbox.order(good))
+        for n in range(5):
+            pointer = Pointer(stack.bucket, f"orders/99001{n}/v/abc.json").body()
+            attributes = order_attributes(SYSTEM, OrderRef(990010 + n, "2026-01-02T03:04:05Z"), "run-attack", None)
+            send_message(stack, stack.queue_url, pointer, attributes)
+        stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
+
+        source = stack.event_source()
+        done = threading.Thread(target=source.poll_once, daemon=True)
+        started = time.monotonic()
+        done.start()
+        done.join(timeout=stack.forwarder.budget)
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+    done.join(timeout=60)
+    assert source.stats.records == 6 and source.stats.timeouts == 0, (elapsed, source.stats)
+    assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
+    assert source.stats.failures == 5  # the large orders alone come back
