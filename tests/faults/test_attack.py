@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
+from traede_export.ledger import ExportLedger, LedgerEntry
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.sandbox import seed_large_orders
@@ -283,3 +284,27 @@ def test_stalled_s3_reads_of_several_large_orders_cost_the_batch_one_read_not_on
     assert source.stats.records == 6 and source.stats.timeouts == 0, (elapsed, source.stats)
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 5  # the large orders alone come back
+
+
+def test_a_poll_with_stalled_s3_uploads_stops_at_its_deadline_and_gives_the_leases_back(make_stack: MakeStack) -> None:
+    """Uploads went on past the poller's deadline (it was checked only between pages): Lambda
+    would kill the run with the page's leases held, so those orders wait out the 2 h lease."""
+    hanging = HangingServer()
+    try:
+        stack = make_stack(orders=0, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
+        stack.sandbox.add_orders(seed_large_orders(60, start_id=8001, size=300 * 1024))
+        stack.poller.timeout = 22  # the deadline is 12 s in (TIME_SAFETY_MARGIN_SECONDS 10); 60 x 3 s / 8 > 22 s
+        started = time.monotonic()
+        result = stack.poll()
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+    print(f"\npoll with stalled uploads: {elapsed:.1f} s of {stack.poller.budget} s")
+    assert elapsed < stack.poller.budget, elapsed
+    assert (result["enqueued"], result["failed"]) == (0, 60), result
+    entries = stack_ledger(stack)
+    assert len(entries) == 60 and all(e.lease_until == 0 for e in entries)  # the next poll tries again
+
+
+def stack_ledger(stack: LocalStack) -> list[LedgerEntry]:
+    return list(ExportLedger(stack.dynamodb, stack.table, SYSTEM).entries())
