@@ -45,11 +45,15 @@ def _traede_client(
     return TraedeClient(session, settings.api_url, settings.system_id, timeout)
 
 
+S3_READ_TIMEOUT_CAP = 5.0  # seconds between bytes; 3 attempts then fit well inside the forwarder's 60 s
+
+
 def _claim_check(large: LargeOrders, http: HttpSettings) -> ClaimCheck:
     # boto3's defaults (60 s read timeout, 5 attempts) let one stalled S3 call outlive the function.
+    # Capped: HTTP_READ_TIMEOUT may be up to 40 s for a slow ERP, and 3 x 40 s would still outlive it.
     config = Config(
         connect_timeout=http.connect_timeout,
-        read_timeout=http.read_timeout,
+        read_timeout=min(http.read_timeout, S3_READ_TIMEOUT_CAP),
         retries={"mode": "standard", "max_attempts": 3},
     )
     return ClaimCheck(aws_client("s3", config), large.bucket, large.threshold)
