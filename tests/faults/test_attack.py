@@ -308,3 +308,24 @@ def test_a_poll_with_stalled_s3_uploads_stops_at_its_deadline_and_gives_the_leas
 
 def stack_ledger(stack: LocalStack) -> list[LedgerEntry]:
     return list(ExportLedger(stack.dynamodb, stack.table, SYSTEM).entries())
+
+
+def test_replay_without_the_bucket_does_not_send_an_order_over_the_threshold_inline(
+    make_stack: MakeStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """replay's docstring says an order over the threshold fails without the bucket; up to 1 MiB
+    it went inline, past the 256 KiB that keeps a forwarder batch within Lambda's 6 MB payload."""
+    stack = make_stack(orders=10)
+    (large,) = seed_large_orders(1, start_id=9001, size=400 * 1024)
+    small = stack.sandbox.order(stack.sandbox.pending(SYSTEM)[0])
+    (tmp_path / "large.json").write_text(json.dumps(large))
+    (tmp_path / "small.json").write_text(json.dumps(small))
+    capsys.readouterr()
+    code = cli.main(
+        ["replay", "--queue-url", stack.queue_url, "--system-id", SYSTEM, "--json", str(tmp_path)]  # no --bucket
+    )
+    report = {Path(f["path"]).name: f for f in json.loads(capsys.readouterr().out)["files"]}
+    assert code == 1 and report["small.json"]["ok"]
+    assert "--bucket" in report["large.json"]["failed"]["9001"]
+    queued = stack.sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert [json.loads(m["Body"])["id"] for m in queued["Messages"]] == [small["id"]]

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traede_export.claim_check import SIZE_ATTRIBUTE, ClaimCheck, Pointer, object_key, payload_size
+from traede_export.claim_check import (
+    MAX_THRESHOLD_BYTES,
+    SIZE_ATTRIBUTE,
+    ClaimCheck,
+    Pointer,
+    object_key,
+    payload_size,
+)
 from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes
 from traede_export.queue import OutboundMessage, QueueWriter
 
@@ -172,6 +179,7 @@ def _send(
     claims: ClaimCheck | None,
 ) -> None:
     messages = []
+    too_large: dict[str, str] = {}
     for i, o in enumerate(orders):
         body, attributes = o.body, order_attributes(system_id, o.ref, run_id, o.reexport_since)
         if o.payload_size is not None:
@@ -179,8 +187,15 @@ def _send(
         elif claims is not None and claims.is_large(body):
             key = object_key(o.ref.order_id, o.ref.version, body.encode("utf-8"))
             body, attributes = claims.offload(key, body, attributes)
+        elif claims is None and len(body.encode("utf-8")) > MAX_THRESHOLD_BYTES:
+            # Inline, it would break the bound that keeps a forwarder batch within Lambda's 6 MB.
+            too_large[str(o.ref.order_id)] = (
+                f"over {MAX_THRESHOLD_BYTES} bytes: goes through the large-order bucket (--bucket or --stack)"
+            )
+            continue
         messages.append(OutboundMessage(str(i), body, attributes))
     result = writer.send(messages)
     sent = set(result.sent)
     report.sent = [o.ref.order_id for i, o in enumerate(orders) if str(i) in sent]
     report.failed = {str(orders[int(i)].ref.order_id): reason for i, reason in sorted(result.failed.items())}
+    report.failed.update(too_large)
