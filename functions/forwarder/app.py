@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,6 +25,8 @@ logger = Logger()
 metrics = Metrics()
 CONFIG = ForwarderConfig.from_env()  # a bad value fails the cold start, naming the variable
 RUNTIME = build_forwarder(CONFIG)
+# Records are read at once: a stalled S3 read of a large order costs the batch one read's time, not one each.
+READERS = ThreadPoolExecutor(CONFIG.concurrency, thread_name_prefix="read")
 
 METRICS = {
     "delivered": "OrdersDelivered",
@@ -49,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     deadline = arm_deadline(RUNTIME.sessions, context.get_remaining_time_in_millis(), CONFIG.time_margin)
 
     records = list(SQSEvent(event).records)
-    read = [read_record(record, RUNTIME.claims) for record in records]  # Forwarder never sees SQS types
+    read = list(READERS.map(lambda r: read_record(r, RUNTIME.claims), records))  # Forwarder never sees SQS types
     messages = [m for m in read if not isinstance(m, UnresolvedLargeOrder)]
     outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
     unresolved = [m for m in read if isinstance(m, UnresolvedLargeOrder)]
@@ -72,5 +75,6 @@ def _fail_unresolved(outcome: BatchOutcome, m: UnresolvedLargeOrder) -> None:
     if m.missing and m.ref is not None and m.run_id is not None:
         try:
             RUNTIME.ledger.release(m.ref, m.run_id)
+            RUNTIME.ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
         except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
             logger.warning("could not release the lease", order_id=order_id, reason=str(exc))

@@ -18,6 +18,8 @@ from __future__ import annotations
 RUNTIME = "Lambda runtime: writes the function's logs"
 XRAY = "Lambda runtime: X-Ray active tracing (no resource-level permissions exist)"
 SCHEDULER = "EventBridge Scheduler: invokes the poller"
+# Never called; S3 consults it on GetObject: a missing key is then 404 NoSuchKey, else 403 AccessDenied.
+S3_NOT_FOUND = "S3: GetObject of a missing object answers NoSuchKey (LargeOrderMissing), not AccessDenied"
 
 # role logical id -> {(IAM action, resource logical id or "*"): the call that needs it}
 ALLOWED: dict[str, dict[tuple[str, str], str]] = {
@@ -47,6 +49,7 @@ ALLOWED: dict[str, dict[tuple[str, str], str]] = {
         ("sqs:GetQueueAttributes", "OrderQueue"): "Lambda's SQS event source mapping: reads the queue",
         ("sqs:SendMessage", "DeadLetterQueue"): "forward.Forwarder: parks a permanently rejected order",
         ("s3:GetObject", "LargeOrderBucket/*"): "claim_check.ClaimCheck.resolve: a large order's body",
+        ("s3:ListBucket", "LargeOrderBucket"): S3_NOT_FOUND,
     },
     "PollScheduleRole": {
         ("lambda:InvokeFunction", "PollerFunction"): SCHEDULER,

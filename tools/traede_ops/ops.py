@@ -289,7 +289,7 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
 
     order_id: int | None = None
     raw_id = text(Attr.ORDER_ID)
-    if raw_id and raw_id.isdigit():
+    if raw_id and raw_id.isascii() and raw_id.isdigit():  # int("²") fails
         order_id = int(raw_id)
     else:
         try:

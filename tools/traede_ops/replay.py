@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traede_export.claim_check import SIZE_ATTRIBUTE, ClaimCheck, Pointer, object_key, payload_size
+from traede_export.claim_check import (
+    MAX_THRESHOLD_BYTES,
+    SIZE_ATTRIBUTE,
+    ClaimCheck,
+    Pointer,
+    object_key,
+    payload_size,
+)
 from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes
 from traede_export.queue import OutboundMessage, QueueWriter
 
@@ -80,7 +87,7 @@ def _record(index: int, record: Any) -> ParsedOrder:
         # A large order's pointer stays a pointer: its version comes from the record's attributes.
         order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
         size = payload_size({SIZE_ATTRIBUTE: {"StringValue": text(SIZE_ATTRIBUTE) or ""}})
-        if not (order_id and order_id.isdigit() and updated_at and size):
+        if not (order_id and order_id.isascii() and order_id.isdigit() and updated_at and size):
             needed = f"{Attr.ORDER_ID}, {Attr.UPDATED_AT} and {SIZE_ATTRIBUTE}"
             raise InvalidOrder(f"record {index}: an S3 pointer needs the attributes {needed}")
         try:
@@ -172,6 +179,7 @@ def _send(
     claims: ClaimCheck | None,
 ) -> None:
     messages = []
+    too_large: dict[str, str] = {}
     for i, o in enumerate(orders):
         body, attributes = o.body, order_attributes(system_id, o.ref, run_id, o.reexport_since)
         if o.payload_size is not None:
@@ -179,8 +187,15 @@ def _send(
         elif claims is not None and claims.is_large(body):
             key = object_key(o.ref.order_id, o.ref.version, body.encode("utf-8"))
             body, attributes = claims.offload(key, body, attributes)
+        elif claims is None and len(body.encode("utf-8")) > MAX_THRESHOLD_BYTES:
+            # Inline, it would break the bound that keeps a forwarder batch within Lambda's 6 MB.
+            too_large[str(o.ref.order_id)] = (
+                f"over {MAX_THRESHOLD_BYTES} bytes: goes through the large-order bucket (--bucket or --stack)"
+            )
+            continue
         messages.append(OutboundMessage(str(i), body, attributes))
     result = writer.send(messages)
     sent = set(result.sent)
     report.sent = [o.ref.order_id for i, o in enumerate(orders) if str(i) in sent]
     report.failed = {str(orders[int(i)].ref.order_id): reason for i, reason in sorted(result.failed.items())}
+    report.failed.update(too_large)

@@ -66,7 +66,7 @@ def payload_size(attributes: Attributes) -> int | None:
     """The original size a pointer message declares, if any."""
     for name in (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE):
         value = attributes.get(name, {}).get("StringValue")
-        if value is not None and value.isdigit():
+        if value is not None and value.isascii() and value.isdigit():  # "²".isdigit(), but int("²") fails
             return int(value)
     return None
 

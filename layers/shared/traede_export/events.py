@@ -82,6 +82,10 @@ def read_record(record: SQSRecord, claims: ClaimCheck) -> InboundOrder | Unreada
         return _unresolved(record, str(exc), missing=True)
     except (ClientError, BotoCoreError) as exc:
         return _unresolved(record, f"could not read the large order from S3: {exc}", missing=False)
+    except UnicodeDecodeError as exc:  # not an order the poller stored: park it, never crash the batch
+        reason = f"large order object is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        return UnreadableMessage(record.message_id, record.body or "", reason, receive_count, _attributes(record))
     return inbound_order(record, body)
 
 
@@ -93,7 +97,7 @@ def _unresolved(record: SQSRecord, reason: str, missing: bool) -> UnresolvedLarg
 
     ref: OrderRef | None = None
     order_id, updated_at = text(Attr.ORDER_ID), text(Attr.UPDATED_AT)
-    if order_id and order_id.isdigit() and updated_at:
+    if order_id and order_id.isascii() and order_id.isdigit() and updated_at:  # int("²") fails
         try:
             ref = OrderRef.from_order({"id": int(order_id), "updated_at": updated_at})
         except InvalidOrder:

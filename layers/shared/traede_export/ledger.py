@@ -259,6 +259,12 @@ class ExportLedger:
             "enqueued_version = :v AND run_id = :run",
         )
 
+    def forget_rejection(self, ref: OrderRef) -> bool:
+        """Let polls send a refused version again: its queued copy lost its large-order object, so no redrive can."""
+        return self._update(
+            ref.order_id, "", {":v": {"S": ref.version}}, "rejected_version = :v", "rejected_version, rejected_reason"
+        )
+
     def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool:
         """Take the delivery lease: one version of an order on its way to the ERP at a time.
 

@@ -81,7 +81,7 @@ class Poller:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
             try:
                 for page in self.traede.iter_export(self.options, stats, not_exported_since, keep_going):
-                    self._enqueue_page(page, result, pool)
+                    self._enqueue_page(page, result, pool, keep_going)
                     if not keep_going():
                         stats.stopped_early = True
                         break
@@ -100,7 +100,13 @@ class Poller:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _enqueue_page(self, page: list[dict[str, Any]], result: PollResult, pool: ThreadPoolExecutor) -> None:
+    def _enqueue_page(
+        self,
+        page: list[dict[str, Any]],
+        result: PollResult,
+        pool: ThreadPoolExecutor,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> None:
         refs: list[tuple[OrderRef, dict[str, Any]]] = []
         for order in page:
             try:
@@ -126,7 +132,9 @@ class Poller:
             else:
                 result.skipped += 1
         ready: list[tuple[OrderRef, Body]] = []
-        for (ref, _), body in zip(sending, pool.map(lambda r: self._body(r[0], r[1], result), sending), strict=True):
+        for (ref, _), body in zip(
+            sending, pool.map(lambda r: self._body(r[0], r[1], result, keep_going), sending), strict=True
+        ):
             if body is None:
                 self._give_back(ref, result, "could not store the large order in S3")
             else:
@@ -139,11 +147,16 @@ class Poller:
             for entry_id, reason in report.failed.items():
                 self._give_back(batch[int(entry_id)][0], result, reason)
 
-    def _body(self, ref: OrderRef, order: dict[str, Any], result: PollResult) -> Body | None:
+    def _body(
+        self, ref: OrderRef, order: dict[str, Any], result: PollResult, keep_going: Callable[[], bool]
+    ) -> Body | None:
         """The order's message body and attributes: its JSON, or a pointer to it in S3 when over the threshold."""
         body = json.dumps(order)
         attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
         if self.claims.is_large(body):
+            if not keep_going():  # past the deadline an upload could outlive the function, leases held
+                logger.warning("large order not uploaded: the poll is close to its timeout", order_id=ref.order_id)
+                return None
             key = object_key(ref.order_id, ref.version, body.encode("utf-8"))
             try:
                 body, attributes = self.claims.offload(key, body, attributes)
@@ -168,11 +181,18 @@ class Poller:
         body = json.dumps(entry, sort_keys=True)
         order_id = entry.get("id") if isinstance(entry, dict) else None
         logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
-        if not self.ledger.first_sighting(hashlib.sha256(body.encode("utf-8")).hexdigest()):
+        fingerprint = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        if not self.ledger.first_sighting(fingerprint):
             return
         attributes = string_attributes(
             {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: str(order_id or ""), Attr.FAILURE_REASON: reason}
         )
+        if self.claims.is_large(body):  # SQS refuses over 1 MiB: park a pointer to the whole entry
+            try:
+                body, attributes = self.claims.offload(f"invalid/{fingerprint}.json", body, attributes)
+            except (ClientError, BotoCoreError) as exc:
+                logger.error("could not store a large invalid export entry", order_id=order_id, reason=str(exc))
+                return
         report = self.dlq.send([OutboundMessage("0", body, attributes)])
         if report.failed:
             logger.error("could not park an invalid export entry", order_id=order_id, reason=report.failed["0"])

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
+from botocore.config import Config
 
 from traede_export.claim_check import ClaimCheck
-from traede_export.config import ForwarderConfig, LargeOrders, PollerConfig, TraedeSettings
+from traede_export.config import ForwarderConfig, HttpSettings, LargeOrders, PollerConfig, TraedeSettings
 from traede_export.credentials import SecretReader, target_headers, traede_headers
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
@@ -26,9 +27,9 @@ if TYPE_CHECKING:
     from traede_export.poll import Poller
 
 
-def aws_client(service: str) -> Any:
+def aws_client(service: str, config: Config | None = None) -> Any:
     # boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against moto.
-    return _aws_session().client(service)  # type: ignore[call-overload]
+    return _aws_session().client(service, config=config)  # type: ignore[call-overload]
 
 
 @functools.cache
@@ -44,8 +45,18 @@ def _traede_client(
     return TraedeClient(session, settings.api_url, settings.system_id, timeout)
 
 
-def _claim_check(large: LargeOrders) -> ClaimCheck:
-    return ClaimCheck(aws_client("s3"), large.bucket, large.threshold)
+S3_READ_TIMEOUT_CAP = 5.0  # seconds between bytes; 3 attempts then fit well inside the forwarder's 60 s
+
+
+def _claim_check(large: LargeOrders, http: HttpSettings) -> ClaimCheck:
+    # boto3's defaults (60 s read timeout, 5 attempts) let one stalled S3 call outlive the function.
+    # Capped: HTTP_READ_TIMEOUT may be up to 40 s for a slow ERP, and 3 x 40 s would still outlive it.
+    config = Config(
+        connect_timeout=http.connect_timeout,
+        read_timeout=min(http.read_timeout, S3_READ_TIMEOUT_CAP),
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    return ClaimCheck(aws_client("s3", config), large.bucket, large.threshold)
 
 
 def _secret_reader() -> SecretReader:
@@ -80,7 +91,7 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
         system_id=cfg.traede.system_id,
         options=cfg.export,
         lease_seconds=cfg.lease_seconds,
-        claims=_claim_check(cfg.large),
+        claims=_claim_check(cfg.large, cfg.http),
     )
     return PollerRuntime(poller, ledger, (session,))
 
@@ -112,4 +123,4 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
         system_id=cfg.traede.system_id,
         pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
     )
-    return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large), ledger)
+    return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large, cfg.http), ledger)
