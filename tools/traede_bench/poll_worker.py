@@ -25,8 +25,38 @@ def status_mb(field: str) -> float:
     return math.nan
 
 
+class SentBodies:
+    """The orders the poller put on the queue, read from its own SendMessageBatch calls (the queue is purged)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.with_lines: set[int] = set()
+
+    def install(self) -> None:
+        import botocore.session
+
+        create = botocore.session.Session.create_client
+
+        def create_noting(session: Any, *args: Any, **kwargs: Any) -> Any:
+            client = create(session, *args, **kwargs)
+            client.meta.events.register("provide-client-params.sqs.SendMessageBatch", self._note)
+            return client
+
+        botocore.session.Session.create_client = create_noting  # type: ignore[method-assign,assignment]
+
+    def _note(self, params: dict[str, Any], **_: Any) -> None:
+        for entry in params.get("Entries", []):
+            order = json.loads(entry["MessageBody"])
+            if isinstance(order, dict) and isinstance(order.get("id"), int):
+                self.ids.add(order["id"])
+                if order.get("lines"):
+                    self.with_lines.add(order["id"])
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     recorder = install(Recorder(hosts=dict(spec["hosts"])))  # before the cold start builds its clients
+    sent = SentBodies()
+    sent.install()
     from traede_local.lambda_runtime import LocalFunction
     from traede_local.template import FunctionSpec
 
@@ -56,6 +86,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "sqs_billed_requests": counts.sqs_billed_requests,
         "rss_before_mb": rss_before,
         "peak_rss_mb": status_mb("VmHWM"),
+        "bodies_checked": len(sent.ids),
+        "bodies_with_lines": len(sent.with_lines),
     }
 
 

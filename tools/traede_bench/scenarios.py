@@ -4,8 +4,8 @@
   stack's SQS event source one batch at a time (nothing else running, so every call inside an
   invocation's window belongs to it), first with an instant receiver, then at a target latency.
 * `big_poll`: one poll of many orders in a fresh interpreter (`poll_worker`), so its peak RSS is
-  the poller's alone, while threads in this process drain the queue through the same event source
-  without delivering (moto's SQS slows down with queue depth; nothing is marked, so pages stay put).
+  the poller's alone, while this process keeps the queue empty with PurgeQueue (moto's SQS slows
+  down with queue depth; nothing is marked, so pages stay put); the worker checks what it sends.
 * `init_times`: each handler module imported in fresh interpreters.
 """
 
@@ -34,7 +34,7 @@ from traede_local.sandbox import seed_orders
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 VISIBILITY = 900  # seconds: no redelivery of a slow batch during a measurement
-DRAINERS = 8  # threads emptying the queue during the big poll: as many as the poller has senders
+PURGE_EVERY = 0.05  # seconds between PurgeQueue calls during the big poll
 
 
 @dataclass(frozen=True)
@@ -210,39 +210,16 @@ def forwarder_batches(
 # --- the big poll --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Discard(LocalFunction):
-    """Stands in for the forwarder while the big poll runs: succeeds without delivering, notes bodies with lines.
+def _purge(stack: LocalStack, stop: threading.Event) -> None:
+    """Keep the queue empty while the big poll runs, as a fast consumer would.
 
-    By message id: moto's SQS, under concurrent receives and deletes, now and then hands a message out twice.
+    moto's SQS rescans the whole queue on every send and receive, so a queue that a drain cannot
+    keep shallow slows every send down with its depth (AWS does not): the poll would then measure
+    moto. Purging stands in for the consumer; the poll worker checks the bodies as it sends them.
     """
-
-    seen: set[str] = field(default_factory=set)
-    with_lines: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        lines = {r["messageId"] for r in event["Records"] if json.loads(r["body"]).get("lines")}
-        with self._lock:
-            self.seen.update(r["messageId"] for r in event["Records"])
-            self.with_lines |= lines
-        return {"batchItemFailures": []}
-
-
-def _drain(stack: LocalStack, discard: Discard, done: Callable[[], bool], stop: threading.Event) -> None:
-    """Receive and delete until the poll has ended and nothing is visible any more.
-
-    Not until the queue is empty: moto's concurrent deletes can race and leave a received message
-    in flight (invisible for VISIBILITY) although its delete succeeded.
-    """
-    source = stack.event_source(discard)
     while not stop.is_set():
-        ended = done()  # read before receiving: whatever the poll sent before it ended is visible now
-        if source.poll_once():
-            continue
-        if ended:
-            return
-        time.sleep(0.02)
+        stack.sqs.purge_queue(QueueUrl=stack.queue_url)
+        stop.wait(PURGE_EVERY)
 
 
 def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) -> dict[str, Any]:
@@ -261,14 +238,9 @@ def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) ->
         spec_path = workdir / "poll-spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         child = subprocess.Popen([sys.executable, "-m", "traede_bench.poll_worker", str(spec_path)])
-        discard = Discard(stack.forwarder.spec)
         stop = threading.Event()
-        drainers = [
-            threading.Thread(target=_drain, args=(stack, discard, lambda: child.poll() is not None, stop), daemon=True)
-            for _ in range(DRAINERS)
-        ]
-        for t in drainers:
-            t.start()
+        purger = threading.Thread(target=_purge, args=(stack, stop), daemon=True)
+        purger.start()
         max_depth = 0
         try:
             deadline = time.monotonic() + 600
@@ -277,10 +249,9 @@ def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) ->
                 time.sleep(0.5)
             if child.wait(timeout=1) != 0:
                 raise RuntimeError(f"the poll worker failed (exit {child.returncode})")
-            for t in drainers:
-                t.join(timeout=max(0.0, deadline - time.monotonic()))
         finally:
             stop.set()
+            purger.join(timeout=5)
             if child.poll() is None:
                 child.kill()
                 child.wait()
@@ -295,8 +266,6 @@ def big_poll(plan: Plan, recorder: Recorder, servers: Servers, workdir: Path) ->
                 "lines_requested": bool(export_requests)
                 and all("includes%5B%5D=lines" in r["query"] for r in export_requests),
                 "max_queue_depth": max_depth,
-                "bodies_checked": len(discard.seen),
-                "bodies_with_lines": len(discard.with_lines),
             }
         )
         return report
