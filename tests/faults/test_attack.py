@@ -18,6 +18,7 @@ import pytest
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
 from traede_export.ledger import ExportLedger, LedgerEntry
 from traede_export.models import Attr, OrderRef, order_attributes
+from traede_local.lambda_runtime import SqsEventSource
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.sandbox import seed_large_orders
 from traede_local.template import load_template
@@ -142,6 +143,20 @@ class HangingServer:
             conn.close()
 
 
+def one_batch_against(stack: LocalStack, hanging: HangingServer) -> tuple[SqsEventSource, float]:
+    """One forwarder batch with S3 stalled, given 20 s (its deadline 10 s in); the seconds it took to return."""
+    stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
+    source = stack.event_source()
+    done = threading.Thread(target=source.poll_once, daemon=True)
+    started = time.monotonic()
+    done.start()
+    done.join(timeout=stack.forwarder.budget)
+    elapsed = time.monotonic() - started
+    hanging.close()  # lets a stalled invocation end
+    done.join(timeout=60)
+    return source, elapsed
+
+
 def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_batch_at_the_timeout(
     make_stack: MakeStack,
 ) -> None:
@@ -156,17 +171,9 @@ def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_
         pointer = Pointer(stack.bucket, "orders/990002/v/abc.json").body()
         attributes = order_attributes(SYSTEM, OrderRef(990002, "2026-01-02T03:04:05Z"), "run-attack", None)
         send_message(stack, stack.queue_url, pointer, attributes)
-        stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
-
-        source = stack.event_source()
-        done = threading.Thread(target=source.poll_once, daemon=True)
-        started = time.monotonic()
-        done.start()
-        done.join(timeout=stack.forwarder.budget)
-        elapsed = time.monotonic() - started
+        source, elapsed = one_batch_against(stack, hanging)
     finally:
         hanging.close()  # lets a stalled invocation end
-    done.join(timeout=60)
     assert elapsed < stack.forwarder.budget and source.stats.timeouts == 0, elapsed
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 1  # the large order alone comes back
@@ -270,17 +277,9 @@ def test_stalled_s3_reads_of_several_large_orders_cost_the_batch_one_read_not_on
             pointer = Pointer(stack.bucket, f"orders/99001{n}/v/abc.json").body()
             attributes = order_attributes(SYSTEM, OrderRef(990010 + n, "2026-01-02T03:04:05Z"), "run-attack", None)
             send_message(stack, stack.queue_url, pointer, attributes)
-        stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
-
-        source = stack.event_source()
-        done = threading.Thread(target=source.poll_once, daemon=True)
-        started = time.monotonic()
-        done.start()
-        done.join(timeout=stack.forwarder.budget)
-        elapsed = time.monotonic() - started
+        source, elapsed = one_batch_against(stack, hanging)
     finally:
-        hanging.close()
-    done.join(timeout=60)
+        hanging.close()  # lets a stalled invocation end
     assert source.stats.records == 6 and source.stats.timeouts == 0, (elapsed, source.stats)
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 5  # the large orders alone come back

@@ -7,8 +7,6 @@ Real handlers against moto, DynamoDB Local and the local HTTP servers, as in tes
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from test_contract import SYSTEM, dlq_reasons, eligible, send_order
-from test_review import _options, _traede_client, ledger_of
+from test_review import _options, _traede_client, delivered_and_held, ledger_of
 
 from traede_export import wiring
 from traede_export.claim_check import ClaimCheck
@@ -169,19 +167,8 @@ def test_no_mark_on_an_older_version_after_a_newer_one_was_marked_without_its_de
     # B marked v2 all the same. A's re-read saw no newer delivery and marked on v1's strength,
     # swallowing v3, an edit made after B's mark.
     stack: LocalStack = make_stack(orders=3, visibility_timeout=30)
-    sandbox, receiver = stack.sandbox, stack.receiver
-    assert sandbox is not None and receiver is not None
-    x, y = eligible(stack)[:2]
-    v1, slow = sandbox.order(x), sandbox.order(y)
-    receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(slow))] = 2.5  # holds container A's batch
-    send_order(stack, v1)
-    send_order(stack, slow)
-    first = threading.Thread(target=stack.event_source().poll_once)
-    first.start()
-    deadline = time.monotonic() + 2
-    while x not in receiver.delivered_ids() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert x in receiver.delivered_ids()  # A delivered v1 and waits on its batch mate
+    sandbox = stack.sandbox
+    x, y, first = delivered_and_held(stack)
     sandbox.edit(x)
     v2 = sandbox.order(x)
     conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(v2))

@@ -239,10 +239,9 @@ def test_ledger_reads_the_previous_releases_text_timestamps(make_stack: Any) -> 
 # ---------------------------------------------------------------- 9: re-read the ledger before marking
 
 
-def test_no_mark_on_the_strength_of_an_older_version_delivered_meanwhile(make_stack: Any) -> None:
-    stack: LocalStack = make_stack(orders=3, visibility_timeout=30)
+def delivered_and_held(stack: LocalStack) -> tuple[int, int, threading.Thread]:
+    """Container A delivers order x's version and then waits 2.5 s on its slow batch mate y before marking."""
     sandbox, receiver = stack.sandbox, stack.receiver
-    assert sandbox is not None and receiver is not None
     x, y = eligible(stack)[:2]
     v1, slow = sandbox.order(x), sandbox.order(y)
     receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(slow))] = 2.5  # holds container A's batch
@@ -254,6 +253,13 @@ def test_no_mark_on_the_strength_of_an_older_version_delivered_meanwhile(make_st
     while x not in receiver.delivered_ids() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert x in receiver.delivered_ids()  # A delivered v1 and waits on its batch mate
+    return x, y, first
+
+
+def test_no_mark_on_the_strength_of_an_older_version_delivered_meanwhile(make_stack: Any) -> None:
+    stack: LocalStack = make_stack(orders=3, visibility_timeout=30)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    x, y, first = delivered_and_held(stack)
     sandbox.edit(x)
     send_order(stack, sandbox.order(x))
     sandbox.faults.error_rate = 1.0  # B delivers v2, but its mark fails
