@@ -10,11 +10,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.config import ForwarderConfig
-from traede_export.events import UnresolvedLargeOrder, read_record
-from traede_export.forward import BatchOutcome, RecordResult, partial_batch_response
+from traede_export.events import read_record
+from traede_export.forward import partial_batch_response
 from traede_export.http import arm_deadline
 from traede_export.wiring import build_forwarder
 
@@ -39,6 +38,7 @@ METRICS = {
     "deferred": "DeliveriesDeferred",
     "stale": "StaleDeliveries",
     "went_backwards": "VersionWentBackwards",
+    "large_missing": "LargeOrderMissing",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
@@ -52,29 +52,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     deadline = arm_deadline(RUNTIME.sessions, context.get_remaining_time_in_millis(), CONFIG.time_margin)
 
     records = list(SQSEvent(event).records)
-    read = list(READERS.map(lambda r: read_record(r, RUNTIME.claims), records))  # Forwarder never sees SQS types
-    messages = [m for m in read if not isinstance(m, UnresolvedLargeOrder)]
+    messages = list(READERS.map(lambda r: read_record(r, RUNTIME.claims), records))  # Forwarder never sees SQS types
     outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
-    unresolved = [m for m in read if isinstance(m, UnresolvedLargeOrder)]
-    for m in unresolved:
-        _fail_unresolved(outcome, m)
 
     counts = outcome.summary.counts()
-    metrics.add_metric("LargeOrderMissing", MetricUnit.Count, sum(m.missing for m in unresolved))
     for field, metric in METRICS.items():
         metrics.add_metric(metric, MetricUnit.Count, counts[field])
     logger.info("batch finished", extra=counts)
     return partial_batch_response((r.message_id for r in records), outcome)
-
-
-def _fail_unresolved(outcome: BatchOutcome, m: UnresolvedLargeOrder) -> None:
-    """The record fails alone and comes back; the lease is given back so the next poll re-uploads the order."""
-    outcome.results[m.message_id] = RecordResult(False, m.reason)
-    order_id = m.ref.order_id if m.ref else None
-    logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="failed", reason=m.reason)
-    if m.missing and m.ref is not None and m.run_id is not None:
-        try:
-            RUNTIME.ledger.release(m.ref, m.run_id)
-            RUNTIME.ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
-        except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
-            logger.warning("could not release the lease", order_id=order_id, reason=str(exc))

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
 from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
@@ -72,6 +73,16 @@ class FakeLedger:
 
     def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
         return [self.record_marked(ref) for ref in refs]
+
+    def release(self, ref: OrderRef, run_id: str) -> bool:
+        return self.entries.get(ref.order_id) is not None
+
+    def forget_rejection(self, ref: OrderRef) -> bool:
+        entry = self._entry(ref.order_id)
+        if entry.rejected_version != ref.version:
+            return False
+        self.entries[ref.order_id] = replace(entry, rejected_version="")
+        return True
 
 
 class FakeTarget:
@@ -240,3 +251,15 @@ def test_one_orders_failed_lease_write_fails_it_alone(parts: Parts) -> None:
     assert parts.traede.marked == [1, 3]
     assert [m for m, r in out.results.items() if not r.ok] == [f"m-2-{V1}"]
     assert out.summary.failed == 1 and out.summary.delivered == 2
+
+
+def test_a_large_order_whose_object_is_missing_fails_alone_and_comes_back_from_the_next_poll(parts: Parts) -> None:
+    ref = OrderRef(2, V1)
+    parts.ledger.record_rejection(ref, "HTTP 422")  # a redriven refusal whose object then expired
+    gone = UnresolvedLargeOrder("m-gone", ref, "run-1", "large order object is missing", missing=True)
+    outcome = parts.forwarder.forward([copy(1, V1), gone], lambda: 30.0)
+    assert outcome.results["m-gone"].ok is False
+    assert outcome.results[copy(1, V1).message_id].ok
+    assert outcome.summary.large_missing == 1
+    assert parts.ledger._entry(2).rejected_version == ""  # the next poll may claim it again
+    assert parts.target.posts == [copy(1, V1).key(SYSTEM)]

@@ -71,7 +71,10 @@ class UnresolvedLargeOrder:
     missing: bool  # the object is gone (LargeOrderMissing), rather than S3 failing for now
 
 
-def read_record(record: SQSRecord, claims: ClaimCheck) -> InboundOrder | UnreadableMessage | UnresolvedLargeOrder:
+Message = InboundOrder | UnreadableMessage | UnresolvedLargeOrder  # what one SQS record reads as
+
+
+def read_record(record: SQSRecord, claims: ClaimCheck) -> Message:
     """Parse one SQS record, first fetching a large order's body from S3 if it is a pointer."""
     pointer = Pointer.parse(record.body)
     if pointer is None:

@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
+from traede_export.events import UnresolvedLargeOrder
 from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
     MAX_MARK_BATCH,
@@ -69,6 +70,7 @@ class ForwardSummary:
     deferred: int = 0  # another version of the order was being delivered
     stale: int = 0  # delivered, but a newer version had been delivered first
     went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
+    large_missing: int = 0  # a large order's S3 object was gone
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0
@@ -127,6 +129,8 @@ class Ledger(Protocol):
     def record_delivery(self, ref: OrderRef, key: str) -> bool: ...
     def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
     def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]: ...
+    def release(self, ref: OrderRef, run_id: str) -> bool: ...
+    def forget_rejection(self, ref: OrderRef) -> bool: ...
 
 
 class Parking(Protocol):
@@ -161,7 +165,9 @@ class Forwarder:
         self._pool = pool
 
     def forward(
-        self, messages: Sequence[InboundOrder | UnreadableMessage], time_left: Callable[[], float]
+        self,
+        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder],
+        time_left: Callable[[], float],
     ) -> BatchOutcome:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
         out = BatchOutcome()
@@ -170,6 +176,8 @@ class Forwarder:
         for bad in (m for m in messages if isinstance(m, UnreadableMessage)):
             out.summary.invalid += 1
             self._park_unreadable(out, bad)
+        for unresolved in (m for m in messages if isinstance(m, UnresolvedLargeOrder)):
+            self._fail_unresolved(out, unresolved)
 
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
@@ -412,6 +420,22 @@ class Forwarder:
         self._park_messages(out, [(c.message_id, c.message_body, c.attributes) for c in copies], reason)
         for c in copies:
             self._log(c.message_id, c.ref.order_id, c.ref.version, c.receive_count, out.results[c.message_id])
+
+    def _fail_unresolved(self, out: BatchOutcome, m: UnresolvedLargeOrder) -> None:
+        """The record fails alone and comes back. A missing object's lease is given back and a
+        refusal of its version forgotten, so the next poll uploads the order again."""
+        out.results[m.message_id] = RecordResult(False, m.reason)
+        order_id = m.ref.order_id if m.ref else None
+        logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="failed", reason=m.reason)
+        if not m.missing:
+            return
+        out.summary.large_missing += 1
+        if m.ref is not None and m.run_id is not None:
+            try:
+                self._ledger.release(m.ref, m.run_id)
+                self._ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
+            except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
+                logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
 
     def _park_unreadable(self, out: BatchOutcome, bad: UnreadableMessage) -> None:
         self._park_messages(out, [(bad.message_id, bad.body, bad.attributes)], f"not a production order: {bad.reason}")

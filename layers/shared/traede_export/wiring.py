@@ -75,7 +75,6 @@ class ForwarderRuntime:
     forwarder: Forwarder
     sessions: tuple[requests.Session, ...]
     claims: ClaimCheck  # resolves large orders' pointers as records are read
-    ledger: ExportLedger
 
 
 def build_poller(cfg: PollerConfig) -> PollerRuntime:
@@ -114,13 +113,12 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
         mapping=load_checked(cfg.target_mapping),  # a broken mapping fails the cold start, naming the file
         system_id=cfg.traede.system_id,
     )
-    ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
     forwarder = Forwarder(
         target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape),
         traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
-        ledger=ledger,
+        ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
         dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
         system_id=cfg.traede.system_id,
         pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
     )
-    return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large, cfg.http), ledger)
+    return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large, cfg.http))
