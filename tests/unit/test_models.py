@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from traede_export.models import MAX_MARK_BATCH, InvalidOrder, OrderRef, chunk, idempotency_key, version_of
+from traede_export.models import MAX_MARK_BATCH, InvalidOrder, OrderRef, ascii_int, chunk, idempotency_key, version_of
 from traede_local.events import load_event
 
 
@@ -62,3 +62,11 @@ def test_idempotency_key_is_stable_per_version_and_distinct_for_reexport() -> No
     assert idempotency_key("erp", a) != idempotency_key("erp", newer)
     assert idempotency_key("erp", a) != idempotency_key("erp", a, reexport_since="2026-01-01T00:00:00Z")
     assert " " not in idempotency_key("erp", a)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("42", 42), ("0", 0), ("", None), (None, None), ("²", None), ("٣", None), ("-1", None), ("1.0", None)],
+)
+def test_ascii_int_reads_plain_digits_only(text: str | None, number: int | None) -> None:
+    assert ascii_int(text) == number

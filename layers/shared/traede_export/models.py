@@ -62,6 +62,11 @@ def parse_utc(text: str) -> datetime:
         raise ValueError(f"not a valid instant: {text[:40]!r}") from None
 
 
+def ascii_int(text: str | None) -> int | None:
+    """`text` as a whole number if it is ASCII digits only, else None ("²".isdigit(), but int("²") fails)."""
+    return int(text) if text and text.isascii() and text.isdigit() else None
+
+
 def utc_text(instant: datetime) -> str:
     """An instant as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds), the form operators type and read."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
