@@ -138,3 +138,12 @@ def test_reading_a_pointer_record_gives_the_order_and_keeps_the_pointer_for_park
 @pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000, "[" + "9" * 5000 + "]", "[1, 2"])
 def test_a_body_that_is_not_a_pointer_is_none_whatever_it_holds(body: str) -> None:
     assert Pointer.parse(body) is None
+
+
+def test_an_order_is_offloaded_under_its_versions_content_addressed_key(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET, threshold=1024)
+    ref, body = OrderRef(7, "2026-01-01T00:00:00Z"), json.dumps({"id": 7, "lines": ["x" * 2000]})
+    pointer_body, _ = claims.offload_order(ref, body, {})
+    pointer = Pointer.parse(pointer_body)
+    assert pointer is not None and pointer.key == object_key(7, ref.version, body.encode())
+    assert claims.resolve(pointer) == body

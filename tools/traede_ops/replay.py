@@ -19,7 +19,6 @@ from traede_export.claim_check import (
     SIZE_ATTRIBUTE,
     ClaimCheck,
     Pointer,
-    object_key,
     payload_size,
 )
 from traede_export.models import Attr, InvalidOrder, OrderRef, ascii_int, order_attributes
@@ -185,8 +184,7 @@ def _send(
         if o.payload_size is not None:
             attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(o.payload_size)}
         elif claims is not None and claims.is_large(body):
-            key = object_key(o.ref.order_id, o.ref.version, body.encode("utf-8"))
-            body, attributes = claims.offload(key, body, attributes)
+            body, attributes = claims.offload_order(o.ref, body, attributes)
         elif claims is None and len(body.encode("utf-8")) > MAX_THRESHOLD_BYTES:
             # Inline, it would break the bound that keeps a forwarder batch within Lambda's 6 MB.
             too_large[str(o.ref.order_id)] = (

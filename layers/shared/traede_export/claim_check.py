@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from traede_export.models import ascii_int
+from traede_export.models import OrderRef, ascii_int
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
@@ -97,6 +97,10 @@ class ClaimCheck:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=CONTENT_TYPE)
         size = {SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(len(data))}}
         return Pointer(self.bucket, key).body(), {**attributes, **size}
+
+    def offload_order(self, ref: OrderRef, body: str, attributes: Attributes) -> tuple[str, Attributes]:
+        """`offload` under the order version's content-addressed key (see `object_key`)."""
+        return self.offload(object_key(ref.order_id, ref.version, body.encode("utf-8")), body, attributes)
 
     def resolve(self, pointer: Pointer) -> str:
         """The stored body. LargeOrderMissing when the object (or bucket) is not there."""

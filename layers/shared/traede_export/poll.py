@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.claim_check import ClaimCheck, object_key
+from traede_export.claim_check import ClaimCheck
 from traede_export.config import ExportOptions
 from traede_export.ledger import ExportLedger, PartialWrite
 from traede_export.models import (
@@ -115,7 +115,7 @@ class Poller:
                 result.invalid += 1
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
-        # One page, one transaction (a page of 60 is within TransactWriteItems' 100).
+        # The page's claims in one ledger call (transactions of up to 100 orders).
         claimed: list[bool | None]
         error = ""
         try:
@@ -157,9 +157,8 @@ class Poller:
             if not keep_going():  # past the deadline an upload could outlive the function, leases held
                 logger.warning("large order not uploaded: the poll is close to its timeout", order_id=ref.order_id)
                 return None
-            key = object_key(ref.order_id, ref.version, body.encode("utf-8"))
             try:
-                body, attributes = self.claims.offload(key, body, attributes)
+                body, attributes = self.claims.offload_order(ref, body, attributes)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not store a large order", order_id=ref.order_id, reason=str(exc))
                 return None
