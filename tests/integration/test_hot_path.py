@@ -97,7 +97,7 @@ def test_a_lease_held_by_another_key_defers_only_its_order(make_stack: MakeStack
     ref = OrderRef.from_order(sandbox.order(held))
     ledger = ExportLedger(stack.dynamodb, stack.table, SYSTEM)
     reexport_key = idempotency_key(SYSTEM, ref, "2020-01-01T00:00:00Z")
-    assert ledger.begin_delivery(ref, 600, reexport_key)  # a re-export's copy of the same version
+    assert ledger.begin_deliveries([(ref, reexport_key)], 600) == [True]  # a re-export's copy of the same version
     assert stack.event_source().poll_once() == 10  # moto hands out the queue in order: `held` is in it
     delivered = receiver.delivered_ids()
     assert held not in delivered and len(delivered) == 9

@@ -45,9 +45,9 @@ def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
     assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
-    assert ledger.record_marked(OrderRef(7, NEW))
-    assert ledger.record_marked(OrderRef(8, OLD))
-    assert not ledger.record_marked(OrderRef(7, OLD))
+    assert ledger.record_marked_many([OrderRef(7, NEW)]) == [True]
+    assert ledger.record_marked_many([OrderRef(8, OLD)]) == [True]
+    assert ledger.record_marked_many([OrderRef(7, OLD)]) == [False]
     entry = ledger.get_many([7, 8])
     assert set(entry) == {7, 8}
     assert entry[7].delivered_key == "key-new"
@@ -110,10 +110,10 @@ def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Make
 
 def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
-    assert ledger.begin_delivery(OrderRef(1, OLD), 60, "key-1-old")  # another copy is on its way
+    assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1-old")], 60) == [True]  # another copy is on its way
     assert ledger.record_delivery(OrderRef(2, NEW), "key-2-new")  # a newer version already delivered
-    assert ledger.begin_delivery(OrderRef(3, OLD), 60, "key-3")  # our own copy, retried
-    assert ledger.begin_delivery(OrderRef(4, OLD), -1, "key-4-reexport")  # a lease that ran out
+    assert ledger.begin_deliveries([(OrderRef(3, OLD), "key-3")], 60) == [True]  # our own copy, retried
+    assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], -1) == [True]  # a lease that ran out
     leases = [
         (OrderRef(1, OLD), "key-1-old:reexport"),  # same version, another key: waits
         (OrderRef(2, OLD), "key-2-old"),
@@ -132,7 +132,7 @@ def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_
 
 def test_record_marked_many_never_goes_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
-    assert ledger.record_marked(OrderRef(7, NEW))
+    assert ledger.record_marked_many([OrderRef(7, NEW)]) == [True]
     refs = [OrderRef(i, OLD) for i in range(5, 12)]
     assert ledger.record_marked_many(refs) == [i != 7 for i in range(5, 12)]
     entries = ledger.get_many(range(5, 12))

@@ -265,24 +265,20 @@ class ExportLedger:
             ref.order_id, "", {":v": {"S": ref.version}}, "rejected_version = :v", "rejected_version, rejected_reason"
         )
 
-    def begin_delivery(self, ref: OrderRef, seconds: int, key: str) -> bool:
-        """Take the delivery lease: one version of an order on its way to the ERP at a time.
+    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
+        """Take the delivery leases of a batch's orders (ref, Idempotency-Key): one bool per order.
 
-        False when another delivery holds the lease or a newer version already was delivered, so
-        a slow POST of an older version can never land after a newer one. Only the same
+        The lease keeps one version of an order on its way to the ERP at a time. An order's lease
+        is refused when another delivery holds it or a newer version already was delivered, so a
+        slow POST of an older version can never land after a newer one. Only the same
         Idempotency-Key re-enters a held lease (a retry of the same copy after a killed Lambda);
         another copy of the same version under another key (a re-export's) waits, so one version
         is never on its way twice under two keys. The lease outlives the invocation only by
         `seconds`, so a killed Lambda does not block the order for long.
-        """
-        return self._run(self._begin_request(ref, seconds, key))
 
-    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]:
-        """`begin_delivery` for a batch's orders (ref, key) at once: one TransactWriteItems.
-
-        A transaction rather than one UpdateItem per order: one round trip instead of ten, and
-        each order still has its own condition (a lease held elsewhere fails alone, see
-        `_write_many`), so "never backwards" and the per-order lease are unchanged.
+        One TransactWriteItems rather than one UpdateItem per order: one round trip instead of
+        ten, and each order keeps its own condition (a lease held elsewhere fails alone, see
+        `_write_many`).
         """
         return self._write_many([self._begin_request(ref, seconds, key) for ref, key in leases])
 
@@ -329,12 +325,8 @@ class ExportLedger:
             DELIVERY_LEASE,
         )
 
-    def record_marked(self, ref: OrderRef) -> bool:
-        """Remember the marked version; an older one never overwrites a newer one."""
-        return self._run(self._marked_request(ref))
-
     def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
-        """`record_marked` for a batch's marks: one TransactWriteItems for up to 100 orders."""
+        """Remember the marked versions, one TransactWriteItems per 100; an older one never overwrites a newer one."""
         return self._write_many([self._marked_request(ref) for ref in refs])
 
     def _marked_request(self, ref: OrderRef) -> dict[str, Any]:
@@ -387,7 +379,7 @@ class ExportLedger:
                 continue
             item.pop(name)
             with contextlib.suppress(ClientError):  # read as absent all the same; the next read tries again
-                self._update(int(item["pk"]["S"].rsplit("#", 1)[1]), "", {":old": {"S": value}}, f"{name} = :old", name)
+                self._update(_order_id(item), "", {":old": {"S": value}}, f"{name} = :old", name)
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Every order of this system (a scan: for the status command, not the hot path)."""
@@ -420,6 +412,10 @@ class ExportLedger:
         return {k: (int(v["N"]) if "N" in v else v["S"]) for k, v in item.items() if k != "pk"}
 
 
+def _order_id(item: dict[str, Any]) -> int:
+    return int(item["pk"]["S"].rsplit("#", 1)[1])
+
+
 def _entry(item: dict[str, Any]) -> LedgerEntry:
     def text(name: str) -> str:
         return str(item.get(name, {}).get("S", ""))
@@ -437,7 +433,7 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
             return 0
 
     return LedgerEntry(
-        order_id=int(item["pk"]["S"].rsplit("#", 1)[1]),
+        order_id=_order_id(item),
         enqueued_version=text("enqueued_version"),
         enqueued_ms=number("enqueued_ms"),
         run_id=text("run_id"),
