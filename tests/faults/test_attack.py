@@ -143,18 +143,31 @@ class HangingServer:
             conn.close()
 
 
-def one_batch_against(stack: LocalStack, hanging: HangingServer) -> tuple[SqsEventSource, float]:
-    """One forwarder batch with S3 stalled, given 20 s (its deadline 10 s in); the seconds it took to return."""
-    stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
-    source = stack.event_source()
-    done = threading.Thread(target=source.poll_once, daemon=True)
-    started = time.monotonic()
-    done.start()
-    done.join(timeout=stack.forwarder.budget)
-    elapsed = time.monotonic() - started
-    hanging.close()  # lets a stalled invocation end
+def one_batch_with_s3_stalled(
+    make_stack: MakeStack, orders: int, pointer_ids: list[int]
+) -> tuple[LocalStack, SqsEventSource, float, int]:
+    """A small order and pointers to large ones whose S3 never answers, forwarded as one batch
+    given 20 s (its deadline 10 s in); the stack, the event source, the seconds it took and the small order."""
+    hanging = HangingServer()
+    try:
+        stack = make_stack(orders=orders, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
+        good = stack.sandbox.pending(SYSTEM)[0]
+        send_order(stack, stack.sandbox.order(good))
+        for order_id in pointer_ids:
+            pointer = Pointer(stack.bucket, f"orders/{order_id}/v/abc.json").body()
+            attributes = order_attributes(SYSTEM, OrderRef(order_id, "2026-01-02T03:04:05Z"), "run-attack", None)
+            send_message(stack, stack.queue_url, pointer, attributes)
+        stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
+        source = stack.event_source()
+        done = threading.Thread(target=source.poll_once, daemon=True)
+        started = time.monotonic()
+        done.start()
+        done.join(timeout=stack.forwarder.budget)
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()  # lets a stalled invocation end
     done.join(timeout=60)
-    return source, elapsed
+    return stack, source, elapsed, good
 
 
 def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_batch_at_the_timeout(
@@ -162,18 +175,8 @@ def test_a_stalled_s3_read_fails_its_record_within_the_invocation_not_the_whole_
 ) -> None:
     """boto3's defaults (60 s read timeout, 5 attempts) let one stalled GetObject outlive the
     forwarder's 60 s: Lambda kills the invocation and every record of the batch comes back."""
-    hanging = HangingServer()
-    try:
-        stack = make_stack(orders=4, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
-        sandbox, receiver = stack.sandbox, stack.receiver
-        good = sandbox.pending(SYSTEM)[0]
-        send_order(stack, sandbox.order(good))
-        pointer = Pointer(stack.bucket, "orders/990002/v/abc.json").body()
-        attributes = order_attributes(SYSTEM, OrderRef(990002, "2026-01-02T03:04:05Z"), "run-attack", None)
-        send_message(stack, stack.queue_url, pointer, attributes)
-        source, elapsed = one_batch_against(stack, hanging)
-    finally:
-        hanging.close()  # lets a stalled invocation end
+    stack, source, elapsed, good = one_batch_with_s3_stalled(make_stack, orders=4, pointer_ids=[990002])
+    sandbox, receiver = stack.sandbox, stack.receiver
     assert elapsed < stack.forwarder.budget and source.stats.timeouts == 0, elapsed
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 1  # the large order alone comes back
@@ -267,19 +270,9 @@ def test_redrive_lists_a_parked_entry_whose_order_id_is_not_ascii_digits(
 def test_stalled_s3_reads_of_several_large_orders_cost_the_batch_one_read_not_one_each(make_stack: MakeStack) -> None:
     """Pointers were read one after another: five stalled reads (3 attempts each) outlived the
     deadline, so the small order in the same batch was not even started."""
-    hanging = HangingServer()
-    try:
-        stack = make_stack(orders=10, overrides={"AWS_ENDPOINT_URL_S3": hanging.url, "HTTP_READ_TIMEOUT": "1"})
-        sandbox, receiver = stack.sandbox, stack.receiver
-        good = sandbox.pending(SYSTEM)[0]
-        send_order(stack, sandbox.order(good))
-        for n in range(5):
-            pointer = Pointer(stack.bucket, f"orders/99001{n}/v/abc.json").body()
-            attributes = order_attributes(SYSTEM, OrderRef(990010 + n, "2026-01-02T03:04:05Z"), "run-attack", None)
-            send_message(stack, stack.queue_url, pointer, attributes)
-        source, elapsed = one_batch_against(stack, hanging)
-    finally:
-        hanging.close()  # lets a stalled invocation end
+    ids = [990010 + n for n in range(5)]
+    stack, source, elapsed, good = one_batch_with_s3_stalled(make_stack, orders=10, pointer_ids=ids)
+    sandbox, receiver = stack.sandbox, stack.receiver
     assert source.stats.records == 6 and source.stats.timeouts == 0, (elapsed, source.stats)
     assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
     assert source.stats.failures == 5  # the large orders alone come back
