@@ -1,0 +1,59 @@
+"""A third adversarial review: paging, invalid entries and the poller's alarms. One test per defect.
+
+Each test failed on the code it names and passes with the fix committed next to it. Real
+handlers against moto, DynamoDB Local and the local HTTP servers (the `make_stack` fixture).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_contract import SYSTEM, eligible
+
+from traede_export.models import version_of
+from traede_local.local_stack import LocalStack, MakeStack
+
+pytestmark = pytest.mark.faults
+
+
+def after_first_export_page(stack: LocalStack, change: Any) -> None:
+    """Run `change` on the sandbox right after it served the first export page: Traede moving mid-run."""
+    sandbox = stack.sandbox
+    served = sandbox._export
+    calls = 0
+
+    def export(query: str) -> Any:
+        nonlocal calls
+        reply = served(query)
+        calls += 1
+        if calls == 1:
+            change()
+        return reply
+
+    sandbox._export = export  # type: ignore[method-assign]
+
+
+def test_an_edit_seen_on_a_later_page_of_the_same_poll_is_not_dropped_as_a_duplicate(make_stack: MakeStack) -> None:
+    """Offset paging over a moving set: an order inserted before it pushes an order from page 0 onto
+    page 1, edited meanwhile. The poll dropped the edit as "a duplicate" by id, delivered the older
+    version and marked the order: Traede counts the edit as exported, the ERP never got it."""
+    stack = make_stack(orders=4)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    sandbox.server_page_size = 2
+    first, moved = eligible(stack)[:2]
+    edited: list[str] = []
+
+    def change() -> None:
+        sandbox.add_orders([{**sandbox.order(first), "id": 1}])  # sorts before every seeded order
+        edited.append(sandbox.edit(moved))
+
+    after_first_export_page(stack, change)
+    stack.poll()
+    stack.event_source().drain()
+
+    newest = version_of(edited[0])
+    assert any(key.endswith(f":{moved}:{newest}") for key in receiver.keys_by_order()[moved]), (
+        "the ERP never received the edit that Traede now counts as exported"
+    )
+    assert moved not in sandbox.pending(SYSTEM)
