@@ -57,3 +57,19 @@ def test_an_edit_seen_on_a_later_page_of_the_same_poll_is_not_dropped_as_a_dupli
         "the ERP never received the edit that Traede now counts as exported"
     )
     assert moved not in sandbox.pending(SYSTEM)
+
+
+def test_paging_stalled_behind_a_page_of_invalid_entries_is_reported(make_stack: MakeStack) -> None:
+    """Traede ignores `page` and its one page holds only entries that are not orders: they are parked
+    once and stay pending, so every poll fetches the same page and the orders behind it never move.
+    PagingStalled counted only refused or in-flight orders, so this stall said nothing of starving."""
+    stack = make_stack(orders=3, paging="ignore_page", overrides={"EXPORT_PAGE_SIZE": "2"})
+    sandbox = stack.sandbox
+    waiting = eligible(stack)
+    sandbox.add_orders([{"id": i, "updated_at": "not an instant"} for i in (1, 2)])
+
+    for _ in range(2):  # the first poll parks them, the next ones only see them again
+        result = stack.poll()
+        assert result["enqueued"] == 0 and result["invalid"] == 2
+        assert result["paging_stalled"], "the orders behind the page starve without PagingStalled"
+    assert set(waiting) <= set(sandbox.pending(SYSTEM))

@@ -89,7 +89,9 @@ class Poller:
                 result.error = str(exc)
         result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
         result.stopped_early = stats.stopped_early
-        result.paging_stalled = stats.page_repeated and result.enqueued == 0 and result.skipped > 0
+        # Stuck: in flight or refused (skipped), not orders (invalid: parked once, pending for ever), or failed.
+        stuck = result.skipped + result.invalid + result.failed
+        result.paging_stalled = stats.page_repeated and result.enqueued == 0 and stuck > 0
         if result.paging_stalled:
             logger.error(
                 "paging stalled: the server repeats one page and none of its orders can move",
