@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from test_contract import SYSTEM, eligible
 
-from traede_export.models import version_of
+from traede_export.models import Attr, version_of
 from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
@@ -73,3 +73,20 @@ def test_paging_stalled_behind_a_page_of_invalid_entries_is_reported(make_stack:
         assert result["enqueued"] == 0 and result["invalid"] == 2
         assert result["paging_stalled"], "the orders behind the page starve without PagingStalled"
     assert set(waiting) <= set(sandbox.pending(SYSTEM))
+
+
+def test_an_export_entry_whose_parking_failed_is_parked_by_a_later_poll(make_stack: MakeStack) -> None:
+    """The entry's one sighting was recorded before it was parked: when the park failed (here its S3
+    upload, the bucket briefly gone), no later poll parked it, and InvalidOrdersAlarm pointed at an
+    empty DLQ for as long as Traede listed it."""
+    stack = make_stack(orders=0, overrides={"LARGE_ORDER_THRESHOLD_BYTES": "1024"}, dynamodb="local")
+    stack.sandbox.add_orders([{"id": 7001, "updated_at": "last Tuesday", "note": "x" * 4000}])
+    stack.s3.delete_bucket(Bucket=stack.bucket)
+    assert stack.poll()["invalid"] == 1
+    assert stack.dlq_messages() == []
+
+    stack.s3.create_bucket(Bucket=stack.bucket)
+    assert stack.poll()["invalid"] == 1
+    assert stack.poll()["invalid"] == 1  # and still parked once
+    (parked,) = stack.dlq_messages()
+    assert "not an instant" in parked["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"]

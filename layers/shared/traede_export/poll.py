@@ -194,7 +194,16 @@ class Poller:
                 body, attributes = self.claims.offload(f"invalid/{fingerprint}.json", body, attributes)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not store a large invalid export entry", order_id=order_id, reason=str(exc))
+                self._unsee(fingerprint, order_id)
                 return
         report = self.dlq.send([OutboundMessage("0", body, attributes)])
         if report.failed:
             logger.error("could not park an invalid export entry", order_id=order_id, reason=report.failed["0"])
+            self._unsee(fingerprint, order_id)
+
+    def _unsee(self, fingerprint: str, order_id: Any) -> None:
+        """Not parked: let the next poll try again, so the DLQ the alarm points at does hold it."""
+        try:
+            self.ledger.unsee(fingerprint)
+        except (ClientError, BotoCoreError) as exc:
+            logger.error("could not undo an invalid entry's sighting", order_id=order_id, reason=str(exc))
