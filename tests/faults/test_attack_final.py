@@ -6,6 +6,7 @@ handlers against moto, DynamoDB Local and the local HTTP servers (the `make_stac
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -90,3 +91,31 @@ def test_an_export_entry_whose_parking_failed_is_parked_by_a_later_poll(make_sta
     assert stack.poll()["invalid"] == 1  # and still parked once
     (parked,) = stack.dlq_messages()
     assert "not an instant" in parked["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"]
+
+
+def export_entry_with_id(stack: LocalStack, entry_id: Any) -> None:
+    """An export entry whose `id` is not an integer (the sandbox itself only stores integer ids)."""
+    stack.sandbox.add_orders([{"id": 5, "updated_at": "2026-01-02T03:04:05Z"}])
+    stack.sandbox._orders[5]["id"] = entry_id
+
+
+def test_an_export_entry_whose_string_id_is_a_lone_surrogate_does_not_crash_the_poll(make_stack: MakeStack) -> None:
+    """JSON may escape a lone surrogate ("\\ud800"); the id went verbatim into the DLQ copy's
+    order_id attribute, which is not UTF-8-encodable: the poll crashed, and the spent sighting
+    kept the entry out of the DLQ for good."""
+    stack = make_stack(orders=2)
+    export_entry_with_id(stack, json.loads('"\\ud800"'))
+    result = stack.poll()
+    assert result["invalid"] == 1 and result["enqueued"] == 2
+    (parked,) = stack.dlq_messages()
+    assert "integer 'id'" in parked["MessageAttributes"][Attr.FAILURE_REASON]["StringValue"]
+
+
+def test_an_export_entry_with_a_huge_string_id_is_parked(make_stack: MakeStack) -> None:
+    """The body goes to S3 when large, but the id was copied whole into the order_id attribute:
+    the DLQ copy passed SQS's 1 MiB and was never parked."""
+    stack = make_stack(orders=1)
+    export_entry_with_id(stack, "7" * (1100 * 1024))
+    assert stack.poll()["invalid"] == 1
+    (parked,) = stack.dlq_messages()
+    assert len(parked["MessageAttributes"][Attr.ORDER_ID]["StringValue"]) <= 100

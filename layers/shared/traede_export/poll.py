@@ -181,13 +181,13 @@ class Poller:
     def _park_invalid(self, entry: Any, reason: str) -> None:
         """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""
         body = json.dumps(entry, sort_keys=True)
-        order_id = entry.get("id") if isinstance(entry, dict) else None
+        order_id = _shown_id(entry.get("id") if isinstance(entry, dict) else None)
         logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
         fingerprint = hashlib.sha256(body.encode("utf-8")).hexdigest()
         if not self.ledger.first_sighting(fingerprint):
             return
         attributes = string_attributes(
-            {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: str(order_id or ""), Attr.FAILURE_REASON: reason}
+            {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: order_id, Attr.FAILURE_REASON: reason}
         )
         if self.claims.is_large(body):  # SQS refuses over 1 MiB: park a pointer to the whole entry
             try:
@@ -207,3 +207,17 @@ class Poller:
             self.ledger.unsee(fingerprint)
         except (ClientError, BotoCoreError) as exc:
             logger.error("could not undo an invalid entry's sighting", order_id=order_id, reason=str(exc))
+
+
+MAX_SHOWN_ID_CHARS = 100
+
+
+def _shown_id(raw: Any) -> str:
+    """An invalid entry's `id` as text fit for a log line and an SQS attribute: a non-integer one is
+    JSON-escaped (a lone surrogate or a control character would fail the send) and cut short (the
+    attribute counts towards SQS's 1 MiB, which the body's S3 pointer keeps to otherwise)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return json.dumps(raw)[:MAX_SHOWN_ID_CHARS]
