@@ -14,6 +14,7 @@ from test_contract import SYSTEM, eligible
 
 from traede_export.models import Attr, version_of
 from traede_local.local_stack import LocalStack, MakeStack
+from traede_ops.ops import peek_messages
 
 pytestmark = pytest.mark.faults
 
@@ -119,3 +120,42 @@ def test_an_export_entry_with_a_huge_string_id_is_parked(make_stack: MakeStack) 
     assert stack.poll()["invalid"] == 1
     (parked,) = stack.dlq_messages()
     assert len(parked["MessageAttributes"][Attr.ORDER_ID]["StringValue"]) <= 100
+
+
+class SlowSqs:
+    """SQS over a slow link, on a simulated clock: each ReceiveMessage takes `rtt` seconds, and a
+    received message is visible again when its visibility timeout lapses (with a new receipt handle)."""
+
+    def __init__(self, count: int, rtt: float) -> None:
+        self.now, self.rtt, self.receives = 0.0, rtt, 0
+        self.hidden_until = dict.fromkeys((f"m{i}" for i in range(count)), 0.0)
+        self.handles: dict[str, str] = {}
+        self.released: dict[str, str] = {}  # message id -> the handle its visibility was reset with
+
+    def receive_message(self, *, QueueUrl: str, MaxNumberOfMessages: int, VisibilityTimeout: int, **_: Any) -> Any:
+        self.receives += 1
+        if self.receives > 100:
+            raise AssertionError("the peek never ends: it keeps receiving messages it has seen")
+        self.now += self.rtt
+        visible = [m for m, until in self.hidden_until.items() if until <= self.now][:MaxNumberOfMessages]
+        for m in visible:
+            self.hidden_until[m] = self.now + VisibilityTimeout
+            self.handles[m] = f"{m}@{self.receives}"
+        return {"Messages": [{"MessageId": m, "ReceiptHandle": self.handles[m], "Body": "{}"} for m in visible]}
+
+    def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> Any:
+        by_handle = {h: m for m, h in self.handles.items()}
+        for e in Entries:
+            if e["ReceiptHandle"] in by_handle:  # an older handle no longer changes anything
+                self.released[by_handle[e["ReceiptHandle"]]] = e["ReceiptHandle"]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+def test_a_dlq_peek_that_outlasts_the_visibility_timeout_ends_and_leaves_every_message_visible() -> None:
+    """`status` looks at the DLQ with a 60 s visibility timeout. Over a slow link, a look at a few
+    hundred messages outlasts it: the first ones come back, the receive is never empty, and the
+    command never returned (the old receipt handles then no longer reset their visibility)."""
+    sqs = SlowSqs(count=40, rtt=25.0)
+    messages = peek_messages(sqs, "https://sqs.example/dlq", wait_seconds=0)
+    assert sorted(m["MessageId"] for m in messages) == sorted(sqs.hidden_until)
+    assert sqs.released == sqs.handles  # the newest handle of each: every message visible again

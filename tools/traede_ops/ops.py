@@ -321,6 +321,9 @@ def _receive(sqs: Any, url: str, visibility: int, wait_seconds: int = 1) -> list
 
 
 PEEK_LIMIT = 10_000  # messages: a look at a queue stays a look, however deep the queue
+# Seconds a looked-at message stays hidden: longer than a look at PEEK_LIMIT messages over a slow
+# link, so none comes round again mid-look. All are made visible again at the end.
+PEEK_VISIBILITY = 300
 
 
 def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, Any]]:
@@ -331,11 +334,12 @@ def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, A
     """
     seen: dict[str, dict[str, Any]] = {}
     while len(seen) < PEEK_LIMIT:
-        batch = _receive(sqs, url, visibility=60, wait_seconds=wait_seconds)
-        if not batch:
+        batch = _receive(sqs, url, visibility=PEEK_VISIBILITY, wait_seconds=wait_seconds)
+        new = [m for m in batch if m["MessageId"] not in seen]
+        # Only the newest receipt handle resets a message's visibility.
+        seen.update((m["MessageId"], m) for m in batch)
+        if not new:  # empty, or the look outlasted the visibility timeout and came round again
             break
-        for message in batch:
-            seen.setdefault(message["MessageId"], message)
     for messages in chunk(list(seen.values()), MAX_SEND_BATCH):
         sqs.change_message_visibility_batch(
             QueueUrl=url,
