@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from test_contract import SYSTEM, eligible
 
-from traede_export.models import Attr, version_of
+from traede_export.claim_check import Pointer
+from traede_export.models import Attr, OrderRef, order_attributes, version_of
 from traede_local.local_stack import LocalStack, MakeStack
-from traede_ops.ops import peek_messages
+from traede_ops.ops import dead_letters, peek_messages
 
 pytestmark = pytest.mark.faults
 
@@ -159,3 +160,32 @@ def test_a_dlq_peek_that_outlasts_the_visibility_timeout_ends_and_leaves_every_m
     messages = peek_messages(sqs, "https://sqs.example/dlq", wait_seconds=0)
     assert sorted(m["MessageId"] for m in messages) == sorted(sqs.hidden_until)
     assert sqs.released == sqs.handles  # the newest handle of each: every message visible again
+
+
+def test_an_unreadable_pointer_whose_order_id_attribute_has_thousands_of_digits_fails_alone(
+    make_stack: MakeStack,
+) -> None:
+    """ASCII digits, yet int() refuses more than 4,300 of them (ValueError, not InvalidOrder): the
+    read of one record whose object is missing crashed the invocation and returned the whole batch."""
+    stack = make_stack(orders=3)
+    sandbox, receiver = stack.sandbox, stack.receiver
+    good = eligible(stack)[0]
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(sandbox.order(good)))
+    attributes = order_attributes(SYSTEM, OrderRef(1, "2026-01-02T03:04:05Z"), "run-attack", None)
+    attributes[Attr.ORDER_ID]["StringValue"] = "7" * 5000
+    pointer = Pointer(stack.bucket, "orders/1/gone.json").body()
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
+
+    source = stack.event_source()
+    assert source.poll_once() == 2
+    assert source.stats.crashes == 0 and source.stats.failures == 1
+    assert receiver.delivered_ids() == {good} and good in sandbox.exported(SYSTEM)
+
+
+def test_status_lists_a_dead_letter_whose_order_id_attribute_has_thousands_of_digits(make_stack: MakeStack) -> None:
+    """One such message on the DLQ made `status` and `redrive` fail with a ValueError from int()."""
+    stack = make_stack(orders=0)
+    attributes = {Attr.ORDER_ID: {"DataType": "String", "StringValue": "7" * 5000}}
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}", MessageAttributes=attributes)
+    (letter,) = dead_letters(stack.sqs, stack.dlq_url)
+    assert letter.order_id is None

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk
+from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, whole_number
 
 Progress = Callable[..., Any]
 
@@ -287,11 +287,8 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         value = attrs.get(name, {}).get("StringValue")
         return str(value) if value else None
 
-    order_id: int | None = None
-    raw_id = text(Attr.ORDER_ID)
-    if raw_id and raw_id.isascii() and raw_id.isdigit():  # int("²") fails
-        order_id = int(raw_id)
-    else:
+    order_id = whole_number(text(Attr.ORDER_ID))
+    if order_id is None:
         try:
             order_id = OrderRef.from_body(message.get("Body")).order_id
         except InvalidOrder:

@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from traede_export.models import whole_number
+
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"  # older extended clients; read, never written
@@ -66,8 +68,9 @@ def payload_size(attributes: Attributes) -> int | None:
     """The original size a pointer message declares, if any."""
     for name in (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE):
         value = attributes.get(name, {}).get("StringValue")
-        if value is not None and value.isascii() and value.isdigit():  # "²".isdigit(), but int("²") fails
-            return int(value)
+        size = whole_number(value)
+        if size is not None:
+            return size
     return None
 
 

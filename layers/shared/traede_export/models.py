@@ -14,6 +14,18 @@ MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
 MAX_ORDER_ID = 2**63 - 1  # any real id fits; a longer one would not fit a ledger key
 
 
+def whole_number(text: str | None) -> int | None:
+    """A non-negative integer written in ASCII digits (an id or a size in an attribute), else None.
+
+    `"²".isdigit()` is True but int("²") fails, and int() refuses more than 4,300 digits: neither
+    may crash the reading of one odd message. Beyond a 64-bit integer is no id or size either.
+    """
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_ORDER_ID else None
+
+
 def chunk[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Split into lists of at most `size` items, keeping order."""
     if size < 1:
