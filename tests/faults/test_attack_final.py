@@ -15,6 +15,7 @@ from test_contract import SYSTEM, eligible
 from traede_export.claim_check import Pointer
 from traede_export.models import Attr, OrderRef, order_attributes, version_of
 from traede_local.local_stack import LocalStack, MakeStack
+from traede_ops import cli
 from traede_ops.ops import dead_letters, peek_messages
 
 pytestmark = pytest.mark.faults
@@ -171,7 +172,7 @@ def test_an_unreadable_pointer_whose_order_id_attribute_has_thousands_of_digits_
     sandbox, receiver = stack.sandbox, stack.receiver
     good = eligible(stack)[0]
     stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(sandbox.order(good)))
-    attributes = order_attributes(SYSTEM, OrderRef(1, "2026-01-02T03:04:05Z"), "run-attack", None)
+    attributes: dict[str, Any] = order_attributes(SYSTEM, OrderRef(1, "2026-01-02T03:04:05Z"), "run-attack", None)
     attributes[Attr.ORDER_ID]["StringValue"] = "7" * 5000
     pointer = Pointer(stack.bucket, "orders/1/gone.json").body()
     stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=pointer, MessageAttributes=attributes)
@@ -185,7 +186,29 @@ def test_an_unreadable_pointer_whose_order_id_attribute_has_thousands_of_digits_
 def test_status_lists_a_dead_letter_whose_order_id_attribute_has_thousands_of_digits(make_stack: MakeStack) -> None:
     """One such message on the DLQ made `status` and `redrive` fail with a ValueError from int()."""
     stack = make_stack(orders=0)
-    attributes = {Attr.ORDER_ID: {"DataType": "String", "StringValue": "7" * 5000}}
+    attributes: dict[str, Any] = {Attr.ORDER_ID: {"DataType": "String", "StringValue": "7" * 5000}}
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}", MessageAttributes=attributes)
     (letter,) = dead_letters(stack.sqs, stack.dlq_url)
     assert letter.order_id is None
+
+
+def test_redrive_shows_a_failure_reason_with_square_brackets_as_written(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reason quotes the ERP's answer, e.g. a JSON pointer in brackets. The table read it as
+    Rich markup: a closing tag crashed `redrive` (MarkupError), other bracketed words vanished."""
+    stack = make_stack(orders=0)
+    reasons = [
+        "rejected by the receiving system: HTTP 422: [/lines/0/quantity] must be positive",
+        "rejected by the receiving system: HTTP 400: [lines] is required",
+    ]
+    for reason in reasons:
+        attributes: dict[str, Any] = {Attr.FAILURE_REASON: {"DataType": "String", "StringValue": reason}}
+        stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}", MessageAttributes=attributes)
+    monkeypatch.setattr(cli.console, "width", 400)  # no folding inside the words looked for
+    capsys.readouterr()
+    code = cli.main(["redrive", "--dlq-url", stack.dlq_url, "--dry-run"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    for words in ("[/lines/0/quantity] must be positive", "[lines] is required"):
+        assert words in shown
