@@ -212,3 +212,21 @@ def test_redrive_shows_a_failure_reason_with_square_brackets_as_written(
     assert code == 0
     for words in ("[/lines/0/quantity] must be positive", "[lines] is required"):
         assert words in shown
+
+
+def test_redrive_batch_by_batch_moves_orders_whose_batch_passes_one_mib(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Orders up to the 256 KiB threshold travel inline; ten received dead letters of 250 KB went
+    back in one SendMessageBatch, which SQS refuses beyond 1 MiB in total (BatchRequestTooLong):
+    `redrive --method batch`, and `auto` where the move task is missing, moved nothing."""
+    stack = make_stack(orders=0)
+    for i in range(6):
+        body = json.dumps({"id": 100 + i, "updated_at": "2026-01-02T03:04:05Z", "note": "x" * 250_000})
+        stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=body)
+    capsys.readouterr()
+    argv = ["redrive", "--dlq-url", stack.dlq_url, "--queue-url", stack.queue_url, "--method", "batch", "--json"]
+    code = cli.main(argv)
+    capsys.readouterr()
+    assert code == 0
+    assert (stack.queue_depth(stack.queue_url), stack.queue_depth(stack.dlq_url)) == (6, 0)

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
 from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, whole_number
+from traede_export.queue import OutboundMessage, QueueWriter
 
 Progress = Callable[..., Any]
 
@@ -436,6 +437,7 @@ def _redrive_batch(
 ) -> RedriveResult:
     """Receive up to 10, send them to the queue, delete what was sent. At-least-once, never lost."""
     result = RedriveResult("batch")
+    writer = QueueWriter(sqs, queue_url)
     stop = time.monotonic() + timeout
     cap = max(expected, 1) * 2 + 100  # new dead letters arriving meanwhile cannot keep us here forever
     handled = 0
@@ -444,19 +446,16 @@ def _redrive_batch(
         if not batch:
             break
         handled += len(batch)
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": m["Body"],
-                "MessageAttributes": _outbound_attributes(m.get("MessageAttributes", {})),
-            }
-            for i, m in enumerate(batch)
-        ]
-        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        for bad in answer.get("Failed", []):
-            message = batch[int(bad["Id"])]
-            result.failed[message["MessageId"]] = f"{bad.get('Code')}: {bad.get('Message', '')}"
-        sent = [batch[int(ok["Id"])] for ok in answer.get("Successful", [])]
+        # QueueWriter splits by bytes too: ten inline orders near the threshold pass SendMessageBatch's 1 MiB.
+        report = writer.send(
+            [
+                OutboundMessage(str(i), m["Body"], _outbound_attributes(m.get("MessageAttributes", {})))
+                for i, m in enumerate(batch)
+            ]
+        )
+        for entry_id, reason in report.failed.items():
+            result.failed[batch[int(entry_id)]["MessageId"]] = reason
+        sent = [batch[int(entry_id)] for entry_id in report.sent]
         if sent:
             deleted = sqs.delete_message_batch(
                 QueueUrl=dlq_url,
