@@ -29,7 +29,7 @@ ALLOWED: dict[str, dict[tuple[str, str], str]] = {
         ("xray:PutTraceSegments", "*"): XRAY,
         ("xray:PutTelemetryRecords", "*"): XRAY,
         ("secretsmanager:GetSecretValue", "TraedeSecret"): "credentials.SecretReader: the Traede token and app key",
-        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger.claim_many / release: the in-flight lease",
+        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger.claim_many / release / unsee",
         ("dynamodb:PutItem", "LedgerTable"): "ledger.ExportLedger.record_poll / first_sighting",
         ("sqs:SendMessage", "OrderQueue"): "queue.QueueWriter.send: SendMessageBatch of the orders",
         ("sqs:SendMessage", "DeadLetterQueue"): "poll.Poller._park_invalid: an export entry that is not an order",

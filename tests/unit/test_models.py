@@ -2,7 +2,15 @@ import json
 
 import pytest
 
-from traede_export.models import MAX_MARK_BATCH, InvalidOrder, OrderRef, ascii_int, chunk, idempotency_key, version_of
+from traede_export.models import (
+    MAX_MARK_BATCH,
+    InvalidOrder,
+    OrderRef,
+    chunk,
+    idempotency_key,
+    version_of,
+    whole_number,
+)
 from traede_local.events import load_event
 
 
@@ -66,7 +74,19 @@ def test_idempotency_key_is_stable_per_version_and_distinct_for_reexport() -> No
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("42", 42), ("0", 0), ("", None), (None, None), ("²", None), ("٣", None), ("-1", None), ("1.0", None)],
+    [
+        ("42", 42),
+        ("0", 0),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(2**63), None),  # beyond a 64-bit integer: no id or size
+        ("9" * 5000, None),  # int() refuses more than 4,300 digits
+        ("", None),
+        (None, None),
+        ("²", None),
+        ("٣", None),
+        ("-1", None),
+        ("1.0", None),
+    ],
 )
-def test_ascii_int_reads_plain_digits_only(text: str | None, number: int | None) -> None:
-    assert ascii_int(text) == number
+def test_whole_number_reads_plain_digits_only(text: str | None, number: int | None) -> None:
+    assert whole_number(text) == number

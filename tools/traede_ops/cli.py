@@ -211,12 +211,12 @@ def cmd_map(args: argparse.Namespace) -> int:
         for r in results:
             label = f"order {r.order_id}" if r.order_id is not None else "file"
             if not r.ok:
-                err.print(f"[bold red]{label} ({r.file}): {r.error}[/]", highlight=False)
+                err.print(f"[bold red]{label} ({escape(r.file)}): {escape(str(r.error))}[/]", highlight=False)
                 continue
-            console.print(f"[bold]{label}[/] ({r.file})", highlight=False)
-            console.print(f"{r.method} {r.url or '(no URL: give --url or set TARGET_URL)'}", highlight=False)
+            console.print(f"[bold]{label}[/] ({escape(r.file)})", highlight=False)
+            console.print(f"{r.method} {escape(r.url or '(no URL: give --url or set TARGET_URL)')}", highlight=False)
             for name, value in (r.headers or {}).items():
-                console.print(f"{name}: {value}", highlight=False)
+                console.print(escape(f"{name}: {value}"), highlight=False)
             print()
             print(json.dumps(r.body, indent=2, ensure_ascii=False))
             print()
@@ -265,9 +265,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         table.add_column(column)
     for r in reports:
         ids = ", ".join(map(str, r.orders[:8])) + (f" (+{len(r.orders) - 8})" if len(r.orders) > 8 else "")
-        result = "[green]ok[/]" if r.ok else f"[red]{r.error or '; '.join(f'{k}: {v}' for k, v in r.failed.items())}[/]"
+        error = r.error or "; ".join(f"{k}: {v}" for k, v in r.failed.items())
+        result = "[green]ok[/]" if r.ok else f"[red]{escape(error)}[/]"
         count = str(len(r.orders)) if args.dry_run else f"{len(r.sent)}/{len(r.orders)}"
-        table.add_row(r.path, ids, count if r.error is None else "-", result)
+        table.add_row(escape(r.path), ids, count if r.error is None else "-", result)
     _print(args, data, table)
     if not args.json:
         verb = "validated" if args.dry_run else "sent"
@@ -370,7 +371,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         for d in letters[: args.show]:
             sent = (d.sent_at or "")[:19].replace("T", " ")
             order = str(d.order_id or "?") + (" (large, S3)" if d.large else "")
-            table.add_row(d.message_id, order, str(d.attempts), sent, d.last_error or "")
+            # The reason quotes the ERP's answer: text, never Rich markup.
+            table.add_row(escape(d.message_id), order, str(d.attempts), sent, escape(d.last_error or ""))
         if len(letters) > args.show:
             table.caption = f"... and {len(letters) - args.show} more (--show N)"
         console.print(table)

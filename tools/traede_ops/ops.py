@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, ascii_int, chunk
+from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, whole_number
+from traede_export.queue import OutboundMessage, QueueWriter
 
 Progress = Callable[..., Any]
 
@@ -287,7 +288,7 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         value = attrs.get(name, {}).get("StringValue")
         return str(value) if value else None
 
-    order_id = ascii_int(text(Attr.ORDER_ID))
+    order_id = whole_number(text(Attr.ORDER_ID))
     if order_id is None:
         try:
             order_id = OrderRef.from_body(message.get("Body")).order_id
@@ -318,6 +319,9 @@ def _receive(sqs: Any, url: str, visibility: int, wait_seconds: int = 1) -> list
 
 
 PEEK_LIMIT = 10_000  # messages: a look at a queue stays a look, however deep the queue
+# Seconds a looked-at message stays hidden: longer than a look at PEEK_LIMIT messages over a slow
+# link, so none comes round again mid-look. All are made visible again at the end.
+PEEK_VISIBILITY = 300
 
 
 def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, Any]]:
@@ -328,11 +332,12 @@ def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, A
     """
     seen: dict[str, dict[str, Any]] = {}
     while len(seen) < PEEK_LIMIT:
-        batch = _receive(sqs, url, visibility=60, wait_seconds=wait_seconds)
-        if not batch:
+        batch = _receive(sqs, url, visibility=PEEK_VISIBILITY, wait_seconds=wait_seconds)
+        new = [m for m in batch if m["MessageId"] not in seen]
+        # Only the newest receipt handle resets a message's visibility.
+        seen.update((m["MessageId"], m) for m in batch)
+        if not new:  # empty, or the look outlasted the visibility timeout and came round again
             break
-        for message in batch:
-            seen.setdefault(message["MessageId"], message)
     for messages in chunk(list(seen.values()), MAX_SEND_BATCH):
         sqs.change_message_visibility_batch(
             QueueUrl=url,
@@ -432,6 +437,7 @@ def _redrive_batch(
 ) -> RedriveResult:
     """Receive up to 10, send them to the queue, delete what was sent. At-least-once, never lost."""
     result = RedriveResult("batch")
+    writer = QueueWriter(sqs, queue_url)
     stop = time.monotonic() + timeout
     cap = max(expected, 1) * 2 + 100  # new dead letters arriving meanwhile cannot keep us here forever
     handled = 0
@@ -440,19 +446,16 @@ def _redrive_batch(
         if not batch:
             break
         handled += len(batch)
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": m["Body"],
-                "MessageAttributes": _outbound_attributes(m.get("MessageAttributes", {})),
-            }
-            for i, m in enumerate(batch)
-        ]
-        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        for bad in answer.get("Failed", []):
-            message = batch[int(bad["Id"])]
-            result.failed[message["MessageId"]] = f"{bad.get('Code')}: {bad.get('Message', '')}"
-        sent = [batch[int(ok["Id"])] for ok in answer.get("Successful", [])]
+        # QueueWriter splits by bytes too: ten inline orders near the threshold pass SendMessageBatch's 1 MiB.
+        report = writer.send(
+            [
+                OutboundMessage(str(i), m["Body"], _outbound_attributes(m.get("MessageAttributes", {})))
+                for i, m in enumerate(batch)
+            ]
+        )
+        for entry_id, reason in report.failed.items():
+            result.failed[batch[int(entry_id)]["MessageId"]] = reason
+        sent = [batch[int(entry_id)] for entry_id in report.sent]
         if sent:
             deleted = sqs.delete_message_batch(
                 QueueUrl=dlq_url,

@@ -21,7 +21,7 @@ from traede_export.claim_check import (
     Pointer,
     payload_size,
 )
-from traede_export.models import Attr, InvalidOrder, OrderRef, ascii_int, order_attributes
+from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes, whole_number
 from traede_export.queue import OutboundMessage, QueueWriter
 
 
@@ -84,9 +84,9 @@ def _record(index: int, record: Any) -> ParsedOrder:
     since = text(Attr.REEXPORT_SINCE)
     if Pointer.parse(body) is not None:
         # A large order's pointer stays a pointer: its version comes from the record's attributes.
-        order_id, updated_at = ascii_int(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
+        order_id, updated_at = whole_number(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
         size = payload_size({SIZE_ATTRIBUTE: {"StringValue": text(SIZE_ATTRIBUTE) or ""}})
-        if order_id is None or not (updated_at and size):
+        if order_id is None or not updated_at or not size:
             needed = f"{Attr.ORDER_ID}, {Attr.UPDATED_AT} and {SIZE_ATTRIBUTE}"
             raise InvalidOrder(f"record {index}: an S3 pointer needs the attributes {needed}")
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from traede_export.models import OrderRef, ascii_int
+from traede_export.models import OrderRef, whole_number
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
@@ -67,7 +67,7 @@ def is_pointer(body: str | None) -> bool:
 def payload_size(attributes: Attributes) -> int | None:
     """The original size a pointer message declares, if any."""
     for name in (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE):
-        size = ascii_int(attributes.get(name, {}).get("StringValue"))
+        size = whole_number(attributes.get(name, {}).get("StringValue"))
         if size is not None:
             return size
     return None

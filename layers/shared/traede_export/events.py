@@ -16,8 +16,8 @@ from traede_export.models import (
     OrderRef,
     SqsAttributes,
     UnreadableMessage,
-    ascii_int,
     parse_utc,
+    whole_number,
 )
 
 if TYPE_CHECKING:  # the poller reads only its trigger: Powertools' data classes cost it ~11 ms at import
@@ -100,7 +100,7 @@ def _unresolved(record: SQSRecord, reason: str, missing: bool) -> UnresolvedLarg
         return attributes.get(name, {}).get("StringValue") or None
 
     ref: OrderRef | None = None
-    order_id, updated_at = ascii_int(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
+    order_id, updated_at = whole_number(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
     if order_id is not None and updated_at:
         try:
             ref = OrderRef.from_order({"id": order_id, "updated_at": updated_at})

@@ -338,21 +338,36 @@ class ExportLedger:
         )
 
     def first_sighting(self, fingerprint: str) -> bool:
-        """True the first time an invalid export entry is seen (it is parked once, not per poll)."""
+        """True the first time an invalid export entry is seen (it is parked once, not per poll),
+        or the first time after `unsee` (its parking failed)."""
         try:
             self._db.put_item(
                 TableName=self.table_name,
                 Item={
-                    "pk": {"S": f"invalid#{self._system_id}#{fingerprint}"},
+                    "pk": {"S": self._sighting_key(fingerprint)},
                     "expires_at": {"N": str(int(time.time()) + RETENTION_SECONDS)},
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression="attribute_not_exists(pk) OR unparked = :yes",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
+
+    def unsee(self, fingerprint: str) -> None:
+        """The entry could not be parked: the next poll's sighting counts as the first again.
+        (An UpdateItem rather than a delete: the poller's role has no DeleteItem.)"""
+        self._db.update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": self._sighting_key(fingerprint)}},
+            UpdateExpression="SET unparked = :yes",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+    def _sighting_key(self, fingerprint: str) -> str:
+        return f"invalid#{self._system_id}#{fingerprint}"
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
         """Strongly consistent reads, so a redelivery sees the delivery that came just before."""

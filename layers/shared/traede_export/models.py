@@ -14,6 +14,18 @@ MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
 MAX_ORDER_ID = 2**63 - 1  # any real id fits; a longer one would not fit a ledger key
 
 
+def whole_number(text: str | None) -> int | None:
+    """A non-negative integer written in ASCII digits (an id or a size in an attribute), else None.
+
+    `"²".isdigit()` is True but int("²") fails, and int() refuses more than 4,300 digits: neither
+    may crash the reading of one odd message. Beyond a 64-bit integer is no id or size either.
+    """
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_ORDER_ID else None
+
+
 def chunk[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Split into lists of at most `size` items, keeping order."""
     if size < 1:
@@ -60,11 +72,6 @@ def parse_utc(text: str) -> datetime:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # month 13, year 0, or beyond year 9999 once in UTC
         raise ValueError(f"not a valid instant: {text[:40]!r}") from None
-
-
-def ascii_int(text: str | None) -> int | None:
-    """`text` as a whole number if it is ASCII digits only, else None ("²".isdigit(), but int("²") fails)."""
-    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def utc_text(instant: datetime) -> str:

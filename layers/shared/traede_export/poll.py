@@ -89,7 +89,9 @@ class Poller:
                 result.error = str(exc)
         result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
         result.stopped_early = stats.stopped_early
-        result.paging_stalled = stats.page_repeated and result.enqueued == 0 and result.skipped > 0
+        # Stuck: in flight or refused (skipped), not orders (invalid: parked once, pending for ever), or failed.
+        stuck = result.skipped + result.invalid + result.failed
+        result.paging_stalled = stats.page_repeated and result.enqueued == 0 and stuck > 0
         if result.paging_stalled:
             logger.error(
                 "paging stalled: the server repeats one page and none of its orders can move",
@@ -178,20 +180,43 @@ class Poller:
     def _park_invalid(self, entry: Any, reason: str) -> None:
         """Put an export entry that is not an order on the DLQ, once: it stays pending in Traede."""
         body = json.dumps(entry, sort_keys=True)
-        order_id = entry.get("id") if isinstance(entry, dict) else None
+        order_id = _shown_id(entry.get("id") if isinstance(entry, dict) else None)
         logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
         fingerprint = hashlib.sha256(body.encode("utf-8")).hexdigest()
         if not self.ledger.first_sighting(fingerprint):
             return
         attributes = string_attributes(
-            {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: str(order_id or ""), Attr.FAILURE_REASON: reason}
+            {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: order_id, Attr.FAILURE_REASON: reason}
         )
         if self.claims.is_large(body):  # SQS refuses over 1 MiB: park a pointer to the whole entry
             try:
                 body, attributes = self.claims.offload(f"invalid/{fingerprint}.json", body, attributes)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not store a large invalid export entry", order_id=order_id, reason=str(exc))
+                self._unsee(fingerprint, order_id)
                 return
         report = self.dlq.send([OutboundMessage("0", body, attributes)])
         if report.failed:
             logger.error("could not park an invalid export entry", order_id=order_id, reason=report.failed["0"])
+            self._unsee(fingerprint, order_id)
+
+    def _unsee(self, fingerprint: str, order_id: Any) -> None:
+        """Not parked: let the next poll try again, so the DLQ the alarm points at does hold it."""
+        try:
+            self.ledger.unsee(fingerprint)
+        except (ClientError, BotoCoreError) as exc:
+            logger.error("could not undo an invalid entry's sighting", order_id=order_id, reason=str(exc))
+
+
+MAX_SHOWN_ID_CHARS = 100
+
+
+def _shown_id(raw: Any) -> str:
+    """An invalid entry's `id` as text fit for a log line and an SQS attribute: a non-integer one is
+    JSON-escaped (a lone surrogate or a control character would fail the send) and cut short (the
+    attribute counts towards SQS's 1 MiB, which the body's S3 pointer keeps to otherwise)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return json.dumps(raw)[:MAX_SHOWN_ID_CHARS]

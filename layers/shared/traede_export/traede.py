@@ -12,7 +12,7 @@ import requests
 from traede_export.config import ExportOptions
 from traede_export.filters import encode_filter_groups
 from traede_export.http import describe_redirect
-from traede_export.models import MAX_MARK_BATCH
+from traede_export.models import MAX_MARK_BATCH, version_of
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
@@ -72,7 +72,9 @@ class ExportStats:
     duplicates: int = 0
     stopped_early: bool = False
     page_repeated: bool = False  # paging ended on a page with nothing new: the server ignores `page`
-    seen: set[int] = field(default_factory=set)
+    # Order id -> the newest version yielded ("" if unreadable). Offset paging over a moving set can
+    # serve an order twice; a later copy with a newer version is an edit made mid-run, not a duplicate.
+    seen: dict[int, str] = field(default_factory=dict)
 
 
 class TraedeClient:
@@ -129,11 +131,12 @@ class TraedeClient:
             fresh = []
             for order in orders:
                 order_id = order.get("id") if isinstance(order, dict) else None
-                if isinstance(order_id, int) and order_id in stats.seen:
-                    stats.duplicates += 1
-                    continue
                 if isinstance(order_id, int):
-                    stats.seen.add(order_id)
+                    version = _version(order)
+                    if order_id in stats.seen and version <= stats.seen[order_id]:
+                        stats.duplicates += 1
+                        continue
+                    stats.seen[order_id] = version
                 fresh.append(order)
             stats.fetched += len(fresh)
             if fresh:
@@ -158,3 +161,11 @@ class TraedeClient:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise _answered("mark-as-exported", response)
+
+
+def _version(order: dict[str, Any]) -> str:
+    """The order's version, or "" when its `updated_at` is unreadable (the poller parks it as invalid)."""
+    try:
+        return version_of(order["updated_at"])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return ""
