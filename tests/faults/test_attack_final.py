@@ -7,10 +7,13 @@ handlers against moto, DynamoDB Local and the local HTTP servers (the `make_stac
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
-from test_contract import SYSTEM, eligible
+from test_attack import HangingServer
+from test_contract import SYSTEM, eligible, send_order
 
 from traede_export.claim_check import Pointer
 from traede_export.models import Attr, OrderRef, order_attributes, version_of
@@ -230,3 +233,30 @@ def test_redrive_batch_by_batch_moves_orders_whose_batch_passes_one_mib(
     capsys.readouterr()
     assert code == 0
     assert (stack.queue_depth(stack.queue_url), stack.queue_depth(stack.dlq_url)) == (6, 0)
+
+
+def test_a_stalled_secrets_manager_fails_the_invocation_within_its_time_not_at_lambdas_timeout(
+    make_stack: MakeStack,
+) -> None:
+    """boto3's defaults (60 s read timeout, several attempts) let one stalled GetSecretValue outlive
+    the forwarder, with every POST thread waiting behind the reader's lock: a Lambda timeout instead
+    of the CredentialsError that names the secret."""
+    hanging = HangingServer()
+    try:
+        stack = make_stack(
+            orders=3, overrides={"AWS_ENDPOINT_URL_SECRETS_MANAGER": hanging.url, "HTTP_READ_TIMEOUT": "1"}
+        )
+        send_order(stack, stack.sandbox.order(eligible(stack)[0]))
+        stack.forwarder.timeout = 20
+        source = stack.event_source()
+        done = threading.Thread(target=source.poll_once, daemon=True)
+        started = time.monotonic()
+        done.start()
+        done.join(timeout=stack.forwarder.budget)
+        elapsed = time.monotonic() - started
+    finally:
+        hanging.close()
+    done.join(timeout=60)
+    assert elapsed < stack.forwarder.budget and source.stats.timeouts == 0, elapsed
+    assert source.stats.crashes == 1  # CredentialsError fails the invocation: ForwarderErrorsAlarm
+    assert stack.receiver.delivered_ids() == set()

@@ -45,22 +45,27 @@ def _traede_client(
     return TraedeClient(session, settings.api_url, settings.system_id, timeout)
 
 
-S3_READ_TIMEOUT_CAP = 5.0  # seconds between bytes; 3 attempts then fit well inside the forwarder's 60 s
+AWS_READ_TIMEOUT_CAP = 5.0  # seconds between bytes; 3 attempts then fit well inside either function's time
+
+
+def _bounded(http: HttpSettings) -> Config:
+    """For the calls that have no deadline of their own (S3, Secrets Manager): boto3's defaults
+    (60 s read timeout, up to 5 attempts) let one stalled call outlive the function, and a stalled
+    secret read holds every POST thread behind the reader's lock. Capped: HTTP_READ_TIMEOUT may be
+    up to 40 s for a slow ERP, and 3 x 40 s would still outlive it."""
+    return Config(
+        connect_timeout=http.connect_timeout,
+        read_timeout=min(http.read_timeout, AWS_READ_TIMEOUT_CAP),
+        retries={"mode": "standard", "max_attempts": 3},
+    )
 
 
 def _claim_check(large: LargeOrders, http: HttpSettings) -> ClaimCheck:
-    # boto3's defaults (60 s read timeout, 5 attempts) let one stalled S3 call outlive the function.
-    # Capped: HTTP_READ_TIMEOUT may be up to 40 s for a slow ERP, and 3 x 40 s would still outlive it.
-    config = Config(
-        connect_timeout=http.connect_timeout,
-        read_timeout=min(http.read_timeout, S3_READ_TIMEOUT_CAP),
-        retries={"mode": "standard", "max_attempts": 3},
-    )
-    return ClaimCheck(aws_client("s3", config), large.bucket, large.threshold)
+    return ClaimCheck(aws_client("s3", _bounded(http)), large.bucket, large.threshold)
 
 
-def _secret_reader() -> SecretReader:
-    return SecretReader(lambda: aws_client("secretsmanager"))
+def _secret_reader(http: HttpSettings) -> SecretReader:
+    return SecretReader(lambda: aws_client("secretsmanager", _bounded(http)))
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
     session = build_session()
     ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
     poller = Poller(
-        traede=_traede_client(cfg.traede, session, cfg.http.timeout, _secret_reader()),
+        traede=_traede_client(cfg.traede, session, cfg.http.timeout, _secret_reader(cfg.http)),
         ledger=ledger,
         queue=QueueWriter(aws_client("sqs"), cfg.queue_url),
         dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
@@ -105,7 +110,7 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     # Separate sessions: each carries its own credentials, and neither can leak to the other host.
     traede_session = build_session(pool_size=cfg.concurrency)
     target_session = build_session(pool_size=cfg.concurrency)
-    secrets = _secret_reader()
+    secrets = _secret_reader(cfg.http)
     target_session.auth = HeaderAuth(target_headers(cfg.target_credentials_secret, secrets))
     shape = RequestShape(
         method=cfg.target_method,
