@@ -7,6 +7,7 @@ Real handlers against moto, DynamoDB Local and the local HTTP servers, as in tes
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -108,32 +109,44 @@ def test_a_failed_claim_transaction_does_not_strand_the_pages_earlier_claims(mak
 
 
 class ConflictedDeliveryRecords:
-    """Answers the handlers' first `record_delivery` UpdateItems as DynamoDB does while another
-    writer's transaction holds the item (a poll's page of claims includes every order on the page,
-    in flight or not): TransactionConflictException. DynamoDB Local serialises, so never does."""
+    """Answers every write of one order's delivery record as DynamoDB does while another writer's
+    transaction holds the item (a poll's page of claims includes every order on the page, in flight
+    or not): TransactionConflictException for an UpdateItem, and TransactionConflict for its item
+    of a TransactWriteItems. Armed by `key`; DynamoDB Local serialises, so never does this itself."""
 
-    def __init__(self, times: int) -> None:
-        self.left = times
-        self.key = ""  # the Idempotency-Key whose record fails
+    def __init__(self) -> None:
+        self.hits = 0
+        self.key = ""  # the Idempotency-Key whose record fails; "" disarms
 
     def __call__(self, params: dict[str, Any], **_: Any) -> Any:
         body = params.get("body", b"")
         body = body if isinstance(body, bytes) else body.encode()
-        if self.left > 0 and b"delivered_version = :v" in body and f'"{self.key}"'.encode() in body:
-            self.left -= 1
+        if not self.key or b"delivered_version = :v" not in body or f'"{self.key}"'.encode() not in body:
+            return None
+        self.hits += 1
+        items = json.loads(body).get("TransactItems")
+        if items is None:
             error = {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}
             return SimpleNamespace(status_code=400), {"Error": error, "ResponseMetadata": {}}
-        return None
+        reasons = [{"Code": "TransactionConflict" if self.key in json.dumps(item) else "None"} for item in items]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        return SimpleNamespace(status_code=400), {
+            "Error": error,
+            "CancellationReasons": reasons,
+            "ResponseMetadata": {},
+        }
 
 
 @pytest.fixture
 def conflicted() -> Iterator[ConflictedDeliveryRecords]:
     # Clients copy their session's hooks when created: registered before the stack's cold starts.
-    hook = ConflictedDeliveryRecords(times=3)  # every try of one record_delivery
+    hook = ConflictedDeliveryRecords()
     events = wiring._aws_session().events
-    events.register("before-call.dynamodb.UpdateItem", hook, unique_id="test-attack-conflicts")
+    for operation in ("UpdateItem", "TransactWriteItems"):
+        events.register(f"before-call.dynamodb.{operation}", hook, unique_id=f"test-attack-conflicts-{operation}")
     yield hook
-    events.unregister("before-call.dynamodb.UpdateItem", unique_id="test-attack-conflicts")
+    for operation in ("UpdateItem", "TransactWriteItems"):
+        events.unregister(f"before-call.dynamodb.{operation}", unique_id=f"test-attack-conflicts-{operation}")
 
 
 def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_swallow_an_edit(
@@ -150,7 +163,8 @@ def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_s
     conflicted.key = idempotency_key(SYSTEM, OrderRef.from_order(old))
     stack.poll()
     stack.event_source().drain()
-    assert conflicted.left == 0  # the record did fail
+    assert conflicted.hits  # the record did fail
+    conflicted.key = ""
     assert order_id in sandbox.exported(SYSTEM) and eligible(stack) == []
 
     sandbox.edit(order_id)  # an edit no poll has seen yet: pending again
@@ -175,7 +189,8 @@ def test_no_mark_on_an_older_version_after_a_newer_one_was_marked_without_its_de
     send_order(stack, v2)
     second = LocalFunction(stack.forwarder.spec, overrides=dict(stack.forwarder.overrides))
     stack.event_source(second).poll_once()  # B delivers v2 (its record fails) and marks it
-    assert conflicted.left == 0 and x in sandbox.exported(SYSTEM)
+    assert conflicted.hits and x in sandbox.exported(SYSTEM)
+    conflicted.key = ""
     sandbox.edit(x)  # v3, which no poll has seen yet
     first.join()
     assert x in eligible(stack)  # A must not mark on v1's strength: v3 still waits for the next poll

@@ -45,9 +45,9 @@ def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
     assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
-    assert ledger.record_marked_many([OrderRef(7, NEW)]) == [True]
-    assert ledger.record_marked_many([OrderRef(8, OLD)]) == [True]
-    assert ledger.record_marked_many([OrderRef(7, OLD)]) == [False]
+    assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
+    assert ledger.begin_marks([OrderRef(8, OLD)], 1) == [True]
+    assert ledger.begin_marks([OrderRef(7, OLD)], 1) == [False]
     entry = ledger.get_many([7, 8])
     assert set(entry) == {7, 8}
     assert entry[7].delivered_key == "key-new"
@@ -130,11 +130,27 @@ def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_
     assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], 60) == [True]
 
 
-def test_record_marked_many_never_goes_backwards(make_stack: MakeStack) -> None:
+def test_mark_records_never_go_backwards_nor_pass_a_newer_delivery(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
-    assert ledger.record_marked_many([OrderRef(7, NEW)]) == [True]
+    assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
+    assert ledger.record_delivery(OrderRef(9, NEW), "key-9-new")  # delivered by another container
     refs = [OrderRef(i, OLD) for i in range(5, 12)]
-    assert ledger.record_marked_many(refs) == [i != 7 for i in range(5, 12)]
+    assert ledger.begin_marks(refs, 2) == [i not in (7, 9) for i in range(5, 12)]
     entries = ledger.get_many(range(5, 12))
     assert entries[7].marked_version == OrderRef(7, NEW).version
-    assert {e.marked_version for i, e in entries.items() if i != 7} == {OrderRef(5, OLD).version}
+    assert entries[9].marked_version == ""
+    assert {e.marked_version for i, e in entries.items() if i not in (7, 9)} == {OrderRef(5, OLD).version}
+
+
+def test_undo_marks_restores_the_mark_before_and_only_its_own(make_stack: MakeStack) -> None:
+    ledger = ledger_of(make_stack)
+    assert ledger.begin_marks([OrderRef(1, OLD), OrderRef(3, OLD)], 100) == [True, True]
+    before = ledger.get_many([1, 2, 3])
+    assert ledger.begin_marks([OrderRef(1, NEW), OrderRef(2, NEW), OrderRef(3, NEW)], 200) == [True] * 3
+    assert ledger.begin_marks([OrderRef(3, NEW)], 300) == [True]  # another copy marked order 3 since
+    undo = [(OrderRef(i, NEW), before.get(i)) for i in (1, 2, 3)]
+    assert ledger.undo_marks(undo, 200) == [True, True, False]
+    after = ledger.get_many([1, 2, 3])
+    assert (after[1].marked_version, after[1].marked_ms) == (OrderRef(1, OLD).version, 100)
+    assert (after[2].marked_version, after[2].marked_ms) == ("", 0)
+    assert (after[3].marked_version, after[3].marked_ms) == (OrderRef(3, NEW).version, 300)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
@@ -28,6 +30,7 @@ class FakeLedger:
     def __init__(self) -> None:
         self.entries: dict[int, LedgerEntry] = {}
         self.lease: dict[int, str] = {}  # order id -> delivering key
+        self.record_calls = 0
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
         return {i: self.entries[i] for i in order_ids if i in self.entries}
@@ -60,6 +63,10 @@ class FakeLedger:
         )
         return True
 
+    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
+        self.record_calls += 1
+        return [self.record_delivery(ref, key) for ref, key in deliveries]
+
     def record_rejection(self, ref: OrderRef, reason: str) -> bool:
         self.lease.pop(ref.order_id, None)
         self.entries[ref.order_id] = replace(self._entry(ref.order_id), rejected_version=ref.version)
@@ -71,8 +78,28 @@ class FakeLedger:
         self.entries[ref.order_id] = replace(self._entry(ref.order_id), marked_version=ref.version, marked_ms=3)
         return True
 
-    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
-        return [self.record_marked(ref) for ref in refs]
+    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        answers = []
+        for ref in refs:
+            entry = self._entry(ref.order_id)
+            ok = max(entry.delivered_version, entry.marked_version) <= ref.version
+            if ok:
+                self.entries[ref.order_id] = replace(entry, marked_version=ref.version, marked_ms=at_ms)
+            answers.append(ok)
+        return answers
+
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]:
+        answers = []
+        for ref, before in marks:
+            entry = self._entry(ref.order_id)
+            ok = entry.marked_version == ref.version and entry.marked_ms == at_ms
+            if ok:
+                previous = before or LedgerEntry(ref.order_id)
+                self.entries[ref.order_id] = replace(
+                    entry, marked_version=previous.marked_version, marked_ms=previous.marked_ms
+                )
+            answers.append(ok)
+        return answers
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         return self.entries.get(ref.order_id) is not None
@@ -205,6 +232,63 @@ def test_a_refused_mark_parks_the_order(parts: Parts) -> None:
     parts.traede.error = TraedeError("mark-as-exported answered HTTP 404", 404)
     out = parts.forward(copy(1, V1))
     assert out.summary.mark_refused == 1 and [m.body for m in parts.dlq.parked] == [copy(1, V1).body]
+    assert parts.ledger.entries[1].marked_version == ""  # its record of the mark is taken back
+
+
+def test_a_mark_is_recorded_before_it_is_made_and_taken_back_when_it_fails(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def mark(notes: Sequence[tuple[int, str]]) -> None:
+        seen.append(parts.ledger.entries[1].marked_version)  # recorded already, so a duplicate won't mark
+        raise TraedeError("mark-as-exported answered HTTP 503", 503)
+
+    v = OrderRef(1, V1).version  # delivered and marked; then a poll fetched it again: marked again
+    before = LedgerEntry(1, v, 10, "poll-2", delivered_version=v, delivered_ms=2, marked_version=v, marked_ms=3)
+    parts.ledger.entries[1] = before
+    monkeypatch.setattr(parts.traede, "mark_as_exported", mark)
+    out = parts.forward(copy(1, V1, run_id="poll-2"))
+    assert seen == [OrderRef(1, V1).version] and out.summary.mark_failures == 1
+    assert parts.ledger.entries[1].marked_ms == before.marked_ms  # restored: the retry will mark
+
+
+def test_a_newer_version_delivered_before_the_mark_record_stops_the_mark(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another container delivered v2 while this batch POSTed v1: the conditional record refuses v1.
+    deliver = parts.target.deliver
+
+    def and_meanwhile(body: str, key: str, reexport_since: str | None = None) -> DeliveryResult:
+        result = deliver(body, key, reexport_since)
+        parts.ledger.lease.pop(1, None)
+        return result
+
+    monkeypatch.setattr(parts.target, "deliver", and_meanwhile)
+    record = parts.ledger.record_deliveries
+
+    def then_v2(deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
+        answers = record(deliveries)
+        parts.ledger.record_delivery(OrderRef(1, V2), copy(1, V2).key(SYSTEM))
+        return answers
+
+    monkeypatch.setattr(parts.ledger, "record_deliveries", then_v2)
+    out = parts.forward(copy(1, V1))
+    assert parts.traede.marked == [] and out.summary.superseded == 1 and out.results["m-1-" + V1].ok
+
+
+def test_a_failed_take_back_of_a_mark_record_is_logged_and_the_record_fails(
+    parts: Parts, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts.traede.error = TraedeError("mark-as-exported answered HTTP 503", 503)
+
+    def unavailable(*args: object) -> list[bool]:
+        raise EndpointConnectionError(endpoint_url="http://ledger")
+
+    monkeypatch.setattr(parts.ledger, "undo_marks", unavailable)
+    out = parts.forward(copy(1, V1))
+    assert not out.results["m-1-" + V1].ok and out.summary.mark_failures == 1
+    assert "could not take back the record of a failed mark" in caplog.text
 
 
 def test_not_started_when_no_time_is_left(parts: Parts) -> None:
@@ -237,7 +321,7 @@ def test_a_record_without_a_result_counts_as_failed() -> None:
     assert response == {"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
 
 
-def test_one_orders_failed_lease_write_fails_it_alone(parts: Parts) -> None:
+def test_one_orders_failed_lease_write_fails_it_alone(parts: Parts, monkeypatch: pytest.MonkeyPatch) -> None:
     # The batch's other leases took effect: they are used, not left to run out with the batch failed.
     real = parts.ledger.begin_deliveries
 
@@ -246,7 +330,7 @@ def test_one_orders_failed_lease_write_fails_it_alone(parts: Parts) -> None:
         results.insert(1, None)
         raise PartialWrite(results, RuntimeError("throttled"))
 
-    parts.ledger.begin_deliveries = partly  # type: ignore[method-assign]
+    monkeypatch.setattr(parts.ledger, "begin_deliveries", partly)
     out = parts.forward(copy(1, V1), copy(2, V1), copy(3, V1))
     assert parts.traede.marked == [1, 3]
     assert [m for m, r in out.results.items() if not r.ok] == [f"m-2-{V1}"]
@@ -263,3 +347,50 @@ def test_a_large_order_whose_object_is_missing_fails_alone_and_comes_back_from_t
     assert outcome.summary.large_missing == 1
     assert parts.ledger._entry(2).rejected_version == ""  # the next poll may claim it again
     assert parts.target.posts == [copy(1, V1).key(SYSTEM)]
+
+
+def test_deliveries_that_finish_together_share_their_ledger_record(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten POSTs answered at the same instant: one record call for the ten, not ten.
+    together = threading.Barrier(10)
+    deliver = parts.target.deliver
+
+    def at_once(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        together.wait(5)
+        return deliver(body, idempotency_key, reexport_since)
+
+    monkeypatch.setattr(parts.target, "deliver", at_once)
+    with ThreadPoolExecutor(10) as pool:
+        parts.forwarder = Forwarder(parts.target, parts.traede, parts.ledger, parts.dlq, SYSTEM, pool)
+        out = parts.forward(*(copy(i, V1) for i in range(10)))
+    assert out.summary.delivered == out.summary.marked == 10
+    assert parts.ledger.record_calls == 1
+    assert all(parts.ledger.entries[i].delivered_version == OrderRef(i, V1).version for i in range(10))
+
+
+def test_a_failed_post_does_not_hold_up_its_batch_mates_records(parts: Parts) -> None:
+    parts.target.answers[1] = DeliveryResult(Outcome.FAILED, "HTTP 503", 503)
+    out = parts.forward(copy(1, V1), copy(2, V1))
+    assert out.summary.failed == 1 and out.summary.delivered == 1
+    assert parts.ledger.record_calls == 1 and parts.traede.marked == [2]
+
+
+def test_a_failed_record_of_one_delivery_still_marks_it_and_its_batch_mates(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ERP accepted both; the ledger wrote one record and failed the other (PartialWrite).
+    # Both arrived, so both are marked; the failure is only logged.
+    record = parts.ledger.record_deliveries
+
+    def partly(deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
+        results: list[bool | None] = [None if ref.order_id == 2 else record([(ref, key)])[0] for ref, key in deliveries]
+        if None in results:
+            raise PartialWrite(results, EndpointConnectionError(endpoint_url="http://ledger"))
+        return [bool(r) for r in results]
+
+    monkeypatch.setattr(parts.ledger, "record_deliveries", partly)
+    out = parts.forward(copy(1, V1), copy(2, V1))
+    assert sorted(parts.traede.marked) == [1, 2]
+    assert out.summary.delivered == out.summary.marked == 2
+    assert 2 not in parts.ledger.entries or parts.ledger.entries[2].delivered_version == ""

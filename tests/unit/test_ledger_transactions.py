@@ -64,7 +64,7 @@ def test_conflicts_that_persist_fall_back_to_one_update_each(stubbed: tuple[Expo
         cancelled(stub, "TransactionConflict", "None")
     stub.add_response("update_item", {})
     stub.add_client_error("update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400)
-    assert ledger.record_marked_many([OrderRef(1, V), OrderRef(2, V)]) == [True, False]
+    assert ledger.begin_marks([OrderRef(1, V), OrderRef(2, V)], 1) == [True, False]
 
 
 def test_a_plain_write_that_meets_a_transaction_is_retried(stubbed: tuple[ExportLedger, Stubber]) -> None:
@@ -96,4 +96,4 @@ def test_when_no_write_took_effect_the_error_itself_is_raised(stubbed: tuple[Exp
     ledger, stub = stubbed
     stub.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        ledger.record_marked_many([OrderRef(1, V), OrderRef(2, V)])
+        ledger.begin_marks([OrderRef(1, V), OrderRef(2, V)], 1)

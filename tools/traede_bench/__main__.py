@@ -39,7 +39,17 @@ def run(plan: scenarios.Plan, out: Path, output_bytes: Any) -> dict[str, Any]:
                 f"{plan.latency * 1000:.0f} ms...",
                 file=sys.stderr,
             )
-            results["forwarder"] = scenarios.forwarder_batches(plan, recorder, servers, output_bytes)
+            # As the previous benchmark ran it: the receiver in this process, DynamoDB Local cold.
+            results["forwarder_before"] = scenarios.forwarder_batches(plan, recorder, servers, output_bytes)
+            recorder.clear()
+            print(f"warming DynamoDB Local up ({plan.warm_up_rounds} rounds)...", file=sys.stderr)
+            results["warm_up"] = scenarios.warm_up(servers, plan.warm_up_rounds)
+            print("forwarder again: the receiver in a process of its own, DynamoDB Local warm...", file=sys.stderr)
+            receiver = scenarios.ReceiverProcess()
+            try:
+                results["forwarder"] = scenarios.forwarder_batches(plan, recorder, servers, output_bytes, receiver)
+            finally:
+                receiver.stop()
             recorder.clear()
             print(f"one poll of {plan.big_poll:,} orders...", file=sys.stderr)
             results["poll"] = scenarios.big_poll(plan, recorder, servers, workdir)
@@ -52,7 +62,9 @@ def run(plan: scenarios.Plan, out: Path, output_bytes: Any) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "aws": "moto in a process of its own for SQS and Secrets Manager; DynamoDB Local (its own JVM) for the ledger",
         "poller": "the real handler in a fresh interpreter, invoked once",
-        "forwarder": "the real handler through the local stack's SQS event source, one batch at a time",
+        "forwarder": "the real handler through the local stack's SQS event source, one batch at a time; "
+        "the receiving system in a process of its own, DynamoDB Local warmed up first (forwarder_before: "
+        "the receiver in the benchmark's process, DynamoDB Local cold)",
     }
     return results
 
@@ -61,10 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test (about 15 s)")
     parser.add_argument("--poll-orders", type=int, help="orders in the one-poll measurement (default 10,000)")
+    parser.add_argument(
+        "--batch-size", type=int, default=10, help="the forwarder's batch size (ForwarderBatchSize; default 10)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
+    plan = dataclasses.replace(plan, batch_size=args.batch_size)
     if args.poll_orders:
         plan = dataclasses.replace(plan, big_poll=args.poll_orders)
     # The handlers print JSON logs and metrics; they go to a file, so the table stays readable.

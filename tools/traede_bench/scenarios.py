@@ -44,10 +44,12 @@ class Plan:
     latency: float  # the receiving system's latency, seconds
     big_poll: int  # orders in the one-poll measurement
     init_runs: int  # fresh interpreters per handler
+    warm_up_rounds: int  # DynamoDB Local warm-up: rounds of the ledger's three call shapes
+    batch_size: int = 10  # the template's ForwarderBatchSize
 
 
-FULL = Plan(overhead_batches=10, ratio_orders=300, latency=0.1, big_poll=10_000, init_runs=5)
-QUICK = Plan(overhead_batches=2, ratio_orders=50, latency=0.1, big_poll=300, init_runs=1)
+FULL = Plan(overhead_batches=10, ratio_orders=300, latency=0.1, big_poll=10_000, init_runs=5, warm_up_rounds=1500)
+QUICK = Plan(overhead_batches=2, ratio_orders=50, latency=0.1, big_poll=300, init_runs=1, warm_up_rounds=50)
 
 
 def seeded_for(pending: int) -> int:
@@ -82,8 +84,16 @@ class Servers:
 
 
 @contextmanager
-def local_stack(orders: int, recorder: Recorder, servers: Servers, overrides: dict[str, str]) -> Iterator[LocalStack]:
-    options = LocalOptions(orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides)
+def local_stack(
+    orders: int,
+    recorder: Recorder,
+    servers: Servers,
+    overrides: dict[str, str],
+    parameters: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
+    options = LocalOptions(
+        orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides, parameters=parameters or {}
+    )
     stack = LocalStack(options, moto_endpoint=servers.moto, dynamodb_endpoint=servers.dynamodb).start()
     try:
         assert stack.sandbox is not None and stack.receiver is not None
@@ -162,28 +172,146 @@ def phase_summary(batches: list[dict[str, Any]], latency: float) -> dict[str, An
     }
 
 
+class ReceiverProcess:
+    """The receiving system in a process of its own (`receiver_worker`): an ERP is another machine,
+    and in this process its request threads would take the GIL from the forwarder's."""
+
+    def __init__(self) -> None:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "traede_bench.receiver_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self._read()
+
+    def _read(self) -> str:
+        assert self._child.stdout is not None
+        line = self._child.stdout.readline().strip()
+        if not line:
+            raise RuntimeError(f"the receiver worker stopped (exit {self._child.poll()})")
+        return line
+
+    def _ask(self, command: str) -> str:
+        assert self._child.stdin is not None
+        self._child.stdin.write(command + "\n")
+        self._child.stdin.flush()
+        return self._read()
+
+    def set_latency(self, seconds: float) -> None:
+        if self._ask(f"latency {seconds}") != "ok":
+            raise RuntimeError("the receiver worker did not take the latency")
+
+    def stats(self) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self._ask("stats"))
+        return answer
+
+    def stop(self) -> None:
+        if self._child.stdin is not None:
+            self._child.stdin.close()
+        try:
+            self._child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+
+
+def warm_up(servers: Servers, rounds: int) -> dict[str, Any]:
+    """Warm DynamoDB Local's JIT with the ledger's own calls, on a table of their own, before measuring.
+
+    A JVM compiles its hot paths over its first thousands of calls; until then each call takes about
+    twice as long. AWS's DynamoDB has no such warm-up, so measuring a cold JVM would charge it to the
+    forwarder. Each round is a batch of 10 as the forwarder makes it (read, leases, delivery records,
+    mark records); the first and last 100 rounds' medians show the effect.
+    """
+    import boto3
+
+    from traede_export.ledger import ExportLedger
+    from traede_export.models import OrderRef
+
+    client = boto3.client(
+        "dynamodb", endpoint_url=servers.dynamodb, region_name="us-east-1", aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )  # fmt: skip
+    table = "warm-up"
+    client.create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ledger = ExportLedger(client, table, "warm-up")
+
+    def one_round(i: int) -> list[float]:
+        refs = [OrderRef(i * 10 + j, f"2026-01-01T00:00:00.{i:06d}Z") for j in range(10)]
+        keyed = [(ref, f"key-{ref.order_id}") for ref in refs]
+        calls: list[Callable[[], object]] = [
+            lambda: ledger.get_many(ref.order_id for ref in refs),
+            lambda: ledger.begin_deliveries(keyed, 60),
+            lambda: ledger.record_deliveries(keyed),
+            lambda: ledger.begin_marks(refs, i),
+        ]
+        took = []
+        for call in calls:
+            t0 = time.perf_counter()
+            call()
+            took.append((time.perf_counter() - t0) * 1000)
+        return took
+
+    started = time.monotonic()
+    samples = [list(kind) for kind in zip(*(one_round(i) for i in range(rounds)), strict=True)]
+    client.delete_table(TableName=table)
+    n = min(100, max(1, rounds // 4))
+    names = ("read_ms", "leases_ms", "delivery_records_ms", "mark_records_ms")
+    return {
+        "rounds": rounds,
+        "seconds": time.monotonic() - started,
+        "first": {name: median(xs[:n]) for name, xs in zip(names, samples, strict=True)},
+        "last": {name: median(xs[-n:]) for name, xs in zip(names, samples, strict=True)},
+    }
+
+
 def forwarder_batches(
-    plan: Plan, recorder: Recorder, servers: Servers, output_bytes: Callable[[], int]
+    plan: Plan,
+    recorder: Recorder,
+    servers: Servers,
+    output_bytes: Callable[[], int],
+    receiver: ReceiverProcess | None = None,
 ) -> dict[str, Any]:
     """The real poll of every order, then forwarder batches one at a time: first instant, then at `plan.latency`.
 
     The forwarder runs at the template's log level with metrics on, so what it prints per order
     is what CloudWatch Logs would ingest (`output_bytes` reads the size of the captured stdout).
+    With `receiver`, the forwarder POSTs to that process instead of the stack's in-process receiver.
     """
-    n = plan.overhead_batches * 10 + plan.ratio_orders
-    with local_stack(n, recorder, servers, overrides={}) as stack:
+    n = plan.overhead_batches * plan.batch_size + plan.ratio_orders
+    parameters = {"ForwarderBatchSize": str(plan.batch_size)}
+    with local_stack(n, recorder, servers, overrides={}, parameters=parameters) as stack:
         assert stack.sandbox is not None and stack.receiver is not None
         polled = stack.poll(load_event("scheduled"))
         if polled.get("enqueued") != n:
             raise RuntimeError(f"the poll enqueued {polled.get('enqueued')} of {n}")
         source_fn = stack.forwarder
-        forwarder = TimedFunction(source_fn.spec, overrides=dict(source_fn.overrides), timeout=source_fn.timeout)
+        overrides = dict(source_fn.overrides)
+        if receiver is not None:
+            overrides["TARGET_URL"] = receiver.url
+            recorder.hosts[urlsplit(receiver.url).netloc] = RECEIVER
+
+        def set_latency(seconds: float) -> None:
+            if receiver is not None:
+                receiver.set_latency(seconds)
+            else:
+                assert stack.receiver is not None
+                stack.receiver.faults.latency = seconds
+
+        forwarder = TimedFunction(source_fn.spec, overrides=overrides, timeout=source_fn.timeout)
         forwarder.cold_start()
         source = stack.event_source(forwarder)
         phases = []
         printed_before = output_bytes()
-        for latency, batches in ((0.0, plan.overhead_batches), (plan.latency, math.ceil(plan.ratio_orders / 10))):
-            stack.receiver.faults.latency = latency
+        batches_at_latency = math.ceil(plan.ratio_orders / plan.batch_size)
+        for latency, batches in ((0.0, plan.overhead_batches), (plan.latency, batches_at_latency)):
+            set_latency(latency)
             first = len(forwarder.invocations)
             for _ in range(batches):
                 if not source.poll_once():
@@ -191,14 +319,20 @@ def forwarder_batches(
             figures = [batch_figures(recorder, i) for i in forwarder.invocations[first:]]
             phases.append({**phase_summary(figures, latency), "per_batch": figures})
         printed = output_bytes() - printed_before
-        delivered = stack.receiver.delivered_ids()
+        if receiver is not None:
+            stats = receiver.stats()
+            delivered, duplicates = set(stats["delivered"]), int(stats["duplicates"])
+        else:
+            delivered, duplicates = stack.receiver.delivered_ids(), stack.receiver.duplicates()
         return {
             "orders": n,
+            "batch_size": plan.batch_size,
+            "receiver": "a process of its own" if receiver is not None else "in the benchmark's process",
             "phases": phases,
             "mark_calls": len(stack.sandbox.mark_calls),
             "mark_calls_ideal": ideal_mark_calls(n),
             "delivered": len(delivered),
-            "duplicates": stack.receiver.duplicates(),
+            "duplicates": duplicates,
             "still_pending": len(stack.sandbox.pending(stack.options.system_id)),
             "failures": source.stats.failures,
             "log_bytes_per_order": printed / n,

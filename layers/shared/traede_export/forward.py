@@ -15,6 +15,7 @@ The rules, per order and version (a version is an `updated_at`):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
+from traede_export.group_commit import GroupCommit
 from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
     MAX_MARK_BATCH,
@@ -48,6 +50,9 @@ logger = Logger(child=True)
 LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
 NOT_STARTED = "not started: the invocation is close to its timeout"
 MAX_REASON_CHARS = 1000
+# How long a delivery's record waits for its batch mates' (answered within milliseconds of each
+# other, they share one ledger call); it adds at most this to the window for a duplicate POST.
+RECORD_LINGER_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,15 @@ class Ledger(Protocol):
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]: ...
     def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int) -> list[bool]: ...
     def end_delivery(self, ref: OrderRef, key: str) -> bool: ...
-    def record_delivery(self, ref: OrderRef, key: str) -> bool: ...
+    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]: ...
     def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
-    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]: ...
+    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]: ...
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]: ...
     def release(self, ref: OrderRef, run_id: str) -> bool: ...
     def forget_rejection(self, ref: OrderRef) -> bool: ...
+
+
+DeliveryRecords = GroupCommit[tuple[OrderRef, str], bool]
 
 
 class Parking(Protocol):
@@ -184,10 +193,7 @@ class Forwarder:
         sending = [w for w in work if w is not None and w.send is not None]
         for w, attempt in zip(sending, self._deliver_all(sending, time_left), strict=True):
             self._after_delivery(out, w, attempt)
-        marking = [w for w in work if w is not None and w.mark]
-        # The ledger is read again before marking only when POSTs ran: they take seconds, in which
-        # another container may deliver a newer version. Without them, the first read is as fresh.
-        self._mark(out, self._still_newest(out, marking) if sending else marking)
+        self._mark(out, [w for w in work if w is not None and w.mark])
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -259,25 +265,26 @@ class Forwarder:
         unavailable = Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {error}"))
         attempts = [deferred if ok is False else unavailable for ok in leases]
         leased = [i for i, ok in enumerate(leases) if ok]
+        records = DeliveryRecords(self._record_deliveries, expected=len(leased), linger=RECORD_LINGER_SECONDS)
         for i, attempt in zip(
-            leased, self._pool.map(lambda i: self._deliver(sending[i], time_left), leased), strict=True
+            leased, self._pool.map(lambda i: self._deliver(sending[i], time_left, records), leased), strict=True
         ):
             attempts[i] = attempt
         return attempts
 
-    def _deliver(self, work: OrderWork, time_left: Callable[[], float]) -> Attempt:
+    def _deliver(self, work: OrderWork, time_left: Callable[[], float], records: DeliveryRecords) -> Attempt:
         """POST one order under the lease this batch took for it, and record the answer at once.
 
-        The delivery is recorded right after its 2xx, one UpdateItem per order, not batched after
-        the last POST: between the ERP's acceptance and that record, a crash means the message
-        comes back and the version is POSTed again (same Idempotency-Key), so that window is kept
-        as short as one write. The writes run in the pool alongside the other orders' POSTs, so
-        they cost the batch about one write's latency after the slowest POST, as one batched write
-        would; batching would save round trips only by widening every order's duplicate window to
-        the slowest POST of its batch.
+        The delivery is recorded right after its 2xx, not after the batch's last POST: between
+        the ERP's acceptance and that record, a crash means the message comes back and the
+        version is POSTed again (same Idempotency-Key), so that window is kept to a few
+        milliseconds plus the write in flight and its own. The records of POSTs that finish
+        together share one call (`GroupCommit`): ten UpdateItems at once cost ten round trips of
+        CPU and DynamoDB for no shorter wait (see the README's benchmark).
         """
         order = work.head
         key = order.key(self._system_id)
+        result: DeliveryResult | None = None
         try:
             if time_left() <= 0:
                 self._ledger.end_delivery(order.ref, key)  # the next try need not wait for the lease
@@ -291,22 +298,31 @@ class Forwarder:
             # The type only: an exception's text can quote a header value, i.e. a credential.
             logger.error("unexpected error delivering an order", order_id=order.ref.order_id, error=type(exc).__name__)
             result = DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+        finally:
+            if result is None or not result.accepted:
+                records.forgo()  # no record from this one: its batch mates' need not wait for it
         try:
-            return self._after_post(order, result)
+            return self._after_post(order, result, records)
         except (ClientError, BotoCoreError) as exc:
             # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
             logger.warning("could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc))
             return Attempt(result)
 
-    def _after_post(self, order: InboundOrder, result: DeliveryResult) -> Attempt:
+    def _after_post(self, order: InboundOrder, result: DeliveryResult, records: DeliveryRecords) -> Attempt:
         if result.accepted:
-            recorded = self._ledger.record_delivery(order.ref, order.key(self._system_id))
+            recorded = records.submit((order.ref, order.key(self._system_id)))
             return Attempt(result, stale=not recorded)
         if result.refuses_version:
             self._ledger.record_rejection(order.ref, result.reason)
         else:
             self._ledger.end_delivery(order.ref, order.key(self._system_id))
         return Attempt(result)
+
+    def _record_deliveries(self, deliveries: list[tuple[OrderRef, str]]) -> list[bool | Exception]:
+        try:
+            return list(self._ledger.record_deliveries(deliveries))
+        except PartialWrite as exc:  # the records written stand; the others fail alone
+            return [exc.error if ok is None else ok for ok in exc.results]
 
     def _after_delivery(self, out: BatchOutcome, work: OrderWork, attempt: Attempt) -> None:
         s = out.summary
@@ -340,43 +356,51 @@ class Forwarder:
     # -- marking -------------------------------------------------------------------------
 
     def _mark(self, out: BatchOutcome, work: list[OrderWork]) -> None:
+        work = self._begin_marks(out, work, marks_at := int(time.time() * 1000))
         batches = list(chunk(work, MAX_MARK_BATCH))
         marked: list[OrderWork] = []
+        unmarked: list[OrderWork] = []
         for batch, (calls, errors) in zip(batches, self._pool.map(self._mark_batch, batches), strict=True):
             out.summary.mark_calls += calls
             for w in batch:
                 error = errors[w.head.ref.order_id]
                 if error is None:
                     marked.append(w)
-                elif error.refused:
+                    continue
+                unmarked.append(w)
+                if error.refused:
                     out.summary.mark_refused += 1
                     self._park(out, w.copies, f"delivered, but Traede refused mark-as-exported: {error}")
                 else:
                     out.summary.mark_failures += 1
                     self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
+        self._undo_marks(unmarked, marks_at)
         out.summary.marked += len(marked)
-        self._record_marked(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
 
-    def _still_newest(self, out: BatchOutcome, work: list[OrderWork]) -> list[OrderWork]:
-        """Re-read the ledger: a newer version delivered meanwhile (by another container) marks itself."""
+    def _begin_marks(self, out: BatchOutcome, work: list[OrderWork], marks_at: int) -> list[OrderWork]:
+        """Record the batch's marks before making them (`ExportLedger.begin_marks`); an order whose
+        newer version was delivered or marked meanwhile, by another container during this batch's
+        POSTs, is not marked on this version's strength: that newer version marks itself."""
         if not work:
             return work
         try:
-            entries = self._ledger.get_many(w.head.ref.order_id for w in work)
+            answers: list[bool | None] = list(self._ledger.begin_marks([w.head.ref for w in work], marks_at))
+            error = ""
         except (ClientError, BotoCoreError) as exc:
-            for w in work:
-                self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({type(exc).__name__})")
-            return []
+            answers, error = [None] * len(work), type(exc).__name__
+        except PartialWrite as exc:
+            answers, error = exc.results, type(exc.error).__name__
         keep = []
-        for w in work:
-            entry = entries.get(w.head.ref.order_id)
-            if entry is not None and _delivered(entry) > w.head.ref.version:
+        for w, ok in zip(work, answers, strict=True):
+            if ok:
+                keep.append(w)
+            elif ok is None:
+                self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({error})")
+            else:
                 out.summary.superseded += len(w.copies)
                 self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
-            else:
-                keep.append(w)
         return keep
 
     def _mark_batch(self, batch: list[OrderWork]) -> tuple[int, dict[int, TraedeError | None]]:
@@ -401,17 +425,17 @@ class Forwarder:
             return calls, errors
         return 1, {w.head.ref.order_id: None for w in batch}
 
-    def _record_marked(self, marked: list[OrderWork]) -> None:
-        """The batch's marks in one ledger call (a transaction; a newer mark already there wins)."""
-        if not marked:
+    def _undo_marks(self, unmarked: list[OrderWork], marks_at: int) -> None:
+        """Take back the records of marks that failed, so the retry marks. If that fails too, the
+        retry sees the version as marked and stops; the order, still pending in Traede, is then
+        fetched by the first poll after its in-flight lease, and that copy marks it."""
+        if not unmarked:
             return
         try:
-            self._ledger.record_marked_many([w.head.ref for w in marked])
+            self._ledger.undo_marks([(w.head.ref, w.entry) for w in unmarked], marks_at)
         except (ClientError, BotoCoreError, PartialWrite) as exc:
-            # Traede has the marks; the ledger's copy stops replays from marking again. A redelivery
-            # before it is recorded only repeats an idempotent mark.
-            orders = [w.head.ref.order_id for w in marked]
-            logger.warning("could not record marks", order_ids=orders, reason=str(exc))
+            orders = [w.head.ref.order_id for w in unmarked]
+            logger.warning("could not take back the record of a failed mark", order_ids=orders, reason=str(exc))
 
     # -- settling ------------------------------------------------------------------------
 

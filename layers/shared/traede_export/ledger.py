@@ -307,7 +307,15 @@ class ExportLedger:
         A delivery supersedes an earlier refusal (e.g. a redrive after the ERP was fixed), so a
         later poll may send the version again if its mark failed.
         """
-        return self._update(
+        return self._run(self._delivery_request(ref, key))
+
+    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
+        """`record_delivery` for several orders (ref, Idempotency-Key) in one call: one UpdateItem
+        for one order, else TransactWriteItems, each order with its own condition (`_write_many`)."""
+        return self._write_many([self._delivery_request(ref, key) for ref, key in deliveries])
+
+    def _delivery_request(self, ref: OrderRef, key: str) -> dict[str, Any]:
+        return self._request(
             ref.order_id,
             "delivered_version = :v, delivered_key = :k, delivered_ms = :ms",
             {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(_now_ms())}},
@@ -325,17 +333,38 @@ class ExportLedger:
             DELIVERY_LEASE,
         )
 
-    def record_marked_many(self, refs: Sequence[OrderRef]) -> list[bool]:
-        """Remember the marked versions, one TransactWriteItems per 100; an older one never overwrites a newer one."""
-        return self._write_many([self._marked_request(ref) for ref in refs])
+    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        """Record the marks about to be made, in one call (TransactWriteItems of up to 100).
 
-    def _marked_request(self, ref: OrderRef) -> dict[str, Any]:
+        Written before the mark call, so one write both records the marks (a duplicate or replayed
+        copy of a marked version never marks again) and checks, atomically, that no newer version
+        was delivered or marked meanwhile by another container: False for such an order, which
+        must not be marked on this version's strength. A mark that then fails is taken back
+        (`undo_marks`).
+        """
+        return self._write_many([self._mark_request(ref, at_ms) for ref in refs])
+
+    def _mark_request(self, ref: OrderRef, at_ms: int) -> dict[str, Any]:
         return self._request(
             ref.order_id,
             "marked_version = :v, marked_ms = :ms",
-            {":v": {"S": ref.version}, ":ms": {"N": str(_now_ms())}},
-            "attribute_not_exists(marked_version) OR marked_version <= :v",
+            {":v": {"S": ref.version}, ":ms": {"N": str(at_ms)}},
+            "(attribute_not_exists(delivered_version) OR delivered_version <= :v)"
+            " AND (attribute_not_exists(marked_version) OR marked_version <= :v)",
         )
+
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]:
+        """Take back `begin_marks` records whose mark failed: each order's mark as it was before
+        (its entry as this batch read it), only while the record is still this batch's own."""
+        return self._write_many([self._undo_request(ref, before, at_ms) for ref, before in marks])
+
+    def _undo_request(self, ref: OrderRef, before: LedgerEntry | None, at_ms: int) -> dict[str, Any]:
+        values: dict[str, Any] = {":v": {"S": ref.version}, ":ms": {"N": str(at_ms)}}
+        condition = "marked_version = :v AND marked_ms = :ms"
+        if before is None or not before.marked_version:
+            return self._request(ref.order_id, "", values, condition, "marked_version, marked_ms")
+        values.update({":pv": {"S": before.marked_version}, ":pms": {"N": str(before.marked_ms)}})
+        return self._request(ref.order_id, "marked_version = :pv, marked_ms = :pms", values, condition)
 
     def first_sighting(self, fingerprint: str) -> bool:
         """True the first time an invalid export entry is seen (it is parked once, not per poll),
