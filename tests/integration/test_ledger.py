@@ -148,8 +148,8 @@ def test_undo_marks_restores_the_mark_before_and_only_its_own(make_stack: MakeSt
     before = ledger.get_many([1, 2, 3])
     assert ledger.begin_marks([OrderRef(1, NEW), OrderRef(2, NEW), OrderRef(3, NEW)], 200) == [True] * 3
     assert ledger.begin_marks([OrderRef(3, NEW)], 300) == [True]  # another copy marked order 3 since
-    undo = [(OrderRef(i, NEW), before.get(i)) for i in (1, 2, 3)]
-    assert ledger.undo_marks(undo, 200) == [True, True, False]
+    undo = [(OrderRef(i, NEW), before.get(i), 200) for i in (1, 2, 3)]
+    assert ledger.undo_marks(undo) == [True, True, False]
     after = ledger.get_many([1, 2, 3])
     assert (after[1].marked_version, after[1].marked_ms) == (OrderRef(1, OLD).version, 100)
     assert (after[2].marked_version, after[2].marked_ms) == ("", 0)

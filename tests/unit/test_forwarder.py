@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -88,9 +89,9 @@ class FakeLedger:
             answers.append(ok)
         return answers
 
-    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]:
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None, int]]) -> list[bool]:
         answers = []
-        for ref, before in marks:
+        for ref, before, at_ms in marks:
             entry = self._entry(ref.order_id)
             ok = entry.marked_version == ref.version and entry.marked_ms == at_ms
             if ok:
@@ -100,6 +101,28 @@ class FakeLedger:
                 )
             answers.append(ok)
         return answers
+
+    def finish_deliveries(
+        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+    ) -> list[bool]:
+        self.record_calls += 1
+        answers = []
+        for ref, key in deliveries:
+            entry = self._entry(ref.order_id)
+            ok = max(entry.delivered_version, entry.marked_version) <= ref.version
+            if ok:
+                self.lease.pop(ref.order_id, None)
+                self.entries[ref.order_id] = replace(
+                    entry,
+                    delivered_version=ref.version,
+                    delivered_key=key,
+                    delivered_ms=at_ms,
+                    marked_version=ref.version,
+                    marked_ms=at_ms,
+                    rejected_version="",
+                )
+            answers.append(ok)
+        return answers + self.begin_marks(marks, at_ms)
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         return self.entries.get(ref.order_id) is not None
@@ -256,25 +279,22 @@ def test_a_mark_is_recorded_before_it_is_made_and_taken_back_when_it_fails(
 def test_a_newer_version_delivered_before_the_mark_record_stops_the_mark(
     parts: Parts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Another container delivered v2 while this batch POSTed v1: the conditional record refuses v1.
+    # Order 1's delivery is recorded while order 2's POST is still out; meanwhile another container
+    # delivers order 1's v2. The mark records, made once order 2 has answered, refuse v1's.
     deliver = parts.target.deliver
 
-    def and_meanwhile(body: str, key: str, reexport_since: str | None = None) -> DeliveryResult:
-        result = deliver(body, key, reexport_since)
-        parts.ledger.lease.pop(1, None)
+    def slow_second(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        result = deliver(body, idempotency_key, reexport_since)
+        if json.loads(body)["id"] == 2:
+            time.sleep(0.2)  # order 1's record (after at most the 10 ms linger) is written by now
+            assert parts.ledger.entries[1].delivered_version == OrderRef(1, V1).version
+            parts.ledger.record_delivery(OrderRef(1, V2), copy(1, V2).key(SYSTEM))
         return result
 
-    monkeypatch.setattr(parts.target, "deliver", and_meanwhile)
-    record = parts.ledger.record_deliveries
-
-    def then_v2(deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
-        answers = record(deliveries)
-        parts.ledger.record_delivery(OrderRef(1, V2), copy(1, V2).key(SYSTEM))
-        return answers
-
-    monkeypatch.setattr(parts.ledger, "record_deliveries", then_v2)
-    out = parts.forward(copy(1, V1))
-    assert parts.traede.marked == [] and out.summary.superseded == 1 and out.results["m-1-" + V1].ok
+    monkeypatch.setattr(parts.target, "deliver", slow_second)
+    out = parts.forward(copy(1, V1), copy(2, V1))
+    assert parts.traede.marked == [2]
+    assert out.summary.superseded == 1 and out.results["m-1-" + V1].ok
 
 
 def test_a_failed_take_back_of_a_mark_record_is_logged_and_the_record_fails(
@@ -379,18 +399,23 @@ def test_a_failed_post_does_not_hold_up_its_batch_mates_records(parts: Parts) ->
 def test_a_failed_record_of_one_delivery_still_marks_it_and_its_batch_mates(
     parts: Parts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The ERP accepted both; the ledger wrote one record and failed the other (PartialWrite).
-    # Both arrived, so both are marked; the failure is only logged.
-    record = parts.ledger.record_deliveries
+    # The ERP accepted both; the ledger's joint write of records and marks took effect for order 1
+    # and failed for order 2 (PartialWrite). Order 2 arrived, so its mark record is tried again
+    # alone and it is marked.
+    finish = parts.ledger.finish_deliveries
 
-    def partly(deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
-        results: list[bool | None] = [None if ref.order_id == 2 else record([(ref, key)])[0] for ref, key in deliveries]
+    def partly(deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        results: list[bool | None] = [
+            None if ref.order_id == 2 else finish([(ref, key)], [], at_ms)[0] for ref, key in deliveries
+        ]
+        results += finish([], marks, at_ms)
         if None in results:
             raise PartialWrite(results, EndpointConnectionError(endpoint_url="http://ledger"))
         return [bool(r) for r in results]
 
-    monkeypatch.setattr(parts.ledger, "record_deliveries", partly)
+    monkeypatch.setattr(parts.ledger, "finish_deliveries", partly)
     out = parts.forward(copy(1, V1), copy(2, V1))
     assert sorted(parts.traede.marked) == [1, 2]
     assert out.summary.delivered == out.summary.marked == 2
-    assert 2 not in parts.ledger.entries or parts.ledger.entries[2].delivered_version == ""
+    assert parts.ledger.entries[2].delivered_version == ""  # its record did fail
+    assert parts.ledger.entries[2].marked_version == OrderRef(2, V1).version  # the mark record's second try

@@ -221,8 +221,8 @@ def warm_up(servers: Servers, rounds: int) -> dict[str, Any]:
 
     A JVM compiles its hot paths over its first thousands of calls; until then each call takes about
     twice as long. AWS's DynamoDB has no such warm-up, so measuring a cold JVM would charge it to the
-    forwarder. Each round is a batch of 10 as the forwarder makes it (read, leases, delivery records,
-    mark records); the first and last 100 rounds' medians show the effect.
+    forwarder. Each round is a batch of 10 as the forwarder makes it (the read, the leases, the delivery
+    and mark records); the first and last 100 rounds' medians show the effect.
     """
     import boto3
 
@@ -248,8 +248,7 @@ def warm_up(servers: Servers, rounds: int) -> dict[str, Any]:
         calls: list[Callable[[], object]] = [
             lambda: ledger.get_many(ref.order_id for ref in refs),
             lambda: ledger.begin_deliveries(keyed, 60),
-            lambda: ledger.record_deliveries(keyed),
-            lambda: ledger.begin_marks(refs, i),
+            lambda: ledger.finish_deliveries(keyed, [], i),
         ]
         took = []
         for call in calls:
@@ -262,7 +261,7 @@ def warm_up(servers: Servers, rounds: int) -> dict[str, Any]:
     samples = [list(kind) for kind in zip(*(one_round(i) for i in range(rounds)), strict=True)]
     client.delete_table(TableName=table)
     n = min(100, max(1, rounds // 4))
-    names = ("read_ms", "leases_ms", "delivery_records_ms", "mark_records_ms")
+    names = ("read_ms", "leases_ms", "delivery_and_mark_records_ms")
     return {
         "rounds": rounds,
         "seconds": time.monotonic() - started,

@@ -134,7 +134,10 @@ class Ledger(Protocol):
     def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]: ...
     def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
     def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]: ...
-    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]: ...
+    def finish_deliveries(
+        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+    ) -> list[bool]: ...
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None, int]]) -> list[bool]: ...
     def release(self, ref: OrderRef, run_id: str) -> bool: ...
     def forget_rejection(self, ref: OrderRef) -> bool: ...
 
@@ -144,6 +147,75 @@ DeliveryRecords = GroupCommit[tuple[OrderRef, str], bool]
 
 class Parking(Protocol):
     def send(self, messages: Sequence[OutboundMessage]) -> SendReport: ...
+
+
+def _answers(write: Callable[[], Sequence[bool]], n: int) -> list[bool | Exception]:
+    """A ledger call's answers: True or False per write, or the exception of a write that failed."""
+    try:
+        return list(write())
+    except PartialWrite as exc:  # the writes that took effect stand; the others fail alone
+        return [exc.error if ok is None else ok for ok in exc.results]
+    except (ClientError, BotoCoreError) as exc:
+        return [exc] * n
+
+
+class BatchWrites:
+    """One batch's ledger writes after its POSTs: the delivery records, shared by POSTs answered
+    together, and the mark records, which go with the last delivery record.
+
+    A mark record must follow every POST of the batch (`ExportLedger.begin_marks`); the call made
+    once the last POST has answered is exactly then, so it carries them all: the batch saves a
+    round trip. Without such a call (no POST accepted last), `begin_marks` records them.
+    """
+
+    def __init__(self, ledger: Ledger, mark_only: list[OrderRef]) -> None:
+        self._ledger = ledger
+        self._to_mark = list(mark_only)  # then each delivery recorded, or whose record failed: it arrived
+        self.marks: dict[int, bool | None] = {}  # order id -> its mark record: written, refused, failed (None)
+        self.at_ms: dict[int, int] = {}  # order id -> the instant its mark record carries
+        self.error = ""
+
+    def record(self, deliveries: list[tuple[OrderRef, str]]) -> list[bool | Exception]:
+        """Delivery records made while other POSTs of the batch are still out."""
+        answers = _answers(lambda: self._ledger.record_deliveries(deliveries), len(deliveries))
+        self._to_mark += [ref for (ref, _), ok in zip(deliveries, answers, strict=True) if ok is not False]
+        return answers
+
+    def record_last(self, deliveries: list[tuple[OrderRef, str]]) -> list[bool | Exception]:
+        """The delivery records made once every POST has answered, with the batch's mark records.
+
+        A delivery whose joint write is refused was overtaken: by a newer delivery (its record alone is
+        refused too: stale) or a newer mark (its record alone is written; it is not marked).
+        """
+        at_ms = _now_ms()
+        n = len(deliveries)
+        answers = _answers(
+            lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, at_ms), n + len(self._to_mark)
+        )
+        self._note([ref for ref, _ in deliveries] + self._to_mark, answers, at_ms)
+        overtaken = [d for d, ok in zip(deliveries, answers[:n], strict=True) if ok is False]
+        alone = iter(_answers(lambda: self._ledger.record_deliveries(overtaken), len(overtaken)) if overtaken else [])
+        return [next(alone) if ok is False else ok for ok in answers[:n]]
+
+    def begin_marks(self, refs: list[OrderRef]) -> None:
+        """Mark records not made with the last delivery record, or whose write there failed (a second try)."""
+        at_ms = _now_ms()
+        answers = _answers(lambda: self._ledger.begin_marks(refs, at_ms), len(refs))
+        for ref, ok in zip(refs, answers, strict=True):
+            self.marks[ref.order_id] = ok if isinstance(ok, bool) else None
+            self.at_ms[ref.order_id] = at_ms
+            if isinstance(ok, Exception) and not self.error:
+                self.error = type(ok).__name__
+
+    def _note(self, refs: list[OrderRef], answers: list[bool | Exception], at_ms: int) -> None:
+        for ref, ok in zip(refs, answers, strict=True):
+            if isinstance(ok, bool):  # a failed write is left to `begin_marks`
+                self.marks[ref.order_id] = ok
+                self.at_ms[ref.order_id] = at_ms
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def partial_batch_response(message_ids: Iterable[str], outcome: BatchOutcome) -> PartialItemFailureResponse:
@@ -191,9 +263,15 @@ class Forwarder:
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
         sending = [w for w in work if w is not None and w.send is not None]
-        for w, attempt in zip(sending, self._deliver_all(sending, time_left), strict=True):
-            self._after_delivery(out, w, attempt)
-        self._mark(out, [w for w in work if w is not None and w.mark])
+        writes = BatchWrites(self._ledger, [w.head.ref for w in work if w is not None and w.mark])
+        try:
+            for w, attempt in zip(sending, self._deliver_all(sending, time_left, writes), strict=True):
+                self._after_delivery(out, w, attempt)
+        except BaseException:
+            # Marks recorded with the last delivery record, and now never made: taken back, so the retry marks.
+            self._undo_marks([w for w in work if w is not None and writes.marks.get(w.head.ref.order_id)], writes)
+            raise
+        self._mark(out, [w for w in work if w is not None and w.mark], writes)
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -242,7 +320,9 @@ class Forwarder:
 
     # -- delivery ------------------------------------------------------------------------
 
-    def _deliver_all(self, sending: list[OrderWork], time_left: Callable[[], float]) -> list[Attempt]:
+    def _deliver_all(
+        self, sending: list[OrderWork], time_left: Callable[[], float], writes: BatchWrites
+    ) -> list[Attempt]:
         """Take the batch's delivery leases in one ledger call, then POST what got one, concurrently."""
         if not sending:
             return []
@@ -265,7 +345,9 @@ class Forwarder:
         unavailable = Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {error}"))
         attempts = [deferred if ok is False else unavailable for ok in leases]
         leased = [i for i, ok in enumerate(leases) if ok]
-        records = DeliveryRecords(self._record_deliveries, expected=len(leased), linger=RECORD_LINGER_SECONDS)
+        records = DeliveryRecords(
+            writes.record, expected=len(leased), linger=RECORD_LINGER_SECONDS, last=writes.record_last
+        )
         for i, attempt in zip(
             leased, self._pool.map(lambda i: self._deliver(sending[i], time_left, records), leased), strict=True
         ):
@@ -318,12 +400,6 @@ class Forwarder:
             self._ledger.end_delivery(order.ref, order.key(self._system_id))
         return Attempt(result)
 
-    def _record_deliveries(self, deliveries: list[tuple[OrderRef, str]]) -> list[bool | Exception]:
-        try:
-            return list(self._ledger.record_deliveries(deliveries))
-        except PartialWrite as exc:  # the records written stand; the others fail alone
-            return [exc.error if ok is None else ok for ok in exc.results]
-
     def _after_delivery(self, out: BatchOutcome, work: OrderWork, attempt: Attempt) -> None:
         s = out.summary
         copies = work.copies
@@ -355,8 +431,8 @@ class Forwarder:
 
     # -- marking -------------------------------------------------------------------------
 
-    def _mark(self, out: BatchOutcome, work: list[OrderWork]) -> None:
-        work = self._begin_marks(out, work, marks_at := int(time.time() * 1000))
+    def _mark(self, out: BatchOutcome, work: list[OrderWork], writes: BatchWrites) -> None:
+        work = self._recorded_marks(out, work, writes)
         batches = list(chunk(work, MAX_MARK_BATCH))
         marked: list[OrderWork] = []
         unmarked: list[OrderWork] = []
@@ -374,30 +450,26 @@ class Forwarder:
                 else:
                     out.summary.mark_failures += 1
                     self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
-        self._undo_marks(unmarked, marks_at)
+        self._undo_marks(unmarked, writes)
         out.summary.marked += len(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
 
-    def _begin_marks(self, out: BatchOutcome, work: list[OrderWork], marks_at: int) -> list[OrderWork]:
-        """Record the batch's marks before making them (`ExportLedger.begin_marks`); an order whose
+    def _recorded_marks(self, out: BatchOutcome, work: list[OrderWork], writes: BatchWrites) -> list[OrderWork]:
+        """The orders whose mark is recorded, so may be made (`ExportLedger.begin_marks`): most were
+        recorded with the batch's last delivery record, the rest are recorded now. An order whose
         newer version was delivered or marked meanwhile, by another container during this batch's
         POSTs, is not marked on this version's strength: that newer version marks itself."""
-        if not work:
-            return work
-        try:
-            answers: list[bool | None] = list(self._ledger.begin_marks([w.head.ref for w in work], marks_at))
-            error = ""
-        except (ClientError, BotoCoreError) as exc:
-            answers, error = [None] * len(work), type(exc).__name__
-        except PartialWrite as exc:
-            answers, error = exc.results, type(exc.error).__name__
+        rest = [w for w in work if w.head.ref.order_id not in writes.marks]
+        if rest:
+            writes.begin_marks([w.head.ref for w in rest])
         keep = []
-        for w, ok in zip(work, answers, strict=True):
+        for w in work:
+            ok = writes.marks[w.head.ref.order_id]
             if ok:
                 keep.append(w)
             elif ok is None:
-                self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({error})")
+                self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({writes.error})")
             else:
                 out.summary.superseded += len(w.copies)
                 self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
@@ -425,14 +497,14 @@ class Forwarder:
             return calls, errors
         return 1, {w.head.ref.order_id: None for w in batch}
 
-    def _undo_marks(self, unmarked: list[OrderWork], marks_at: int) -> None:
+    def _undo_marks(self, unmarked: list[OrderWork], writes: BatchWrites) -> None:
         """Take back the records of marks that failed, so the retry marks. If that fails too, the
         retry sees the version as marked and stops; the order, still pending in Traede, is then
         fetched by the first poll after its in-flight lease, and that copy marks it."""
         if not unmarked:
             return
         try:
-            self._ledger.undo_marks([(w.head.ref, w.entry) for w in unmarked], marks_at)
+            self._ledger.undo_marks([(w.head.ref, w.entry, writes.at_ms[w.head.ref.order_id]) for w in unmarked])
         except (ClientError, BotoCoreError, PartialWrite) as exc:
             orders = [w.head.ref.order_id for w in unmarked]
             logger.warning("could not take back the record of a failed mark", order_ids=orders, reason=str(exc))

@@ -33,9 +33,15 @@ class GroupCommit[T, R]:
     and answers one result per item, or an exception instance for an item that failed alone."""
 
     def __init__(
-        self, write: Callable[[list[T]], Sequence[R | BaseException]], expected: int = 0, linger: float = 0.0
+        self,
+        write: Callable[[list[T]], Sequence[R | BaseException]],
+        expected: int = 0,
+        linger: float = 0.0,
+        last: Callable[[list[T]], Sequence[R | BaseException]] | None = None,
     ) -> None:
+        """`last`, if given, writes instead of `write` the one call made once every expected item has come."""
         self._write = write
+        self._last = last
         self._cond = threading.Condition()
         self._pending: list[_Slot[T, R]] = []
         self._writing = False
@@ -65,9 +71,12 @@ class GroupCommit[T, R]:
                     self._cond.wait(left)
                 batch, self._pending = self._pending, []
                 self.calls += 1
+                write = self._write
+                if self._expected <= 0 and self._last is not None:
+                    write, self._last = self._last, None
         if batch:
             try:
-                self._run(batch)
+                self._run(batch, write)
             finally:
                 with self._cond:
                     self._writing = False
@@ -81,9 +90,9 @@ class GroupCommit[T, R]:
         with self._cond:
             return len(self._pending)
 
-    def _run(self, batch: list[_Slot[T, R]]) -> None:
+    def _run(self, batch: list[_Slot[T, R]], write: Callable[[list[T]], Sequence[R | BaseException]]) -> None:
         try:
-            results = list(self._write([s.item for s in batch]))
+            results = list(write([s.item for s in batch]))
             if len(results) != len(batch):
                 raise RuntimeError(f"write answered {len(results)} results for {len(batch)} items")
         except BaseException as exc:  # every item of the call shares its failure; the caller decides

@@ -353,10 +353,35 @@ class ExportLedger:
             " AND (attribute_not_exists(marked_version) OR marked_version <= :v)",
         )
 
-    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None]], at_ms: int) -> list[bool]:
-        """Take back `begin_marks` records whose mark failed: each order's mark as it was before
-        (its entry as this batch read it), only while the record is still this batch's own."""
-        return self._write_many([self._undo_request(ref, before, at_ms) for ref, before in marks])
+    def finish_deliveries(
+        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+    ) -> list[bool]:
+        """A batch's last delivery records and all its mark records, in one call.
+
+        Each of `deliveries` (ref, Idempotency-Key) is recorded and its mark recorded in one write
+        whose condition is both `record_delivery`'s and `begin_marks`'; False when either fails, and
+        the caller then records the delivery alone. `marks` are as `begin_marks`. Answers one bool per
+        delivery, then one per mark.
+        """
+        return self._write_many(
+            [self._delivered_and_marked_request(ref, key, at_ms) for ref, key in deliveries]
+            + [self._mark_request(ref, at_ms) for ref in marks]
+        )
+
+    def _delivered_and_marked_request(self, ref: OrderRef, key: str, at_ms: int) -> dict[str, Any]:
+        return self._request(
+            ref.order_id,
+            "delivered_version = :v, delivered_key = :k, delivered_ms = :ms, marked_version = :v, marked_ms = :ms",
+            {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(at_ms)}},
+            "(attribute_not_exists(delivered_version) OR delivered_version <= :v)"
+            " AND (attribute_not_exists(marked_version) OR marked_version <= :v)",
+            f"{DELIVERY_LEASE}, rejected_version, rejected_reason",
+        )
+
+    def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None, int]]) -> list[bool]:
+        """Take back mark records (ref, the entry as the batch read it, the record's instant) whose
+        mark failed: each order's mark as it was before, only while the record is still this one."""
+        return self._write_many([self._undo_request(ref, before, at_ms) for ref, before, at_ms in marks])
 
     def _undo_request(self, ref: OrderRef, before: LedgerEntry | None, at_ms: int) -> dict[str, Any]:
         values: dict[str, Any] = {":v": {"S": ref.version}, ":ms": {"N": str(at_ms)}}
