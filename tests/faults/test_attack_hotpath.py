@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 from test_contract import SYSTEM, dlq_reasons, eligible, send_order
 from test_review import _options, _traede_client, delivered_and_held, ledger_of
 
-from traede_export import wiring
 from traede_export.claim_check import ClaimCheck
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef, idempotency_key
@@ -138,15 +137,10 @@ class ConflictedDeliveryRecords:
 
 
 @pytest.fixture
-def conflicted() -> Iterator[ConflictedDeliveryRecords]:
-    # Clients copy their session's hooks when created: registered before the stack's cold starts.
+def conflicted(hook_ledger_writes: Callable[[Callable[..., Any]], None]) -> ConflictedDeliveryRecords:
     hook = ConflictedDeliveryRecords()
-    events = wiring._aws_session().events
-    for operation in ("UpdateItem", "TransactWriteItems"):
-        events.register(f"before-call.dynamodb.{operation}", hook, unique_id=f"test-attack-conflicts-{operation}")
-    yield hook
-    for operation in ("UpdateItem", "TransactWriteItems"):
-        events.unregister(f"before-call.dynamodb.{operation}", unique_id=f"test-attack-conflicts-{operation}")
+    hook_ledger_writes(hook)
+    return hook
 
 
 def test_a_duplicate_of_a_marked_version_whose_delivery_record_failed_does_not_swallow_an_edit(

@@ -6,13 +6,12 @@ The real handlers against moto, DynamoDB Local and the local HTTP servers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from traede_export import wiring
 from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
@@ -36,15 +35,10 @@ class FailedUndo:
 
 
 @pytest.fixture
-def failed_undo() -> Iterator[FailedUndo]:
-    # Clients copy their session's hooks when created: registered before the stack's cold starts.
+def failed_undo(hook_ledger_writes: Callable[[Callable[..., Any]], None]) -> FailedUndo:
     hook = FailedUndo()
-    events = wiring._aws_session().events
-    for operation in ("UpdateItem", "TransactWriteItems"):
-        events.register(f"before-call.dynamodb.{operation}", hook, unique_id=f"test-failed-undo-{operation}")
-    yield hook
-    for operation in ("UpdateItem", "TransactWriteItems"):
-        events.unregister(f"before-call.dynamodb.{operation}", unique_id=f"test-failed-undo-{operation}")
+    hook_ledger_writes(hook)
+    return hook
 
 
 def test_a_failed_mark_is_taken_back_and_the_redelivery_marks_without_posting_again(make_stack: MakeStack) -> None:
