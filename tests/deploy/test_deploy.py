@@ -166,12 +166,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         account.stop()
 
 
-def parameter(stack: Stack, name: str) -> str:
-    """A template parameter's value in this deployment: passed, else its default."""
-    deployment = stack.deployment
-    return str(deployment.parameters.get(name, deployment.template["Parameters"][name]["Default"]))
-
-
 def event_source(stack: Stack) -> SqsEventSource:
     """Lambda's SQS event source as translated, polling with the forwarder's role (moto cannot run the mapping)."""
     (mapping,) = stack.deployment.resources_of("AWS::Lambda::EventSourceMapping").values()
@@ -183,7 +177,7 @@ def event_source(stack: Stack) -> SqsEventSource:
         stack.as_role("ForwarderFunction", "sqs"),
         stack.deployment.outputs["QueueUrl"],
         stack.deployment.containers["ForwarderFunction"],
-        batch_size=int(parameter(stack, props["BatchSize"]["Ref"])),
+        batch_size=int(props["BatchSize"]),
         visibility_timeout=1,  # redeliveries in a second, not the queue's 420 s
     )
 

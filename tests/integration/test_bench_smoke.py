@@ -28,6 +28,9 @@ def test_quick_bench_writes_results_table_and_plot(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
 
     fwd = results["forwarder"]
+    assert fwd["receiver"] == "a process of its own"  # an ERP is another machine
+    assert results["forwarder_before"]["receiver"] == "in the benchmark's process"
+    assert results["warm_up"]["rounds"] > 0 and set(results["warm_up"]["last"]) == set(results["warm_up"]["first"])
     assert fwd["mark_calls"] == fwd["mark_calls_ideal"] == fwd["orders"] // 10
     assert (fwd["duplicates"], fwd["still_pending"], fwd["failures"]) == (0, 0, 0)
     for phase in fwd["phases"]:

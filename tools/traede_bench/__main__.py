@@ -73,14 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test (about 15 s)")
     parser.add_argument("--poll-orders", type=int, help="orders in the one-poll measurement (default 10,000)")
-    parser.add_argument(
-        "--batch-size", type=int, default=10, help="the forwarder's batch size (ForwarderBatchSize; default 10)"
-    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
-    plan = dataclasses.replace(plan, batch_size=args.batch_size)
     if args.poll_orders:
         plan = dataclasses.replace(plan, big_poll=args.poll_orders)
     # The handlers print JSON logs and metrics; they go to a file, so the table stays readable.

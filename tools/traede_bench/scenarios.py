@@ -44,8 +44,7 @@ class Plan:
     latency: float  # the receiving system's latency, seconds
     big_poll: int  # orders in the one-poll measurement
     init_runs: int  # fresh interpreters per handler
-    warm_up_rounds: int  # DynamoDB Local warm-up: rounds of the ledger's three call shapes
-    batch_size: int = 10  # the template's ForwarderBatchSize
+    warm_up_rounds: int  # DynamoDB Local warm-up: rounds of the forwarder's three ledger calls
 
 
 FULL = Plan(overhead_batches=10, ratio_orders=300, latency=0.1, big_poll=10_000, init_runs=5, warm_up_rounds=1500)
@@ -84,16 +83,8 @@ class Servers:
 
 
 @contextmanager
-def local_stack(
-    orders: int,
-    recorder: Recorder,
-    servers: Servers,
-    overrides: dict[str, str],
-    parameters: dict[str, str] | None = None,
-) -> Iterator[LocalStack]:
-    options = LocalOptions(
-        orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides, parameters=parameters or {}
-    )
+def local_stack(orders: int, recorder: Recorder, servers: Servers, overrides: dict[str, str]) -> Iterator[LocalStack]:
+    options = LocalOptions(orders=seeded_for(orders), visibility_timeout=VISIBILITY, overrides=overrides)
     stack = LocalStack(options, moto_endpoint=servers.moto, dynamodb_endpoint=servers.dynamodb).start()
     try:
         assert stack.sandbox is not None and stack.receiver is not None
@@ -283,9 +274,8 @@ def forwarder_batches(
     is what CloudWatch Logs would ingest (`output_bytes` reads the size of the captured stdout).
     With `receiver`, the forwarder POSTs to that process instead of the stack's in-process receiver.
     """
-    n = plan.overhead_batches * plan.batch_size + plan.ratio_orders
-    parameters = {"ForwarderBatchSize": str(plan.batch_size)}
-    with local_stack(n, recorder, servers, overrides={}, parameters=parameters) as stack:
+    n = plan.overhead_batches * 10 + plan.ratio_orders
+    with local_stack(n, recorder, servers, overrides={}) as stack:
         assert stack.sandbox is not None and stack.receiver is not None
         polled = stack.poll(load_event("scheduled"))
         if polled.get("enqueued") != n:
@@ -308,8 +298,7 @@ def forwarder_batches(
         source = stack.event_source(forwarder)
         phases = []
         printed_before = output_bytes()
-        batches_at_latency = math.ceil(plan.ratio_orders / plan.batch_size)
-        for latency, batches in ((0.0, plan.overhead_batches), (plan.latency, batches_at_latency)):
+        for latency, batches in ((0.0, plan.overhead_batches), (plan.latency, math.ceil(plan.ratio_orders / 10))):
             set_latency(latency)
             first = len(forwarder.invocations)
             for _ in range(batches):
@@ -325,7 +314,6 @@ def forwarder_batches(
             delivered, duplicates = stack.receiver.delivered_ids(), stack.receiver.duplicates()
         return {
             "orders": n,
-            "batch_size": plan.batch_size,
             "receiver": "a process of its own" if receiver is not None else "in the benchmark's process",
             "phases": phases,
             "mark_calls": len(stack.sandbox.mark_calls),

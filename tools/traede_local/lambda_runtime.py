@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import threading
@@ -17,8 +16,6 @@ from typing import Any, Protocol
 
 from traede_export.models import MAX_SEND_BATCH
 from traede_local.template import FunctionSpec
-
-MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's payload limit for a synchronous invocation, which an SQS batch is
 
 _ENV_LOCK = threading.Lock()
 _saved: dict[str, str | None] = {}
@@ -185,41 +182,17 @@ class SqsEventSource:
         self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.stats = DrainStats()
 
-    def receive_batch(self, wait: int = 0) -> list[dict[str, Any]]:
-        """Up to `batch_size` messages, from as many receives as that takes (SQS hands out at most
-        10 each), stopping when the queue has no more or the event would pass Lambda's 6 MB
-        payload limit, as Lambda's poller does. The batching window is not waited out."""
-        messages: list[dict[str, Any]] = []
-        size = 0
-        full = False
-        while len(messages) < self._batch_size and not full:
-            asked = min(MAX_SEND_BATCH, self._batch_size - len(messages))
-            answer = self._sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=asked,
-                VisibilityTimeout=self._visibility,
-                WaitTimeSeconds=wait if not messages else 0,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            received = answer.get("Messages", [])
-            for m in received:
-                record = len(json.dumps(sqs_event([m], self._arn)))
-                full = full or (bool(messages) and size + record > MAX_EVENT_BYTES)
-                if full:  # back to the queue at once: the next batch starts with it
-                    self._sqs.change_message_visibility(
-                        QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-                    )
-                    continue
-                messages.append(m)
-                size += record
-            if len(received) < asked:
-                break  # moto hands out all it has up to the number asked: fewer means no more for now
-        return messages
-
     def poll_once(self, wait: int = 0) -> int:
-        """One batch and one invocation; returns the number of records handled."""
-        messages = self.receive_batch(wait)
+        """One receive and one invocation; returns the number of records handled."""
+        answer = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            VisibilityTimeout=self._visibility,
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
         if not messages:
             return 0
         self.stats.invocations += 1
