@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
 from traede_export.ledger import LedgerEntry, PartialWrite
@@ -419,3 +420,27 @@ def test_a_failed_record_of_one_delivery_still_marks_it_and_its_batch_mates(
     assert out.summary.delivered == out.summary.marked == 2
     assert parts.ledger.entries[2].delivered_version == ""  # its record did fail
     assert parts.ledger.entries[2].marked_version == OrderRef(2, V1).version  # the mark record's second try
+
+
+def test_an_invocation_that_fails_takes_back_every_mark_record_of_its_batch(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Order 1's POST finds the credentials unreadable and fails the invocation at once; order 2's
+    # POST answers later, and its last delivery record carries the mark records (order 2's and the
+    # mark-only order 3's). None of those marks is made: no record of them may stay behind.
+    deliver = parts.target.deliver
+
+    def uneven(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        if json.loads(body)["id"] == 1:
+            time.sleep(0.05)  # both POSTs are under way
+            raise CredentialsError("the target's secret could not be read")
+        time.sleep(0.2)
+        return deliver(body, idempotency_key, reexport_since)
+
+    monkeypatch.setattr(parts.target, "deliver", uneven)
+    parts.ledger.record_delivery(OrderRef(3, V1), copy(3, V1).key(SYSTEM))  # delivered, not yet marked
+    with pytest.raises(CredentialsError):
+        parts.forward(copy(1, V1), copy(2, V1), copy(3, V1))
+    time.sleep(0.3)  # anything still running in the pool has finished
+    assert parts.traede.marked == []
+    assert {parts.ledger.entries[i].marked_version for i in (2, 3)} == {""}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -348,10 +348,11 @@ class Forwarder:
         records = DeliveryRecords(
             writes.record, expected=len(leased), linger=RECORD_LINGER_SECONDS, last=writes.record_last
         )
-        for i, attempt in zip(
-            leased, self._pool.map(lambda i: self._deliver(sending[i], time_left, records), leased), strict=True
-        ):
-            attempts[i] = attempt
+        futures = [self._pool.submit(self._deliver, sending[i], time_left, records) for i in leased]
+        # Every POST settles before an error is raised: mark records written by the last one are then known.
+        wait(futures)
+        for i, future in zip(leased, futures, strict=True):
+            attempts[i] = future.result()
         return attempts
 
     def _deliver(self, work: OrderWork, time_left: Callable[[], float], records: DeliveryRecords) -> Attempt:
