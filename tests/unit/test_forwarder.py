@@ -444,3 +444,18 @@ def test_an_invocation_that_fails_takes_back_every_mark_record_of_its_batch(
     time.sleep(0.3)  # anything still running in the pool has finished
     assert parts.traede.marked == []
     assert {parts.ledger.entries[i].marked_version for i in (2, 3)} == {""}
+
+
+def test_a_mark_call_that_fails_the_invocation_takes_its_mark_records_back(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Traede's credentials cannot be read when marking: the invocation fails and the batch comes
+    # back. Its mark records must not stay, or the redelivery would take the orders as marked.
+    def unreadable(notes: Sequence[tuple[int, str]]) -> None:
+        raise CredentialsError("Traede's secret could not be read")
+
+    monkeypatch.setattr(parts.traede, "mark_as_exported", unreadable)
+    with pytest.raises(CredentialsError):
+        parts.forward(copy(1, V1), copy(2, V1))
+    assert {parts.ledger.entries[i].marked_version for i in (1, 2)} == {""}
+    assert all(parts.ledger.entries[i].delivered_version for i in (1, 2))  # they did arrive

@@ -435,9 +435,17 @@ class Forwarder:
     def _mark(self, out: BatchOutcome, work: list[OrderWork], writes: BatchWrites) -> None:
         work = self._recorded_marks(out, work, writes)
         batches = list(chunk(work, MAX_MARK_BATCH))
+        futures = [self._pool.submit(self._mark_batch, batch) for batch in batches]
+        wait(futures)
         marked: list[OrderWork] = []
         unmarked: list[OrderWork] = []
-        for batch, (calls, errors) in zip(batches, self._pool.map(self._mark_batch, batches), strict=True):
+        crash: BaseException | None = None
+        for batch, future in zip(batches, futures, strict=True):
+            if (exc := future.exception()) is not None:  # not a refusal: e.g. Traede's credentials unreadable
+                crash = crash or exc
+                unmarked += batch
+                continue
+            calls, errors = future.result()
             out.summary.mark_calls += calls
             for w in batch:
                 error = errors[w.head.ref.order_id]
@@ -452,6 +460,8 @@ class Forwarder:
                     out.summary.mark_failures += 1
                     self._settle(out, w.copies, False, f"delivered, but mark-as-exported failed: {error}")
         self._undo_marks(unmarked, writes)
+        if crash is not None:
+            raise crash  # the invocation fails and its batch comes back; marks not made are no longer recorded
         out.summary.marked += len(marked)
         for w in marked:
             self._settle(out, w.copies, True, "delivered and marked as exported")
