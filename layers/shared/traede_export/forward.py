@@ -11,6 +11,8 @@ The rules, per order and version (a version is an `updated_at`):
 * A mark is made only for a version this batch delivered, or one delivered earlier and not marked
   since: a replayed or duplicate copy of a marked version never marks again, which would swallow
   an edit that no poll has seen yet. A poll that fetched the version after its mark re-marks it.
+* A mark is recorded in the ledger before it is made, after every POST of the batch, on condition
+  that no newer version was delivered or marked meanwhile; a mark that is not made is taken back.
 """
 
 from __future__ import annotations
