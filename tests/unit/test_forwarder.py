@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
@@ -459,3 +459,47 @@ def test_a_mark_call_that_fails_the_invocation_takes_its_mark_records_back(
         parts.forward(copy(1, V1), copy(2, V1))
     assert {parts.ledger.entries[i].marked_version for i in (1, 2)} == {""}
     assert all(parts.ledger.entries[i].delivered_version for i in (1, 2))  # they did arrive
+
+
+def test_a_mark_record_written_though_its_call_failed_is_taken_back(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write took effect but its answer was lost (a read timeout after botocore's retries):
+    # the order is not marked, so the record must not stay to make the retry skip it.
+    parts.ledger.record_delivery(OrderRef(1, V1), copy(1, V1).key(SYSTEM))
+    begin = parts.ledger.begin_marks
+
+    def lost_answer(refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        begin(refs, at_ms)
+        raise ReadTimeoutError(endpoint_url="http://ledger")
+
+    monkeypatch.setattr(parts.ledger, "begin_marks", lost_answer)
+    out = parts.forward(copy(1, V1))
+    assert not out.results["m-1-" + V1].ok and parts.traede.marked == []
+    monkeypatch.delattr(parts.ledger, "begin_marks")
+    parts.forward(copy(1, V1))
+    assert parts.traede.marked == [1]
+
+
+def test_a_joint_record_written_though_both_its_tries_failed_is_taken_back(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last delivery record with its mark took effect, answer lost; the mark record's second
+    # try fails outright. Neither instant's record may stay behind.
+    finish = parts.ledger.finish_deliveries
+
+    def lost_answer(deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        finish(deliveries, marks, at_ms)
+        raise ReadTimeoutError(endpoint_url="http://ledger")
+
+    def unavailable(refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+        raise EndpointConnectionError(endpoint_url="http://ledger")
+
+    monkeypatch.setattr(parts.ledger, "finish_deliveries", lost_answer)
+    monkeypatch.setattr(parts.ledger, "begin_marks", unavailable)
+    out = parts.forward(copy(1, V1))
+    assert not out.results["m-1-" + V1].ok and parts.traede.marked == []
+    monkeypatch.delattr(parts.ledger, "finish_deliveries")
+    monkeypatch.delattr(parts.ledger, "begin_marks")
+    parts.forward(copy(1, V1))
+    assert parts.traede.marked == [1]

@@ -176,6 +176,9 @@ class BatchWrites:
         self.marks: dict[int, bool | None] = {}  # order id -> its mark record: written, refused, failed (None)
         self.at_ms: dict[int, int] = {}  # order id -> the instant its mark record carries
         self.error = ""
+        # One instant for the batch's mark records: a write whose answer was lost may have taken
+        # effect, and its second try then carries the same instant, so one take-back covers both.
+        self._joint_ms: int | None = None
 
     def record(self, deliveries: list[tuple[OrderRef, str]]) -> list[bool | Exception]:
         """Delivery records made while other POSTs of the batch are still out."""
@@ -189,7 +192,7 @@ class BatchWrites:
         A delivery whose joint write is refused was overtaken: by a newer delivery (its record alone is
         refused too: stale) or a newer mark (its record alone is written; it is not marked).
         """
-        at_ms = _now_ms()
+        at_ms = self._joint_ms = _now_ms()
         n = len(deliveries)
         answers = _answers(
             lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, at_ms), n + len(self._to_mark)
@@ -201,7 +204,7 @@ class BatchWrites:
 
     def begin_marks(self, refs: list[OrderRef]) -> None:
         """Mark records not made with the last delivery record, or whose write there failed (a second try)."""
-        at_ms = _now_ms()
+        at_ms = self._joint_ms or _now_ms()
         answers = _answers(lambda: self._ledger.begin_marks(refs, at_ms), len(refs))
         for ref, ok in zip(refs, answers, strict=True):
             self.marks[ref.order_id] = ok if isinstance(ok, bool) else None
@@ -211,9 +214,9 @@ class BatchWrites:
 
     def _note(self, refs: list[OrderRef], answers: list[bool | Exception], at_ms: int) -> None:
         for ref, ok in zip(refs, answers, strict=True):
+            self.at_ms[ref.order_id] = at_ms  # even a failed write's: it may have taken effect
             if isinstance(ok, bool):  # a failed write is left to `begin_marks`
                 self.marks[ref.order_id] = ok
-                self.at_ms[ref.order_id] = at_ms
 
 
 def _now_ms() -> int:
@@ -271,7 +274,8 @@ class Forwarder:
                 self._after_delivery(out, w, attempt)
         except BaseException:
             # Marks recorded with the last delivery record, and now never made: taken back, so the retry marks.
-            self._undo_marks([w for w in work if w is not None and writes.marks.get(w.head.ref.order_id)], writes)
+            # A write whose answer was lost is taken back too (only while the record is this batch's).
+            self._undo_marks([w for w in work if w is not None and w.head.ref.order_id in writes.at_ms], writes)
             raise
         self._mark(out, [w for w in work if w is not None and w.mark], writes)
         return out
@@ -476,16 +480,18 @@ class Forwarder:
         rest = [w for w in work if w.head.ref.order_id not in writes.marks]
         if rest:
             writes.begin_marks([w.head.ref for w in rest])
-        keep = []
+        keep, unsure = [], []
         for w in work:
             ok = writes.marks[w.head.ref.order_id]
             if ok:
                 keep.append(w)
             elif ok is None:
+                unsure.append(w)  # the write may have taken effect though its answer was lost
                 self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({writes.error})")
             else:
                 out.summary.superseded += len(w.copies)
                 self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
+        self._undo_marks(unsure, writes)
         return keep
 
     def _mark_batch(self, batch: list[OrderWork]) -> tuple[int, dict[int, TraedeError | None]]:
