@@ -154,3 +154,18 @@ def test_undo_marks_restores_the_mark_before_and_only_its_own(make_stack: MakeSt
     assert (after[1].marked_version, after[1].marked_ms) == (OrderRef(1, OLD).version, 100)
     assert (after[2].marked_version, after[2].marked_ms) == ("", 0)
     assert (after[3].marked_version, after[3].marked_ms) == (OrderRef(3, NEW).version, 300)
+
+
+def test_a_mark_record_refuses_a_version_another_copy_marked_since_the_batch_read_it(make_stack: MakeStack) -> None:
+    ledger = ledger_of(make_stack)
+    assert ledger.begin_marks([OrderRef(1, OLD)], 100) == [True]  # marked before the batch read it
+    assert ledger.begin_marks([OrderRef(1, OLD)], 150) == [True]  # another copy marked it since
+    seen = {1: 100, 2: 0, 3: 0}
+    assert ledger.begin_marks([OrderRef(1, OLD), OrderRef(2, OLD)], 200, seen) == [False, True]
+    assert ledger.begin_marks([OrderRef(2, OLD)], 200, seen) == [True]  # its own instant: a second try
+    assert ledger.finish_deliveries([(OrderRef(3, OLD), "key-3")], [OrderRef(1, OLD)], 300, {1: 150, 3: 0}) == [
+        True,
+        True,
+    ]
+    entries = ledger.get_many([1, 2, 3])
+    assert (entries[1].marked_ms, entries[2].marked_ms, entries[3].marked_ms) == (300, 200, 300)

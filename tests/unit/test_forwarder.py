@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -80,11 +80,19 @@ class FakeLedger:
         self.entries[ref.order_id] = replace(self._entry(ref.order_id), marked_version=ref.version, marked_ms=3)
         return True
 
-    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+    def _may_mark(self, ref: OrderRef, at_ms: int, seen: Mapping[int, int] | None) -> bool:
+        entry = self._entry(ref.order_id)
+        if max(entry.delivered_version, entry.marked_version) > ref.version:
+            return False
+        if seen is None or ref.order_id not in seen or entry.marked_version < ref.version:
+            return True
+        return entry.marked_ms in (seen[ref.order_id], at_ms)  # not marked by another copy since read
+
+    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int, seen: Mapping[int, int] | None = None) -> list[bool]:
         answers = []
         for ref in refs:
             entry = self._entry(ref.order_id)
-            ok = max(entry.delivered_version, entry.marked_version) <= ref.version
+            ok = self._may_mark(ref, at_ms, seen)
             if ok:
                 self.entries[ref.order_id] = replace(entry, marked_version=ref.version, marked_ms=at_ms)
             answers.append(ok)
@@ -104,13 +112,17 @@ class FakeLedger:
         return answers
 
     def finish_deliveries(
-        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+        self,
+        deliveries: Sequence[tuple[OrderRef, str]],
+        marks: Sequence[OrderRef],
+        at_ms: int,
+        seen: Mapping[int, int] | None = None,
     ) -> list[bool]:
         self.record_calls += 1
         answers = []
         for ref, key in deliveries:
             entry = self._entry(ref.order_id)
-            ok = max(entry.delivered_version, entry.marked_version) <= ref.version
+            ok = self._may_mark(ref, at_ms, seen)
             if ok:
                 self.lease.pop(ref.order_id, None)
                 self.entries[ref.order_id] = replace(
@@ -123,7 +135,7 @@ class FakeLedger:
                     rejected_version="",
                 )
             answers.append(ok)
-        return answers + self.begin_marks(marks, at_ms)
+        return answers + self.begin_marks(marks, at_ms, seen)
 
     def release(self, ref: OrderRef, run_id: str) -> bool:
         return self.entries.get(ref.order_id) is not None
@@ -405,11 +417,16 @@ def test_a_failed_record_of_one_delivery_still_marks_it_and_its_batch_mates(
     # alone and it is marked.
     finish = parts.ledger.finish_deliveries
 
-    def partly(deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int) -> list[bool]:
+    def partly(
+        deliveries: Sequence[tuple[OrderRef, str]],
+        marks: Sequence[OrderRef],
+        at_ms: int,
+        seen: Mapping[int, int] | None = None,
+    ) -> list[bool]:
         results: list[bool | None] = [
-            None if ref.order_id == 2 else finish([(ref, key)], [], at_ms)[0] for ref, key in deliveries
+            None if ref.order_id == 2 else finish([(ref, key)], [], at_ms, seen)[0] for ref, key in deliveries
         ]
-        results += finish([], marks, at_ms)
+        results += finish([], marks, at_ms, seen)
         if None in results:
             raise PartialWrite(results, EndpointConnectionError(endpoint_url="http://ledger"))
         return [bool(r) for r in results]
@@ -469,8 +486,8 @@ def test_a_mark_record_written_though_its_call_failed_is_taken_back(
     parts.ledger.record_delivery(OrderRef(1, V1), copy(1, V1).key(SYSTEM))
     begin = parts.ledger.begin_marks
 
-    def lost_answer(refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
-        begin(refs, at_ms)
+    def lost_answer(refs: Sequence[OrderRef], at_ms: int, seen: Mapping[int, int] | None = None) -> list[bool]:
+        begin(refs, at_ms, seen)
         raise ReadTimeoutError(endpoint_url="http://ledger")
 
     monkeypatch.setattr(parts.ledger, "begin_marks", lost_answer)
@@ -488,11 +505,16 @@ def test_a_joint_record_written_though_both_its_tries_failed_is_taken_back(
     # try fails outright. Neither instant's record may stay behind.
     finish = parts.ledger.finish_deliveries
 
-    def lost_answer(deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int) -> list[bool]:
-        finish(deliveries, marks, at_ms)
+    def lost_answer(
+        deliveries: Sequence[tuple[OrderRef, str]],
+        marks: Sequence[OrderRef],
+        at_ms: int,
+        seen: Mapping[int, int] | None = None,
+    ) -> list[bool]:
+        finish(deliveries, marks, at_ms, seen)
         raise ReadTimeoutError(endpoint_url="http://ledger")
 
-    def unavailable(refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+    def unavailable(refs: Sequence[OrderRef], at_ms: int, seen: Mapping[int, int] | None = None) -> list[bool]:
         raise EndpointConnectionError(endpoint_url="http://ledger")
 
     monkeypatch.setattr(parts.ledger, "finish_deliveries", lost_answer)
@@ -503,3 +525,33 @@ def test_a_joint_record_written_though_both_its_tries_failed_is_taken_back(
     monkeypatch.delattr(parts.ledger, "begin_marks")
     parts.forward(copy(1, V1))
     assert parts.traede.marked == [1]
+
+
+def test_a_failed_duplicate_mark_does_not_take_back_the_mark_another_copy_made(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two copies of one delivered version, in two containers at once (an SQS duplicate, a replay).
+    # Both read the ledger before either mark record. Copy A records and marks; copy B's record
+    # then overwrites A's, B's mark fails and B takes its record back, erasing A's. B's retry
+    # marks again, and would swallow an edit made in Traede since A's mark.
+    parts.ledger.record_delivery(OrderRef(1, V1), copy(1, V1).key(SYSTEM))
+    other_traede = FakeTraede()
+    read = parts.ledger.get_many
+
+    def read_then_other_copy_marks(order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
+        entries = read(order_ids)
+        monkeypatch.setattr(parts.ledger, "get_many", read)  # once: container A reads as usual
+        with ThreadPoolExecutor(2) as pool:  # container A, sharing the ledger, marks its copy now
+            Forwarder(parts.target, other_traede, parts.ledger, parts.dlq, SYSTEM, pool).forward(
+                [copy(1, V1, message_id="a-copy")], lambda: 60.0
+            )
+        time.sleep(0.005)  # the records' instants (ms) tell the two copies apart
+        return entries
+
+    monkeypatch.setattr(parts.ledger, "get_many", read_then_other_copy_marks)
+    parts.traede.error = TraedeError("mark-as-exported answered HTTP 503", 503)
+    parts.forward(copy(1, V1))  # copy B
+    assert other_traede.marked == [1]
+    parts.traede.error = None
+    again = parts.forward(copy(1, V1))  # B's retry
+    assert parts.traede.marked == [] and again.summary.already_marked == 1

@@ -18,7 +18,7 @@ The rules, per order and version (a version is an `updated_at`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,9 +135,15 @@ class Ledger(Protocol):
     def end_delivery(self, ref: OrderRef, key: str) -> bool: ...
     def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]: ...
     def record_rejection(self, ref: OrderRef, reason: str) -> bool: ...
-    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]: ...
+    def begin_marks(
+        self, refs: Sequence[OrderRef], at_ms: int, seen: Mapping[int, int] | None = None
+    ) -> list[bool]: ...
     def finish_deliveries(
-        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+        self,
+        deliveries: Sequence[tuple[OrderRef, str]],
+        marks: Sequence[OrderRef],
+        at_ms: int,
+        seen: Mapping[int, int] | None = None,
     ) -> list[bool]: ...
     def undo_marks(self, marks: Sequence[tuple[OrderRef, LedgerEntry | None, int]]) -> list[bool]: ...
     def release(self, ref: OrderRef, run_id: str) -> bool: ...
@@ -170,8 +176,9 @@ class BatchWrites:
     round trip. Without such a call (no POST accepted last), `begin_marks` records them.
     """
 
-    def __init__(self, ledger: Ledger, mark_only: list[OrderRef]) -> None:
+    def __init__(self, ledger: Ledger, mark_only: list[OrderRef], seen: dict[int, int]) -> None:
         self._ledger = ledger
+        self._seen = seen  # order id -> marked_ms of its version as the batch read it (`ExportLedger.begin_marks`)
         self._to_mark = list(mark_only)  # then each delivery recorded, or whose record failed: it arrived
         self.marks: dict[int, bool | None] = {}  # order id -> its mark record: written, refused, failed (None)
         self.at_ms: dict[int, int] = {}  # order id -> the instant its mark record carries
@@ -195,7 +202,7 @@ class BatchWrites:
         at_ms = self._joint_ms = _now_ms()
         n = len(deliveries)
         answers = _answers(
-            lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, at_ms), n + len(self._to_mark)
+            lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, at_ms, self._seen), n + len(self._to_mark)
         )
         self._note([ref for ref, _ in deliveries] + self._to_mark, answers, at_ms)
         overtaken = [d for d, ok in zip(deliveries, answers[:n], strict=True) if ok is False]
@@ -205,7 +212,7 @@ class BatchWrites:
     def begin_marks(self, refs: list[OrderRef]) -> None:
         """Mark records not made with the last delivery record, or whose write there failed (a second try)."""
         at_ms = self._joint_ms or _now_ms()
-        answers = _answers(lambda: self._ledger.begin_marks(refs, at_ms), len(refs))
+        answers = _answers(lambda: self._ledger.begin_marks(refs, at_ms, self._seen), len(refs))
         for ref, ok in zip(refs, answers, strict=True):
             self.marks[ref.order_id] = ok if isinstance(ok, bool) else None
             self.at_ms[ref.order_id] = at_ms
@@ -268,7 +275,10 @@ class Forwarder:
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
         sending = [w for w in work if w is not None and w.send is not None]
-        writes = BatchWrites(self._ledger, [w.head.ref for w in work if w is not None and w.mark])
+        acting = [w for w in work if w is not None]
+        writes = BatchWrites(
+            self._ledger, [w.head.ref for w in acting if w.mark], {w.head.ref.order_id: _seen(w) for w in acting}
+        )
         try:
             for w, attempt in zip(sending, self._deliver_all(sending, time_left, writes), strict=True):
                 self._after_delivery(out, w, attempt)
@@ -490,7 +500,8 @@ class Forwarder:
                 self._settle(out, w.copies, False, f"delivered, not marked: ledger unavailable ({writes.error})")
             else:
                 out.summary.superseded += len(w.copies)
-                self._settle(out, w.copies, True, "a newer version was delivered meanwhile; not marked on this one")
+                reason = "a newer version was delivered, or this one marked, meanwhile; not marked on this one"
+                self._settle(out, w.copies, True, reason)
         self._undo_marks(unsure, writes)
         return keep
 
@@ -599,6 +610,12 @@ def _delivered(entry: LedgerEntry) -> str:
     """The newest version known to have reached the ERP: a mark follows a 2xx, even one whose
     record in the ledger failed (e.g. it met another writer's transaction on the item)."""
     return max(entry.delivered_version, entry.marked_version)
+
+
+def _seen(work: OrderWork) -> int:
+    """When the batch read the ledger, the instant this version was marked; 0 if it was not."""
+    entry = work.entry
+    return entry.marked_ms if entry is not None and entry.marked_version == work.head.ref.version else 0
 
 
 def _went_backwards(copies: list[InboundOrder], entry: LedgerEntry) -> bool:

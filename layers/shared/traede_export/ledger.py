@@ -11,7 +11,7 @@ import contextlib
 import random
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,19 @@ class PartialWrite(Exception):
         super().__init__(f"{results.count(None)} of {len(results)} ledger writes failed: {type(error).__name__}")
         self.results = results
         self.error = error
+
+
+def _mark_condition(ref: OrderRef, values: dict[str, Any], seen: Mapping[int, int] | None) -> str:
+    """No newer version delivered or marked; with `seen`, this version not marked since it was read
+    either (its own instant `:ms` allowed: the second try of a write whose answer was lost)."""
+    condition = "(attribute_not_exists(delivered_version) OR delivered_version <= :v) AND "
+    if seen is None or ref.order_id not in seen:
+        return condition + "(attribute_not_exists(marked_version) OR marked_version <= :v)"
+    values[":seen"] = {"N": str(seen[ref.order_id])}
+    return condition + (
+        "(attribute_not_exists(marked_version) OR marked_version < :v"
+        " OR (marked_version = :v AND marked_ms IN (:seen, :ms)))"
+    )
 
 
 class ExportLedger:
@@ -333,28 +346,31 @@ class ExportLedger:
             DELIVERY_LEASE,
         )
 
-    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int) -> list[bool]:
+    def begin_marks(self, refs: Sequence[OrderRef], at_ms: int, seen: Mapping[int, int] | None = None) -> list[bool]:
         """Record the marks about to be made, in one call (TransactWriteItems of up to 100).
 
         Written before the mark call, so one write both records the marks (a duplicate or replayed
         copy of a marked version never marks again) and checks, atomically, that no newer version
         was delivered or marked meanwhile by another container: False for such an order, which
         must not be marked on this version's strength. A mark that then fails is taken back
-        (`undo_marks`).
+        (`undo_marks`). `seen` (order id -> the `marked_ms` of this version as the batch read it,
+        0 if it was not marked) also refuses an order whose version another copy marked since
+        (or is about to): its take-back would otherwise erase the record of a mark that was made.
         """
-        return self._write_many([self._mark_request(ref, at_ms) for ref in refs])
+        return self._write_many([self._mark_request(ref, at_ms, seen) for ref in refs])
 
-    def _mark_request(self, ref: OrderRef, at_ms: int) -> dict[str, Any]:
+    def _mark_request(self, ref: OrderRef, at_ms: int, seen: Mapping[int, int] | None) -> dict[str, Any]:
+        values: dict[str, Any] = {":v": {"S": ref.version}, ":ms": {"N": str(at_ms)}}
         return self._request(
-            ref.order_id,
-            "marked_version = :v, marked_ms = :ms",
-            {":v": {"S": ref.version}, ":ms": {"N": str(at_ms)}},
-            "(attribute_not_exists(delivered_version) OR delivered_version <= :v)"
-            " AND (attribute_not_exists(marked_version) OR marked_version <= :v)",
+            ref.order_id, "marked_version = :v, marked_ms = :ms", values, _mark_condition(ref, values, seen)
         )
 
     def finish_deliveries(
-        self, deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], at_ms: int
+        self,
+        deliveries: Sequence[tuple[OrderRef, str]],
+        marks: Sequence[OrderRef],
+        at_ms: int,
+        seen: Mapping[int, int] | None = None,
     ) -> list[bool]:
         """A batch's last delivery records and all its mark records, in one call.
 
@@ -364,17 +380,19 @@ class ExportLedger:
         delivery, then one per mark.
         """
         return self._write_many(
-            [self._delivered_and_marked_request(ref, key, at_ms) for ref, key in deliveries]
-            + [self._mark_request(ref, at_ms) for ref in marks]
+            [self._delivered_and_marked_request(ref, key, at_ms, seen) for ref, key in deliveries]
+            + [self._mark_request(ref, at_ms, seen) for ref in marks]
         )
 
-    def _delivered_and_marked_request(self, ref: OrderRef, key: str, at_ms: int) -> dict[str, Any]:
+    def _delivered_and_marked_request(
+        self, ref: OrderRef, key: str, at_ms: int, seen: Mapping[int, int] | None
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(at_ms)}}
         return self._request(
             ref.order_id,
             "delivered_version = :v, delivered_key = :k, delivered_ms = :ms, marked_version = :v, marked_ms = :ms",
-            {":v": {"S": ref.version}, ":k": {"S": key}, ":ms": {"N": str(at_ms)}},
-            "(attribute_not_exists(delivered_version) OR delivered_version <= :v)"
-            " AND (attribute_not_exists(marked_version) OR marked_version <= :v)",
+            values,
+            _mark_condition(ref, values, seen),
             f"{DELIVERY_LEASE}, rejected_version, rejected_reason",
         )
 
