@@ -555,3 +555,25 @@ def test_a_failed_duplicate_mark_does_not_take_back_the_mark_another_copy_made(
     parts.traede.error = None
     again = parts.forward(copy(1, V1))  # B's retry
     assert parts.traede.marked == [] and again.summary.already_marked == 1
+
+
+def test_no_mark_is_started_past_the_deadline_and_its_record_is_taken_back(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The POSTs took the invocation up to its deadline: marking now could be cut off by Lambda's
+    # timeout, leaving mark records for marks never made. The orders come back and are only marked.
+    clock = {"left": 60.0}
+    deliver = parts.target.deliver
+
+    def slow(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        clock["left"] = 0.0
+        return deliver(body, idempotency_key, reexport_since)
+
+    monkeypatch.setattr(parts.target, "deliver", slow)
+    out = parts.forwarder.forward([copy(1, V1)], lambda: clock["left"])
+    assert parts.traede.marked == [] and not out.results["m-1-" + V1].ok
+    assert parts.ledger.entries[1].delivered_version and parts.ledger.entries[1].marked_version == ""
+    monkeypatch.undo()
+    again = parts.forward(copy(1, V1))  # the redelivery only marks
+    assert parts.traede.marked == [1] and parts.target.posts == [copy(1, V1).key(SYSTEM)]
+    assert again.results["m-1-" + V1].ok

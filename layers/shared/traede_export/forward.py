@@ -287,7 +287,7 @@ class Forwarder:
             # A write whose answer was lost is taken back too (only while the record is this batch's).
             self._undo_marks([w for w in work if w is not None and w.head.ref.order_id in writes.at_ms], writes)
             raise
-        self._mark(out, [w for w in work if w is not None and w.mark], writes)
+        self._mark(out, [w for w in work if w is not None and w.mark], writes, time_left)
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -448,8 +448,18 @@ class Forwarder:
 
     # -- marking -------------------------------------------------------------------------
 
-    def _mark(self, out: BatchOutcome, work: list[OrderWork], writes: BatchWrites) -> None:
+    def _mark(
+        self, out: BatchOutcome, work: list[OrderWork], writes: BatchWrites, time_left: Callable[[], float]
+    ) -> None:
         work = self._recorded_marks(out, work, writes)
+        if work and time_left() <= 0:
+            # A mark cut off by Lambda's timeout would leave its record: the redelivery would take the
+            # order as marked. Taken back instead, so the redelivery marks (without a POST).
+            self._undo_marks(work, writes)
+            out.summary.not_started += sum(len(w.copies) for w in work)
+            for w in work:
+                self._settle(out, w.copies, False, f"delivered, not marked: {NOT_STARTED}")
+            return
         batches = list(chunk(work, MAX_MARK_BATCH))
         futures = [self._pool.submit(self._mark_batch, batch) for batch in batches]
         wait(futures)
