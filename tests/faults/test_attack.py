@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,16 @@ class HangingServer:
             conn.close()
 
 
+def poll_in_thread(poll: Callable[[], Any], budget: float) -> tuple[threading.Thread, float]:
+    """Runs `poll` (an event source's `poll_once`) in a thread of its own and waits for it at most
+    `budget` seconds: (the thread, the seconds waited). A stalled invocation cannot hang the test."""
+    thread = threading.Thread(target=poll, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=budget)
+    return thread, time.monotonic() - started
+
+
 def one_batch_with_s3_stalled(
     make_stack: MakeStack, orders: int, pointer_ids: list[int]
 ) -> tuple[LocalStack, SqsEventSource, float, int]:
@@ -159,11 +170,7 @@ def one_batch_with_s3_stalled(
             send_message(stack, stack.queue_url, pointer, attributes)
         stack.forwarder.timeout = 20  # the deadline is 10 s in (TIME_SAFETY_MARGIN_SECONDS 10)
         source = stack.event_source()
-        done = threading.Thread(target=source.poll_once, daemon=True)
-        started = time.monotonic()
-        done.start()
-        done.join(timeout=stack.forwarder.budget)
-        elapsed = time.monotonic() - started
+        done, elapsed = poll_in_thread(source.poll_once, stack.forwarder.budget)
     finally:
         hanging.close()  # lets a stalled invocation end
     done.join(timeout=60)

@@ -7,12 +7,10 @@ handlers against moto, DynamoDB Local and the local HTTP servers (the `make_stac
 from __future__ import annotations
 
 import json
-import threading
-import time
 from typing import Any
 
 import pytest
-from test_attack import HangingServer
+from test_attack import HangingServer, poll_in_thread
 from test_contract import SYSTEM, eligible, send_order
 
 from traede_export.claim_check import Pointer
@@ -249,11 +247,7 @@ def test_a_stalled_secrets_manager_fails_the_invocation_within_its_time_not_at_l
         send_order(stack, stack.sandbox.order(eligible(stack)[0]))
         stack.forwarder.timeout = 20
         source = stack.event_source()
-        done = threading.Thread(target=source.poll_once, daemon=True)
-        started = time.monotonic()
-        done.start()
-        done.join(timeout=stack.forwarder.budget)
-        elapsed = time.monotonic() - started
+        done, elapsed = poll_in_thread(source.poll_once, stack.forwarder.budget)
     finally:
         hanging.close()
     done.join(timeout=60)

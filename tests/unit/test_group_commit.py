@@ -38,7 +38,7 @@ def test_a_lone_item_is_written_at_once_alone() -> None:
     writes = Writes()
     commit: GroupCommit[int, int] = GroupCommit(writes)
     assert commit.submit(3) == 30
-    assert writes.calls == [[3]] and commit.calls == 1
+    assert writes.calls == [[3]]  # one call
 
 
 def test_items_arriving_during_a_write_share_the_next_one() -> None:
@@ -54,7 +54,7 @@ def test_items_arriving_during_a_write_share_the_next_one() -> None:
         assert [f.result(5) for f in rest] == [i * 10 for i in range(1, 10)]
     assert writes.calls[0] == [0]
     assert sorted(writes.calls[1]) == list(range(1, 10))  # one call for the nine, not nine
-    assert commit.calls == 2
+    assert len(writes.calls) == 2
 
 
 def test_an_item_that_failed_alone_raises_for_its_submitter_only() -> None:

@@ -226,6 +226,10 @@ class BatchWrites:
                 self.marks[ref.order_id] = ok
 
 
+def _ledger_unavailable(exc: Exception) -> Attempt:
+    return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -274,8 +278,8 @@ class Forwarder:
 
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
-        sending = [w for w in work if w is not None and w.send is not None]
         acting = [w for w in work if w is not None]
+        sending = [w for w in acting if w.send is not None]
         writes = BatchWrites(
             self._ledger, [w.head.ref for w in acting if w.mark], {w.head.ref.order_id: _seen(w) for w in acting}
         )
@@ -285,9 +289,9 @@ class Forwarder:
         except BaseException:
             # Marks recorded with the last delivery record, and now never made: taken back, so the retry marks.
             # A write whose answer was lost is taken back too (only while the record is this batch's).
-            self._undo_marks([w for w in work if w is not None and w.head.ref.order_id in writes.at_ms], writes)
+            self._undo_marks([w for w in acting if w.head.ref.order_id in writes.at_ms], writes)
             raise
-        self._mark(out, [w for w in work if w is not None and w.mark], writes, time_left)
+        self._mark(out, [w for w in acting if w.mark], writes, time_left)
         return out
 
     # -- planning ------------------------------------------------------------------------
@@ -345,22 +349,16 @@ class Forwarder:
         left = time_left()
         if left <= 0:
             return [Attempt(reason=NOT_STARTED)] * len(sending)
-        leases: list[bool | None]
-        try:
-            leases = list(
-                self._ledger.begin_deliveries(
-                    [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
-                )
-            )
-            error = ""
-        except (ClientError, BotoCoreError) as exc:
-            return [Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))] * len(sending)
-        except PartialWrite as exc:  # the leases taken are used: one order's failed write fails it alone
-            leases, error = exc.results, type(exc.error).__name__
+        # The leases taken are used: one order's failed write fails it alone.
+        leases = _answers(
+            lambda: self._ledger.begin_deliveries(
+                [(w.head.ref, w.head.key(self._system_id)) for w in sending], int(left) + LEASE_GRACE_SECONDS
+            ),
+            len(sending),
+        )
         deferred = Attempt(reason="another version of this order is being or was delivered", deferred=True)
-        unavailable = Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {error}"))
-        attempts = [deferred if ok is False else unavailable for ok in leases]
-        leased = [i for i, ok in enumerate(leases) if ok]
+        attempts = [_ledger_unavailable(ok) if isinstance(ok, Exception) else deferred for ok in leases]
+        leased = [i for i, ok in enumerate(leases) if ok is True]
         records = DeliveryRecords(
             writes.record, expected=len(leased), linger=RECORD_LINGER_SECONDS, last=writes.record_last
         )
@@ -390,7 +388,7 @@ class Forwarder:
                 return Attempt(reason=NOT_STARTED)
             result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
-            return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
+            return _ledger_unavailable(exc)
         except CredentialsError:
             raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
         except Exception as exc:  # one odd record never sinks its batch

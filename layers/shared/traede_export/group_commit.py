@@ -47,7 +47,6 @@ class GroupCommit[T, R]:
         self._writing = False
         self._expected = expected  # items still to be submitted or forgone
         self._linger = linger
-        self.calls = 0  # write calls made, for the tests and the benchmark
 
     def forgo(self) -> None:
         """One expected item will not come: nobody waits for it."""
@@ -70,7 +69,6 @@ class GroupCommit[T, R]:
                 while self._expected > 0 and (left := deadline - time.monotonic()) > 0:
                     self._cond.wait(left)
                 batch, self._pending = self._pending, []
-                self.calls += 1
                 write = self._write
                 if self._expected <= 0 and self._last is not None:
                     write, self._last = self._last, None
