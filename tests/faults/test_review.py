@@ -212,7 +212,8 @@ def test_record_delivery_clears_an_old_rejection(make_stack: Any) -> None:
     ledger = ledger_of(stack)
     ref = OrderRef(order_id=77, updated_at="2026-01-05T10:00:00Z")
     ledger.record_rejection(ref, "HTTP 422")
-    assert ledger.record_delivery(ref, idempotency_key(SYSTEM, ref))  # an operator's redrive got through
+    # An operator's redrive got through.
+    assert ledger.record_deliveries([(ref, idempotency_key(SYSTEM, ref))]) == [True]
     assert ledger.get_many([77])[77].rejected_version == ""
     # Its mark failed: a later poll must be able to send it again.
     assert ledger.claim(ref, "run-2", lease_seconds=60)

@@ -43,8 +43,8 @@ def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Mak
 
 def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
-    assert ledger.record_delivery(OrderRef(7, NEW), "key-new")
-    assert not ledger.record_delivery(OrderRef(7, OLD), "key-old")
+    assert ledger.record_deliveries([(OrderRef(7, NEW), "key-new")]) == [True]
+    assert ledger.record_deliveries([(OrderRef(7, OLD), "key-old")]) == [False]
     assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
     assert ledger.begin_marks([OrderRef(8, OLD)], 1) == [True]
     assert ledger.begin_marks([OrderRef(7, OLD)], 1) == [False]
@@ -111,7 +111,7 @@ def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Make
 def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1-old")], 60) == [True]  # another copy is on its way
-    assert ledger.record_delivery(OrderRef(2, NEW), "key-2-new")  # a newer version already delivered
+    assert ledger.record_deliveries([(OrderRef(2, NEW), "key-2-new")]) == [True]  # a newer version already delivered
     assert ledger.begin_deliveries([(OrderRef(3, OLD), "key-3")], 60) == [True]  # our own copy, retried
     assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], -1) == [True]  # a lease that ran out
     leases = [
@@ -133,7 +133,7 @@ def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_
 def test_mark_records_never_go_backwards_nor_pass_a_newer_delivery(make_stack: MakeStack) -> None:
     ledger = ledger_of(make_stack)
     assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
-    assert ledger.record_delivery(OrderRef(9, NEW), "key-9-new")  # delivered by another container
+    assert ledger.record_deliveries([(OrderRef(9, NEW), "key-9-new")]) == [True]  # delivered by another container
     refs = [OrderRef(i, OLD) for i in range(5, 12)]
     assert ledger.begin_marks(refs, 2) == [i not in (7, 9) for i in range(5, 12)]
     entries = ledger.get_many(range(5, 12))

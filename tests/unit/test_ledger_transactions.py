@@ -71,7 +71,7 @@ def test_a_plain_write_that_meets_a_transaction_is_retried(stubbed: tuple[Export
     ledger, stub = stubbed
     stub.add_client_error("update_item", service_error_code="TransactionConflictException", http_status_code=400)
     stub.add_response("update_item", {})
-    assert ledger.record_delivery(OrderRef(1, V), "key")
+    assert ledger.record_deliveries([(OrderRef(1, V), "key")]) == [True]
 
 
 def test_a_validation_error_fails_its_item_alone(stubbed: tuple[ExportLedger, Stubber]) -> None:

@@ -314,17 +314,14 @@ class ExportLedger:
         """Give the delivery lease back after a failed attempt (only if this key still holds it)."""
         return self._update(ref.order_id, "", {":k": {"S": key}}, "delivering_key = :k", DELIVERY_LEASE)
 
-    def record_delivery(self, ref: OrderRef, key: str) -> bool:
-        """Remember the delivered version; False when a newer one was delivered first (never backwards).
+    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
+        """Remember the delivered versions (ref, Idempotency-Key); False for an order whose newer
+        version was delivered first (never backwards). One UpdateItem for one order, else
+        TransactWriteItems, each order with its own condition (`_write_many`).
 
         A delivery supersedes an earlier refusal (e.g. a redrive after the ERP was fixed), so a
         later poll may send the version again if its mark failed.
         """
-        return self._run(self._delivery_request(ref, key))
-
-    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
-        """`record_delivery` for several orders (ref, Idempotency-Key) in one call: one UpdateItem
-        for one order, else TransactWriteItems, each order with its own condition (`_write_many`)."""
         return self._write_many([self._delivery_request(ref, key) for ref, key in deliveries])
 
     def _delivery_request(self, ref: OrderRef, key: str) -> dict[str, Any]:
@@ -375,7 +372,7 @@ class ExportLedger:
         """A batch's last delivery records and all its mark records, in one call.
 
         Each of `deliveries` (ref, Idempotency-Key) is recorded and its mark recorded in one write
-        whose condition is both `record_delivery`'s and `begin_marks`'; False when either fails, and
+        whose condition is both `record_deliveries`' and `begin_marks`'; False when either fails, and
         the caller then records the delivery alone. `marks` are as `begin_marks`. Answers one bool per
         delivery, then one per mark.
         """
