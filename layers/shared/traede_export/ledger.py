@@ -11,6 +11,7 @@ import contextlib
 import random
 import re
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -248,17 +249,21 @@ class ExportLedger:
             ":until": {"N": str(now + lease_seconds)},
             ":run": {"S": run_id},
             ":ms": {"N": str(_now_ms())},
+            # This request's own mark: botocore sends an UpdateItem whose answer was lost again, and
+            # that second try must find the claim its first one made, not a lease held elsewhere.
+            ":token": {"S": uuid.uuid4().hex},
         }
         condition = None
         if not force:
             values[":now"] = {"N": str(now)}
             condition = (
-                "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now)"
+                "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
+                " OR claim_token = :token)"
                 " AND (attribute_not_exists(rejected_version) OR rejected_version <> :v)"
             )
         return self._request(
             ref.order_id,
-            "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms",
+            "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms, claim_token = :token",
             values,
             condition,
         )
