@@ -417,15 +417,17 @@ class ExportLedger:
     def first_sighting(self, fingerprint: str) -> bool:
         """True the first time an invalid export entry is seen (it is parked once, not per poll),
         or the first time after `unsee` (its parking failed)."""
+        token = {"S": uuid.uuid4().hex}  # botocore's second try of a put whose answer was lost finds its own item
         try:
             self._db.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": self._sighting_key(fingerprint)},
                     "expires_at": {"N": str(int(time.time()) + RETENTION_SECONDS)},
+                    "sighting_token": token,
                 },
-                ConditionExpression="attribute_not_exists(pk) OR unparked = :yes",
-                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                ConditionExpression="attribute_not_exists(pk) OR unparked = :yes OR sighting_token = :token",
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":token": token},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
