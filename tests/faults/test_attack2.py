@@ -64,7 +64,7 @@ def test_a_claim_whose_answer_was_lost_is_enqueued_not_stranded_for_the_lease(
     # lost, so botocore sent it again, and the second try met the first one's lease: the claim read as
     # "in flight elsewhere", the order was not enqueued and sat out the whole lease (2 h) while the
     # poll reported only OrdersSkippedInFlight, which no alarm watches.
-    stack: LocalStack = make_stack(orders=1)
+    stack: LocalStack = make_stack(orders=1, dynamodb="local")
     sandbox = stack.sandbox
     assert sandbox is not None
     result = stack.poll()
@@ -78,7 +78,7 @@ def test_an_invalid_entry_whose_sighting_answer_was_lost_is_parked(
     # The sighting's PutItem took effect but its answer was lost; botocore's second try met the item
     # the first one wrote and read as "seen before", so the entry was never parked: InvalidOrdersAlarm
     # fired on every poll and pointed at an empty DLQ for as long as Traede listed the entry.
-    stack: LocalStack = make_stack(orders=1)
+    stack: LocalStack = make_stack(orders=1, dynamodb="local")
     assert stack.sandbox is not None
     stack.sandbox.add_orders([{"id": 7002, "updated_at": "last Tuesday"}])
     assert stack.poll()["invalid"] == 1
