@@ -577,3 +577,39 @@ def test_no_mark_is_started_past_the_deadline_and_its_record_is_taken_back(
     again = parts.forward(copy(1, V1))  # the redelivery only marks
     assert parts.traede.marked == [1] and parts.target.posts == [copy(1, V1).key(SYSTEM)]
     assert again.results["m-1-" + V1].ok
+
+
+class SqsCharacterDlq(FakeDlq):
+    """Refuses what SQS refuses: attribute values with characters outside #x9 | #xA | #xD |
+    #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF (SQS's documented message character set)."""
+
+    @staticmethod
+    def _allowed(c: str) -> bool:
+        n = ord(c)
+        return n in (0x9, 0xA, 0xD) or 0x20 <= n <= 0xD7FF or 0xE000 <= n <= 0xFFFD or n >= 0x10000
+
+    def send(self, messages: Sequence[OutboundMessage]) -> SendReport:
+        bad = {
+            m.entry_id
+            for m in messages
+            if not all(self._allowed(c) for a in m.attributes.values() for c in a.get("StringValue", ""))
+        }
+        self.parked.extend(m for m in messages if m.entry_id not in bad)
+        return SendReport(
+            sent=[m.entry_id for m in messages if m.entry_id not in bad],
+            failed={i: "InvalidParameterValue: invalid characters" for i in bad},
+        )
+
+
+def test_a_refusal_whose_erp_body_has_control_characters_is_still_parked_with_its_reason(parts: Parts) -> None:
+    """The ERP's error body is quoted in `failure_reason` (TargetClient: `HTTP 400: <text[:200]>`); a
+    binary or ANSI-coloured body brings characters SQS refuses in an attribute. The parking failed,
+    the order was POSTed again on each of 5 receives, and reached the DLQ through the redrive policy
+    without any failure_reason."""
+    parts.forwarder._dlq = parts.dlq = SqsCharacterDlq()
+    parts.target.answers[1] = DeliveryResult(Outcome.REJECTED, "HTTP 400: \x1b[31mbad\x1b[0m sku\x00\x01", 400)
+    out = parts.forward(copy(1, V1))
+    assert out.results["m-1-" + V1].ok, out.results["m-1-" + V1].reason
+    (parked,) = parts.dlq.parked
+    reason = parked.attributes[Attr.FAILURE_REASON]["StringValue"]
+    assert "HTTP 400" in reason and "bad" in reason and "sku" in reason

@@ -6,13 +6,16 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from traede_export.config import ConfigError, Env, ForwarderConfig
 from traede_export.credentials import CredentialsError, target_headers
 from traede_export.mapping import OrderMapping
 from traede_export.target import (
+    Outcome,
     RequestError,
     RequestShape,
+    TargetClient,
     build_request,
     fill_url,
     parse_static_headers,
@@ -173,3 +176,15 @@ def test_the_target_secret_cannot_replace_the_idempotency_key() -> None:
     assert target_headers("target/creds", lambda _name: {"Authorization": "Bearer x"})() == {
         "Authorization": "Bearer x"
     }
+
+
+def test_a_placeholder_value_that_cannot_be_encoded_is_a_rejection_of_that_order() -> None:
+    """A lone surrogate (an emoji cut in half, valid JSON as `\\ud83d`) in the placeholder's field cannot be
+    put in a URL. It is this order's content: a permanent rejection with a reason (parked at once, the
+    version remembered), not an "unexpected error" the queue retries 5 times and polls bring back."""
+    body = json.dumps({**ORDER, "order_number": "PO-\ud83d"})
+    client = TargetClient(requests.Session(), "https://erp.example.com/po/{order_number}", (1.0, 1.0))
+    result = client.deliver(body, KEY)  # fails before any connection is opened
+    assert result.outcome is Outcome.REJECTED
+    assert result.refuses_version
+    assert "order 4711" in result.reason and "{order_number}" in result.reason

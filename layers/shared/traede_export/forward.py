@@ -576,7 +576,7 @@ class Forwarder:
         self._log(bad.message_id, None, None, bad.receive_count, out.results[bad.message_id])
 
     def _park_messages(self, out: BatchOutcome, messages: list[tuple[str, str, SqsAttributes]], reason: str) -> None:
-        reason = reason[:MAX_REASON_CHARS]
+        reason = _sqs_text(reason[:MAX_REASON_CHARS])
         outbound = [
             OutboundMessage(str(i), body, {**attrs, **string_attributes({Attr.FAILURE_REASON: reason})})
             for i, (_, body, attrs) in enumerate(messages)
@@ -605,6 +605,15 @@ class Forwarder:
             outcome="ok" if result.ok else "failed",
             reason=result.reason,
         )
+
+
+def _sqs_text(text: str) -> str:
+    """`text` with "?" for each character SQS refuses in an attribute (a reason may quote an ERP's or
+    Traede's error body: binary, ANSI colours, NUL), so the parking itself cannot fail on it."""
+    return "".join(
+        c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c >= "\U00010000" else "?"
+        for c in text
+    )
 
 
 def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:

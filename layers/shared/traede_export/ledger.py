@@ -11,6 +11,7 @@ import contextlib
 import random
 import re
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -248,17 +249,21 @@ class ExportLedger:
             ":until": {"N": str(now + lease_seconds)},
             ":run": {"S": run_id},
             ":ms": {"N": str(_now_ms())},
+            # This request's own mark: botocore sends an UpdateItem whose answer was lost again, and
+            # that second try must find the claim its first one made, not a lease held elsewhere.
+            ":token": {"S": uuid.uuid4().hex},
         }
         condition = None
         if not force:
             values[":now"] = {"N": str(now)}
             condition = (
-                "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now)"
+                "(attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
+                " OR claim_token = :token)"
                 " AND (attribute_not_exists(rejected_version) OR rejected_version <> :v)"
             )
         return self._request(
             ref.order_id,
-            "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms",
+            "enqueued_version = :v, lease_until = :until, run_id = :run, enqueued_ms = :ms, claim_token = :token",
             values,
             condition,
         )
@@ -409,15 +414,17 @@ class ExportLedger:
     def first_sighting(self, fingerprint: str) -> bool:
         """True the first time an invalid export entry is seen (it is parked once, not per poll),
         or the first time after `unsee` (its parking failed)."""
+        token = {"S": uuid.uuid4().hex}  # botocore's second try of a put whose answer was lost finds its own item
         try:
             self._db.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": self._sighting_key(fingerprint)},
                     "expires_at": {"N": str(int(time.time()) + RETENTION_SECONDS)},
+                    "sighting_token": token,
                 },
-                ConditionExpression="attribute_not_exists(pk) OR unparked = :yes",
-                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                ConditionExpression="attribute_not_exists(pk) OR unparked = :yes OR sighting_token = :token",
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":token": token},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):

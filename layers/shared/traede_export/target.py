@@ -166,7 +166,13 @@ def fill_url(url_template: str, order: Any) -> str:
         if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
             what = "has no" if found is None or found == "" else "has no string or whole-number"
             raise RequestError(f"order {_order_id(order)} {what} {name!r} for the TARGET_URL placeholder {{{name}}}")
-        return quote(str(found), safe="")
+        try:
+            return quote(str(found), safe="")
+        except UnicodeEncodeError:  # a lone surrogate (valid JSON escape): no URL can carry it
+            raise RequestError(
+                f"order {_order_id(order)} has a {name!r} that is not valid Unicode"
+                f" for the TARGET_URL placeholder {{{name}}}"
+            ) from None
 
     return _PLACEHOLDER.sub(value, url_template)
 
