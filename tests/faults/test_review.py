@@ -30,7 +30,7 @@ BAD_INSTANTS = ["9999-12-31T23:59:59-05:00", "0001-01-01T00:30:00+05:00", "2026-
 
 
 def ledger_of(stack: LocalStack) -> ExportLedger:
-    return ExportLedger(stack.dynamodb, stack.table, SYSTEM)
+    return ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM)
 
 
 def put_raw(stack: LocalStack, order_id: int, **fields: dict[str, str]) -> None:

@@ -102,7 +102,7 @@ def test_a_lease_held_by_another_key_defers_only_its_order(make_stack: MakeStack
     assert sandbox is not None and receiver is not None
     held = pending[3]
     ref = OrderRef.from_order(sandbox.order(held))
-    ledger = ExportLedger(stack.dynamodb, stack.table, SYSTEM)
+    ledger = ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM)
     reexport_key = idempotency_key(SYSTEM, ref, "2020-01-01T00:00:00Z")
     assert ledger.begin_deliveries([(ref, reexport_key)], 600) == [True]  # a re-export's copy of the same version
     assert stack.event_source().poll_once() == 10  # moto hands out the queue in order: `held` is in it

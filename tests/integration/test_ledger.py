@@ -17,7 +17,7 @@ OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 
 def ledger_of(make_stack: MakeStack) -> ExportLedger:
     stack: LocalStack = make_stack(orders=1)
-    return ExportLedger(stack.dynamodb, stack.table, "sys")
+    return ExportLedger.on_dynamodb(stack.dynamodb, stack.table, "sys")
 
 
 def test_claim_skips_versions_in_flight_and_takes_new_ones(make_stack: MakeStack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,12 +25,24 @@ MAX_PAGES = 2000  # a hard stop against a server that pages forever
 NOT_ABOUT_THE_ORDERS = frozenset({401, 403, 407, 408, 429})
 
 
+# Answers that come back the same on every try until someone fixes the configuration.
+PERSISTENT_STATUSES = frozenset({401, 403, 404, 405, 407})
+
+
 class TraedeError(RuntimeError):
     """Traede answered with an error, an unexpected body, or not at all."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, unreadable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.unreadable = unreadable  # answered, but not with the export's shape
+
+    @property
+    def persistent(self) -> bool:
+        """Every poll will fail alike (credentials, URL, redirect, a body that is not the export)."""
+        if self.unreadable:
+            return True
+        return self.status is not None and (300 <= self.status < 400 or self.status in PERSISTENT_STATUSES)
 
     @property
     def refused(self) -> bool:
@@ -75,6 +89,7 @@ class ExportStats:
     # Order id -> the newest version yielded ("" if unreadable). Offset paging over a moving set can
     # serve an order twice; a later copy with a newer version is an edit made mid-run, not a duplicate.
     seen: dict[int, str] = field(default_factory=dict)
+    seen_invalid: set[str] = field(default_factory=set)  # fingerprints of entries without an integer id
 
 
 class TraedeClient:
@@ -103,9 +118,9 @@ class TraedeClient:
         try:
             orders = response.json()["production_orders"]
         except (ValueError, KeyError, TypeError):
-            raise TraedeError(f"export page {page} has no 'production_orders' list") from None
+            raise TraedeError(f"export page {page} has no 'production_orders' list", unreadable=True) from None
         if not isinstance(orders, list):
-            raise TraedeError(f"export page {page}: 'production_orders' is not a list")
+            raise TraedeError(f"export page {page}: 'production_orders' is not a list", unreadable=True)
         return orders
 
     def iter_export(
@@ -131,12 +146,18 @@ class TraedeClient:
             fresh = []
             for order in orders:
                 order_id = order.get("id") if isinstance(order, dict) else None
-                if isinstance(order_id, int):
+                if type(order_id) is int:  # not bool: `"id": true` is no order 1
                     version = _version(order)
                     if order_id in stats.seen and version <= stats.seen[order_id]:
                         stats.duplicates += 1
                         continue
                     stats.seen[order_id] = version
+                else:  # an entry that is no order is seen once per run too, or a repeated page never ends
+                    fingerprint = _fingerprint(order)
+                    if fingerprint in stats.seen_invalid:
+                        stats.duplicates += 1
+                        continue
+                    stats.seen_invalid.add(fingerprint)
                 fresh.append(order)
             stats.fetched += len(fresh)
             if fresh:
@@ -161,6 +182,10 @@ class TraedeClient:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise _answered("mark-as-exported", response)
+
+
+def _fingerprint(entry: Any) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest()
 
 
 def _version(order: dict[str, Any]) -> str:
