@@ -1,16 +1,26 @@
-"""The export ledger's conditional writes, against DynamoDB Local (AWS's own engine)."""
+"""The export ledger on DynamoDB Local (AWS's own engine): races, transactions, and the same answers
+as the in-memory store that the unit tier runs the protocol's rules on."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from traede_export import wiring
 from traede_export.ledger import ExportLedger
+from traede_export.ledger_store import DynamoStore
 from traede_export.models import OrderRef
-from traede_local.local_stack import LocalStack, MakeStack
+from traede_export.protocol import LedgerEntry
+from traede_local.local_stack import LocalOptions, LocalStack, MakeStack
+from traede_local.memory_store import MemoryStore
 
 OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 
@@ -39,19 +49,6 @@ def test_released_lease_can_be_claimed_again_only_by_a_later_run(make_stack: Mak
     assert not ledger.release(ref, "someone-else")
     assert ledger.release(ref, "run-1")
     assert ledger.claim(ref, "run-2", 600)
-
-
-def test_delivery_and_mark_never_go_backwards(make_stack: MakeStack) -> None:
-    ledger = ledger_of(make_stack)
-    assert ledger.record_deliveries([(OrderRef(7, NEW), "key-new")]) == [True]
-    assert ledger.record_deliveries([(OrderRef(7, OLD), "key-old")]) == [False]
-    assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
-    assert ledger.begin_marks([OrderRef(8, OLD)], 1) == [True]
-    assert ledger.begin_marks([OrderRef(7, OLD)], 1) == [False]
-    entry = ledger.get_many([7, 8])
-    assert set(entry) == {7, 8}
-    assert entry[7].delivered_key == "key-new"
-    assert entry[7].delivered_version == entry[7].marked_version == OrderRef(7, NEW).version
 
 
 def test_the_ledger_table_is_on_dynamodb_local(
@@ -108,64 +105,96 @@ def test_overlapping_claim_many_claim_each_version_exactly_once(make_stack: Make
         assert [sum(column) for column in zip(*won, strict=True)] == [1] * 60, page
 
 
-def test_begin_deliveries_keeps_each_orders_lease_and_never_goes_backwards(make_stack: MakeStack) -> None:
-    ledger = ledger_of(make_stack)
-    assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1-old")], 60) == [True]  # another copy is on its way
-    assert ledger.record_deliveries([(OrderRef(2, NEW), "key-2-new")]) == [True]  # a newer version already delivered
-    assert ledger.begin_deliveries([(OrderRef(3, OLD), "key-3")], 60) == [True]  # our own copy, retried
-    assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], -1) == [True]  # a lease that ran out
-    leases = [
-        (OrderRef(1, OLD), "key-1-old:reexport"),  # same version, another key: waits
-        (OrderRef(2, OLD), "key-2-old"),
-        (OrderRef(3, OLD), "key-3"),
-        (OrderRef(4, OLD), "key-4"),
-        (OrderRef(5, OLD), "key-5"),
-    ]
-    assert ledger.begin_deliveries(leases, 60) == [False, False, True, True, True]
-    entries = ledger.get_many(range(1, 6))
-    assert entries[1].delivering_key == "key-1-old"
-    assert entries[4].delivering_key == "key-4"
-    assert ledger.end_delivery(OrderRef(4, OLD), "key-4")
-    assert not ledger.end_delivery(OrderRef(1, OLD), "key-1-old:reexport")  # not ours to give back
-    assert ledger.begin_deliveries([(OrderRef(4, OLD), "key-4-reexport")], 60) == [True]
+# --------------------------------------------- the same writes on DynamoDB Local and in memory
+
+V = [OrderRef(1, f"2026-01-0{d} 00:00:00").version for d in (1, 2, 3)]
+refs = st.builds(OrderRef, st.sampled_from([1, 2]), st.sampled_from([f"2026-01-0{d} 00:00:00" for d in (1, 2, 3)]))
+tokens = st.sampled_from(["a", "b", "c"])
+operations = st.one_of(
+    st.tuples(st.just("claim"), refs, st.booleans()),
+    st.tuples(st.just("release"), refs, st.sampled_from(["run-0", "run-1"])),
+    st.tuples(st.just("begin"), refs, tokens),
+    st.tuples(st.just("end"), refs, tokens),
+    st.tuples(st.just("deliver"), refs, tokens),
+    st.tuples(st.just("reject"), refs, tokens),
+    st.tuples(st.just("forget"), refs, tokens),
+    st.tuples(st.just("mark"), refs, tokens),
+    st.tuples(st.just("deliver_and_mark"), refs, tokens),
+    st.tuples(st.just("undo"), refs, tokens),
+    st.tuples(st.just("tick"), st.just(OrderRef(1, "2026-01-01 00:00:00")), st.sampled_from(["1", "700"])),
+)
 
 
-def test_mark_records_never_go_backwards_nor_pass_a_newer_delivery(make_stack: MakeStack) -> None:
-    ledger = ledger_of(make_stack)
-    assert ledger.begin_marks([OrderRef(7, NEW)], 1) == [True]
-    assert ledger.record_deliveries([(OrderRef(9, NEW), "key-9-new")]) == [True]  # delivered by another container
-    refs = [OrderRef(i, OLD) for i in range(5, 12)]
-    assert ledger.begin_marks(refs, 2) == [i not in (7, 9) for i in range(5, 12)]
-    entries = ledger.get_many(range(5, 12))
-    assert entries[7].marked_version == OrderRef(7, NEW).version
-    assert entries[9].marked_version == ""
-    assert {e.marked_version for i, e in entries.items() if i not in (7, 9)} == {OrderRef(5, OLD).version}
+class Both:
+    """One ledger on DynamoDB Local and one in memory, on one clock."""
+
+    def __init__(self, stack: LocalStack, system_id: str) -> None:
+        self.now = 1_800_000_000.0
+        self.ledgers = [
+            ExportLedger(DynamoStore(stack.dynamodb, stack.table), system_id, lambda: self.now),
+            ExportLedger(MemoryStore(), system_id, lambda: self.now),
+        ]
+        self.run = 0
+
+    def apply(self, ledger: ExportLedger, op: tuple[str, OrderRef, Any]) -> Any:
+        name, ref, arg = op
+        entries = ledger.get_many([ref.order_id])
+        before = entries.get(ref.order_id)
+        seen = {ref.order_id: before.mark_token_of(ref.version)} if before else {}
+        match name:
+            case "claim":
+                return ledger.claim(ref, f"run-{self.run}", 600, force=arg)
+            case "release":
+                return ledger.release(ref, arg)
+            case "begin":
+                return ledger.begin_deliveries([(ref, "key")], 60, arg)
+            case "end":
+                return ledger.end_delivery(ref, arg)
+            case "deliver":
+                return ledger.record_deliveries([(ref, f"key-{arg}")])
+            case "reject":
+                return ledger.record_rejection(ref, f"refused by {arg}")
+            case "forget":
+                return ledger.forget_rejection(ref)
+            case "mark":
+                return ledger.record_marks([ref], arg, seen)
+            case "deliver_and_mark":
+                return ledger.finish_deliveries([(ref, f"key-{arg}")], [], arg, seen)
+            case "undo":
+                return ledger.undo_marks([(ref, before)], arg)
+        raise AssertionError(name)
 
 
-def test_undo_marks_restores_the_mark_before_and_only_its_own(make_stack: MakeStack) -> None:
-    ledger = ledger_of(make_stack)
-    assert ledger.begin_marks([OrderRef(1, OLD), OrderRef(3, OLD)], 100) == [True, True]
-    before = ledger.get_many([1, 2, 3])
-    assert ledger.begin_marks([OrderRef(1, NEW), OrderRef(2, NEW), OrderRef(3, NEW)], 200) == [True] * 3
-    assert ledger.begin_marks([OrderRef(3, NEW)], 300) == [True]  # another copy marked order 3 since
-    undo = [(OrderRef(i, NEW), before.get(i), 200) for i in (1, 2, 3)]
-    assert ledger.undo_marks(undo) == [True, True, False]
-    after = ledger.get_many([1, 2, 3])
-    assert (after[1].marked_version, after[1].marked_ms) == (OrderRef(1, OLD).version, 100)
-    assert (after[2].marked_version, after[2].marked_ms) == ("", 0)
-    assert (after[3].marked_version, after[3].marked_ms) == (OrderRef(3, NEW).version, 300)
+def _comparable(entry: LedgerEntry | None) -> LedgerEntry | None:
+    return None if entry is None else replace(entry, claim_token="")  # claim tokens are random
 
 
-def test_a_mark_record_refuses_a_version_another_copy_marked_since_the_batch_read_it(make_stack: MakeStack) -> None:
-    ledger = ledger_of(make_stack)
-    assert ledger.begin_marks([OrderRef(1, OLD)], 100) == [True]  # marked before the batch read it
-    assert ledger.begin_marks([OrderRef(1, OLD)], 150) == [True]  # another copy marked it since
-    seen = {1: 100, 2: 0, 3: 0}
-    assert ledger.begin_marks([OrderRef(1, OLD), OrderRef(2, OLD)], 200, seen) == [False, True]
-    assert ledger.begin_marks([OrderRef(2, OLD)], 200, seen) == [True]  # its own instant: a second try
-    assert ledger.finish_deliveries([(OrderRef(3, OLD), "key-3")], [OrderRef(1, OLD)], 300, {1: 150, 3: 0}) == [
-        True,
-        True,
-    ]
-    entries = ledger.get_many([1, 2, 3])
-    assert (entries[1].marked_ms, entries[2].marked_ms, entries[3].marked_ms) == (300, 200, 300)
+@pytest.fixture(scope="module")
+def shared_stack(
+    moto_endpoint: str, dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    stack = LocalStack(
+        LocalOptions(orders=0, store_dir=tmp_path_factory.mktemp("received")),
+        moto_endpoint=moto_endpoint,
+        dynamodb_endpoint=dynamodb_endpoint,
+    ).start()
+    yield stack
+    stack.stop()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(operations, min_size=1, max_size=25))
+def test_dynamodb_local_and_the_memory_store_give_the_same_answers(
+    shared_stack: LocalStack, ops: list[tuple[str, OrderRef, Any]]
+) -> None:
+    both = Both(shared_stack, f"diff-{uuid.uuid4().hex[:8]}")
+    for op in ops:
+        if op[0] == "tick":
+            both.now += int(op[2])
+            continue
+        if op[0] == "claim":
+            both.run += 1
+        answers = [both.apply(ledger, op) for ledger in both.ledgers]
+        assert answers[0] == answers[1], op
+        entries = [_comparable(ledger.get_many([1, 2]).get(op[1].order_id)) for ledger in both.ledgers]
+        assert entries[0] == entries[1], op

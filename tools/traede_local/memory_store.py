@@ -83,6 +83,9 @@ class MemoryStore:
         with self._lock:
             return {k: _copy(self.items[k]) for k in keys if k in self.items}
 
+    def get(self, key: str) -> Item | None:
+        return self.get_many([key]).get(key)
+
     def scan(self, prefix: str) -> Iterator[Item]:
         with self._lock:
             found = [_copy(item) for key, item in sorted(self.items.items()) if key.startswith(prefix)]

@@ -343,8 +343,7 @@ class ExportLedger:
         )
 
     def last_poll(self) -> dict[str, Any] | None:
-        key = f"poller#{self._system_id}"
-        item = self.store.get_many([key]).get(key)
+        item = self.store.get(f"poller#{self._system_id}")
         if not item:
             return None
         return {k: (int(v["N"]) if "N" in v else v["S"]) for k, v in item.items() if k != "pk"}

@@ -64,6 +64,10 @@ class Store(Protocol):
         """Strongly consistent reads of the items that exist, by key."""
         ...
 
+    def get(self, key: str) -> Item | None:
+        """One strongly consistent read (GetItem: what the operator's policy grants)."""
+        ...
+
     def scan(self, prefix: str) -> Iterator[Item]: ...
 
 
@@ -199,6 +203,10 @@ class DynamoStore:
                     found[item["pk"]["S"]] = dict(item)  # type: ignore[index]
                 request = dict(answer.get("UnprocessedKeys") or {})
         return found
+
+    def get(self, key: str) -> Item | None:
+        item = self._db.get_item(TableName=self.table_name, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return dict(item) if item else None  # type: ignore[arg-type]
 
     def scan(self, prefix: str) -> Iterator[Item]:
         for page in self._db.get_paginator("scan").paginate(
