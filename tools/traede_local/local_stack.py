@@ -28,7 +28,8 @@ from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answer
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import Invokable, LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders, wall_clock
+from traede_local.sandbox import TraedeSandbox, wall_clock
+from traede_local.seed import seed_large_orders, seed_orders
 from traede_local.template import Resolver, functions, load_template, resources_of_type
 from traede_ops.ops import peek_messages
 
