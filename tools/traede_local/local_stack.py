@@ -3,7 +3,7 @@
 `LocalStack` creates the template's queues in a moto server and its table in moto or DynamoDB
 Local (`LocalOptions.dynamodb`, or a shared `dynamodb_endpoint`), fills the secrets, and loads
 both functions with the environment the template gives them. Tests, the soak
-run, the benchmark and `traede-export run-local` all use it.
+run, the benchmark and `traede-local` all use it.
 """
 
 from __future__ import annotations
