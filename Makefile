@@ -27,7 +27,7 @@ $(BIN)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirement
 	touch $@
 
 local: setup  ## run the whole pipeline locally: moto + Traede sandbox + local receiving system
-	$(BIN)/traede-export run-local $(if $(LARGE),--large '$(LARGE)') $(if $(MAPPING),--mapping '$(MAPPING)') $(if $(METHOD),--method '$(METHOD)')
+	$(BIN)/traede-local run $(if $(LARGE),--large '$(LARGE)') $(if $(MAPPING),--mapping '$(MAPPING)') $(if $(METHOD),--method '$(METHOD)')
 
 unit: $(BIN)/.installed  ## the unit tier: in-memory fakes, no sockets, seconds (needs no DynamoDB Local)
 	$(BIN)/pytest -q tests/unit

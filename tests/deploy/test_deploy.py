@@ -30,7 +30,8 @@ from least_privilege import ALLOWED, FUNCTION_ROLES, SECRET_PARAMETERS
 from traede_local.events import load_event
 from traede_local.lambda_runtime import SqsEventSource
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders
+from traede_local.sandbox import TraedeSandbox
+from traede_local.seed import seed_large_orders, seed_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "traede-export"

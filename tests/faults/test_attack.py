@@ -21,7 +21,7 @@ from traede_export.ledger import ExportLedger, LedgerEntry
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_local.lambda_runtime import SqsEventSource
 from traede_local.local_stack import LocalStack, MakeStack
-from traede_local.sandbox import seed_large_orders
+from traede_local.seed import seed_large_orders
 from traede_local.template import load_template
 from traede_ops import cli
 from traede_ops.ops import Target, redrive

@@ -16,7 +16,7 @@ from test_contract import SYSTEM, eligible, send_order
 from traede_export.claim_check import Pointer
 from traede_export.models import Attr, OrderRef, order_attributes, version_of
 from traede_local.local_stack import LocalStack, MakeStack
-from traede_ops import cli
+from traede_ops import cli, output
 from traede_ops.ops import dead_letters, peek_messages
 
 pytestmark = pytest.mark.faults
@@ -206,7 +206,7 @@ def test_redrive_shows_a_failure_reason_with_square_brackets_as_written(
     for reason in reasons:
         attributes: dict[str, Any] = {Attr.FAILURE_REASON: {"DataType": "String", "StringValue": reason}}
         stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="{}", MessageAttributes=attributes)
-    monkeypatch.setattr(cli.console, "width", 400)  # no folding inside the words looked for
+    monkeypatch.setattr(output.console, "width", 400)  # no folding inside the words looked for
     capsys.readouterr()
     code = cli.main(["redrive", "--dlq-url", stack.dlq_url, "--dry-run"])
     shown = " ".join(capsys.readouterr().out.split())

@@ -22,7 +22,8 @@ from traede_export.traede import TraedeClient, TraedeError
 from traede_local.faults import OtherHost
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_orders
+from traede_local.sandbox import TraedeSandbox
+from traede_local.seed import seed_orders
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"

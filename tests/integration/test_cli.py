@@ -53,7 +53,7 @@ def drain(stack: LocalStack) -> None:
 # ------------------------------------------------------------------------------ help and usage
 
 
-@pytest.mark.parametrize("command", ["run-local", "replay", "reexport", "redrive", "status"])
+@pytest.mark.parametrize("command", ["map", "replay", "reexport", "redrive", "status"])
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         cli.main([command, "--help"])
@@ -337,25 +337,3 @@ def test_reexport_of_an_unknown_function_fails_cleanly(
     code = cli.main(["reexport", "--since", "2026-11-01T00:00:00Z", "--function", "nope"])
     assert code == cli.EXIT_FAILURE
     assert "ResourceNotFoundException" in capsys.readouterr().err
-
-
-def test_reexport_local(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(name, os.environ[name])  # the local run starts its own moto; restore ours after
-    code, out = run(capsys, "reexport", "--local", "--orders", "8", "--json")
-    assert code == cli.EXIT_OK, out
-    first, again = out["first_export"], out["reexport"]
-    assert first["enqueued"] == first["marked"] > 0
-    assert again["enqueued"] == again["redelivered"] == first["enqueued"] == out["queued"]
-    assert out["dead_letters"] == 0
-
-
-def test_run_local_json(
-    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(name, os.environ[name])
-    code, out = run(capsys, "run-local", "--orders", "6", "--store-dir", str(tmp_path), "--json")
-    assert code == cli.EXIT_OK and out["delivered"] == out["enqueued"] > 0 and out["failed"] == 0

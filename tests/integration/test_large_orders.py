@@ -13,9 +13,10 @@ import pytest
 
 from traede_export import wiring
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer
+from traede_local.export_query import strip_to_includes
 from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalStack
-from traede_local.sandbox import _strip, seed_large_orders
+from traede_local.seed import seed_large_orders
 from traede_ops import cli
 
 SYSTEM = "local-erp"
@@ -75,7 +76,7 @@ def traedes_json(stack: LocalStack, order_id: int) -> bytes:
     """The order as Traede's export serves it (with the stack's includes), as the poller forwards it."""
     assert stack.sandbox is not None
     includes = set(stack.poller.environment["EXPORT_INCLUDES"].split(","))
-    return json.dumps(_strip(stack.sandbox.order(order_id), includes)).encode()
+    return json.dumps(strip_to_includes(stack.sandbox.order(order_id), includes)).encode()
 
 
 def test_a_poll_with_12_large_and_30_small_orders_delivers_each_once_byte_identical(

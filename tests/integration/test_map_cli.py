@@ -1,4 +1,4 @@
-"""`traede-export map` (the preview, no AWS) and `run-local --mapping`, in-process through `cli.main`."""
+"""`traede-export map` (the preview, no AWS) and `traede-local run --mapping`, in-process through `main`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from traede_export.mapping import MAPPINGS_DIR
+from traede_local import cli as local_cli
 from traede_local.events import EVENTS
 from traede_ops import cli
 
@@ -124,17 +125,11 @@ def test_run_local_with_a_mapping(
 ) -> None:
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(name, os.environ[name])  # the local run starts its own moto; restore ours after
-    code, out, _ = run(
-        capsys,
-        "run-local",
-        "--orders",
-        "6",
-        "--store-dir",
-        str(tmp_path),
-        "--mapping",
-        "erp-purchase-order.jsonata",
-        "--json",
+    capsys.readouterr()
+    code = local_cli.main(
+        ["run", "--orders", "6", "--store-dir", str(tmp_path), "--mapping", "erp-purchase-order.jsonata", "--json"]
     )
+    out = json.loads(capsys.readouterr().out)
     assert code == cli.EXIT_OK and out["delivered"] == out["marked"] == out["enqueued"] > 0
     stored = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
     assert len(stored) == out["delivered"]

@@ -11,7 +11,7 @@ import requests
 
 from traede_local.faults import ReceiverFaults
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import seed_orders
+from traede_local.seed import seed_orders
 
 ORDER = seed_orders(1)[0]
 

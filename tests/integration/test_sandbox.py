@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from traede_local.faults import Faults
-from traede_local.sandbox import EXPORT_PATH, MARK_PATH, TraedeSandbox, seed_orders
+from traede_local.sandbox import EXPORT_PATH, MARK_PATH, TraedeSandbox
+from traede_local.seed import seed_orders
 
 TOKEN = "test-access-token"
 APP_KEY = "test-app-key"

@@ -25,7 +25,7 @@ from traede_bench.timing import (
     sqs_billed_requests,
     union_seconds,
 )
-from traede_local.sandbox import seed_orders
+from traede_local.seed import seed_orders
 
 
 @pytest.mark.parametrize("pending", [1, 7, 8, 9, 100, 1000, 1234])

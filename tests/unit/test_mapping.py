@@ -64,7 +64,12 @@ def test_erp_mapping_output_for_the_sample_order() -> None:
             "currencyCode": "EUR",
             "totalAmount": 9700,
             "lineCount": 2,
-            "source": {"system": "traede", "systemId": "erp-1", "idempotencyKey": BINDINGS.idempotency_key},
+            "source": {
+                "system": "traede",
+                "systemId": "erp-1",
+                "idempotencyKey": BINDINGS.idempotency_key,
+                "reexportSince": None,  # null, as the reference engine gives it: not left out
+            },
         },
         "supplier": {"vendorNo": "31", "name": "Tessitura Lombarda S.p.A.", "countryCode": "IT"},
         "lines": [
@@ -114,7 +119,12 @@ def test_erp_mapping_of_an_order_without_lines_or_optional_fields() -> None:
         "orderDate": "2026-11-21",
         "totalAmount": 0,
         "lineCount": 0,
-        "source": {"system": "traede", "systemId": "erp-1", "idempotencyKey": BINDINGS.idempotency_key},
+        "source": {
+            "system": "traede",
+            "systemId": "erp-1",
+            "idempotencyKey": BINDINGS.idempotency_key,
+            "reexportSince": None,  # null, as the reference engine gives it: not left out
+        },
     }
 
 

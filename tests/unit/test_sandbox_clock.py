@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 from traede_export.models import utc_text
 from traede_local.faults import Request
-from traede_local.sandbox import EXPORT_PATH, MARK_PATH, ManualClock, TraedeSandbox, seed_orders
+from traede_local.sandbox import EXPORT_PATH, MARK_PATH, ManualClock, TraedeSandbox
+from traede_local.seed import seed_orders
 
 AUTH = {"Authorization": "Bearer tok", "X-Traede-App-Key": "app"}
 START = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)

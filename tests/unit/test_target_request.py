@@ -60,7 +60,12 @@ def test_put_with_placeholders_static_headers_and_a_mapping() -> None:
     }
     body = json.loads(request.body)
     assert body["header"]["externalDocumentNo"] == "PO-4711"
-    assert body["header"]["source"] == {"system": "traede", "systemId": "erp-1", "idempotencyKey": KEY}
+    assert body["header"]["source"] == {
+        "system": "traede",
+        "systemId": "erp-1",
+        "idempotencyKey": KEY,
+        "reexportSince": None,
+    }
 
 
 def test_placeholder_values_are_url_encoded_as_one_segment() -> None:

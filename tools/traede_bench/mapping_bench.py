@@ -14,7 +14,7 @@ import sys
 import time
 
 from traede_export.mapping import SAMPLE_ORDER, Bindings, OrderMapping, bundled
-from traede_local.sandbox import seed_orders
+from traede_local.seed import seed_orders
 
 _IMPORT = "import time; t = time.perf_counter(); import jsonata; print(time.perf_counter() - t)"
 _COLD = (

@@ -30,7 +30,7 @@ from traede_bench.timing import RECEIVER, TRAEDE, CallCounts, Recorder, breakdow
 from traede_local.events import load_event
 from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalOptions, LocalStack
-from traede_local.sandbox import seed_orders
+from traede_local.seed import seed_orders
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 VISIBILITY = 900  # seconds: no redelivery of a slow batch during a measurement

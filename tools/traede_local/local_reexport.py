@@ -1,4 +1,4 @@
-"""`traede-export reexport --local`: a normal poll and drain, then a re-export, all on this machine."""
+"""`traede-local reexport`: a normal poll and drain, then a re-export, all on this machine."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `LocalStack` creates the template's queues in a moto server and its table in moto or DynamoDB
 Local (`LocalOptions.dynamodb`, or a shared `dynamodb_endpoint`), fills the secrets, and loads
 both functions with the environment the template gives them. Tests, the soak
-run, the benchmark and `traede-export run-local` all use it.
+run, the benchmark and `traede-local` all use it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from traede_local.dynamodb_local import ENDPOINT_VARIABLE, DynamoDBLocal, answer
 from traede_local.faults import Faults, ReceiverFaults
 from traede_local.lambda_runtime import Invokable, LocalFunction, SqsEventSource, queue_depth
 from traede_local.receiver import ReceivingSystem
-from traede_local.sandbox import TraedeSandbox, seed_large_orders, seed_orders, wall_clock
+from traede_local.sandbox import TraedeSandbox, wall_clock
+from traede_local.seed import seed_large_orders, seed_orders
 from traede_local.template import Resolver, functions, load_template, resources_of_type
 from traede_ops.ops import peek_messages
 

@@ -1,4 +1,4 @@
-"""`traede-export run-local`: poll once and drain the queue, all on this machine."""
+"""`traede-local run`: poll once and drain the queue, all on this machine."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """The order mapping: a JSONata expression that turns a Traede order into the ERP's request body.
 
 The mapping reads the order as its input and the bindings `$system_id`, `$idempotency_key` and
-`$reexport_since`. Its result must be a JSON object or array. Mappings are files in the bundled
-`mappings/` folder next to this module (packaged into the layer by `sam build`); an absolute
-path is used as it is (local runs, tests, the preview).
+`$reexport_since` (JSON null unless the run is a re-export, as in the JavaScript reference engine).
+Its result must be a JSON object or array. Mappings are files in the bundled `mappings/` folder
+next to this module (packaged into the layer by `sam build`); an absolute path is used as it is
+(local runs, tests, the preview).
 """
 
 from __future__ import annotations
@@ -30,11 +31,19 @@ class Bindings:
     reexport_since: str | None = None
 
     def as_jsonata(self) -> dict[str, Any]:
-        return {
+        """The bindings as jsonata-python takes them: None as JSON null, as the reference engine binds it.
+
+        jsonata-python reads a Python None as undefined, which drops the field from the result; the
+        JavaScript engine (the JSONata Exerciser, where users try their mappings) binds null.
+        """
+        from jsonata import Utils
+
+        values = {
             "system_id": self.system_id,
             "idempotency_key": self.idempotency_key,
             "reexport_since": self.reexport_since,
         }
+        return {name: Utils.NULL_VALUE if value is None else value for name, value in values.items()}
 
 
 def resolve(name: str) -> Path:
