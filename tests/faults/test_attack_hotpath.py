@@ -120,7 +120,11 @@ class ConflictedDeliveryRecords:
     def __call__(self, params: dict[str, Any], **_: Any) -> Any:
         body = params.get("body", b"")
         body = body if isinstance(body, bytes) else body.encode()
-        if not self.key or b"delivered_version = :delivered_version" not in body or f'"{self.key}"'.encode() not in body:
+        if (
+            not self.key
+            or b"delivered_version = :delivered_version" not in body
+            or f'"{self.key}"'.encode() not in body
+        ):
             return None
         self.hits += 1
         items = json.loads(body).get("TransactItems")

@@ -8,9 +8,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError
+from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
+from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
 
 from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
@@ -22,38 +25,7 @@ from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import TraedeError
 from traede_local.memory_store import Fault, MemoryStore
 
-from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
 V1, V2 = "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"
-
-
-class FakeTarget:
-    def __init__(self) -> None:
-        self.posts: list[str] = []  # Idempotency-Keys, in order
-        self.answers: dict[int, DeliveryResult] = {}
-
-    def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
-        self.posts.append(idempotency_key)
-        return self.answers.get(json.loads(body)["id"], DeliveryResult(Outcome.DELIVERED, "HTTP 201", 201))
-
-
-class FakeTraede:
-    def __init__(self) -> None:
-        self.marked: list[int] = []
-        self.error: TraedeError | None = None
-
-    def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.marked.extend(order_id for order_id, _ in notes)
-
-
-class FakeDlq:
-    def __init__(self) -> None:
-        self.parked: list[OutboundMessage] = []
-
-    def send(self, messages: Sequence[OutboundMessage]) -> SendReport:
-        self.parked.extend(messages)
-        return SendReport(sent=[m.entry_id for m in messages])
 
 
 class Parts:
@@ -152,7 +124,7 @@ def test_a_mark_failure_fails_the_record_but_keeps_the_delivery(parts: Parts) ->
 def test_a_refused_mark_parks_the_order(parts: Parts) -> None:
     parts.traede.error = TraedeError("mark-as-exported answered HTTP 404", 404)
     out = parts.forward(copy(1, V1))
-    assert out.summary.mark_refused == 1 and [m.body for m in parts.dlq.parked] == [copy(1, V1).body]
+    assert out.summary.mark_refused == 1 and [m.body for m in parts.dlq.sent] == [copy(1, V1).body]
     assert parts.entry(1).marked_version == ""  # its record of the mark is taken back
 
 
@@ -222,7 +194,7 @@ def test_an_unreadable_record_is_parked_with_its_reason(parts: Parts) -> None:
     bad = UnreadableMessage("m-bad", "not json", "body is not JSON", 1)
     out = parts.forward(bad, copy(1, V1))
     assert out.results["m-bad"].ok and out.summary.invalid == 1
-    (parked,) = parts.dlq.parked
+    (parked,) = parts.dlq.sent
     assert parked.body == "not json"
     assert "body is not JSON" in parked.attributes[Attr.FAILURE_REASON]["StringValue"]
     assert parts.traede.marked == [1]  # its batch mate goes on
@@ -478,7 +450,7 @@ class SqsCharacterDlq(FakeDlq):
             for m in messages
             if not all(self._allowed(c) for a in m.attributes.values() for c in a.get("StringValue", ""))
         }
-        self.parked.extend(m for m in messages if m.entry_id not in bad)
+        self.sent.extend(m for m in messages if m.entry_id not in bad)
         return SendReport(
             sent=[m.entry_id for m in messages if m.entry_id not in bad],
             failed={i: "InvalidParameterValue: invalid characters" for i in bad},
@@ -494,6 +466,49 @@ def test_a_refusal_whose_erp_body_has_control_characters_is_still_parked_with_it
     parts.target.answers[1] = DeliveryResult(Outcome.REJECTED, "HTTP 400: \x1b[31mbad\x1b[0m sku\x00\x01", 400)
     out = parts.forward(copy(1, V1))
     assert out.results["m-1-" + V1].ok, out.results["m-1-" + V1].reason
-    (parked,) = parts.dlq.parked
+    (parked,) = parts.dlq.sent
     reason = parked.attributes[Attr.FAILURE_REASON]["StringValue"]
     assert "HTTP 400" in reason and "bad" in reason and "sku" in reason
+
+
+def test_a_copy_older_than_a_claimed_version_is_neither_posted_nor_marked(parts: Parts) -> None:
+    assert parts.ledger.claim(OrderRef(1, V2), "poll-2", 600)  # v2 is on the queue; nothing delivered yet
+    out = parts.forward(copy(1, V1, run_id="poll-1"))
+    assert parts.target.posts == [] and parts.traede.marked == []
+    assert out.summary.superseded == 1 and out.results["m-1-" + V1].ok
+
+
+def test_a_delivery_overtaken_by_a_newer_one_during_its_post_is_a_stale_delivery(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliver = parts.target.deliver
+
+    def overtaken(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        parts.delivered(1, V2)  # another container's v2 lands while this v1 POST runs
+        return deliver(body, idempotency_key, reexport_since)
+
+    monkeypatch.setattr(parts.target, "deliver", overtaken)
+    out = parts.forward(copy(1, V1))
+    assert out.summary.stale == 1 and out.summary.delivered == 0 and parts.traede.marked == []
+    assert out.results["m-1-" + V1].ok and "StaleDeliveries" in out.results["m-1-" + V1].reason
+    assert "an older version landed after a newer one" in caplog.text
+
+
+def test_a_reexport_post_recorded_on_its_own_is_no_stale_delivery(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Order 1 was delivered before the re-export's instant: its re-export copy is POSTed again and its
+    # record (made alone, while order 2's slow POST is still out) repeats the same version.
+    parts.delivered(1, V1)
+    deliver = parts.target.deliver
+
+    def slow_second(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
+        if json.loads(body)["id"] == 2:
+            time.sleep(0.2)
+        return deliver(body, idempotency_key, reexport_since)
+
+    monkeypatch.setattr(parts.target, "deliver", slow_second)
+    reexport = replace(copy(1, V1), reexport_since="2099-01-01T00:00:00Z")
+    out = parts.forward(reexport, copy(2, V1))
+    assert len(parts.target.posts) == 2 and out.summary.stale == 0
+    assert sorted(parts.traede.marked) == [1, 2]

@@ -7,13 +7,12 @@ runs the same writes on DynamoDB Local and compares).
 from __future__ import annotations
 
 import pytest
+from helpers.ledger import entry, seed
 
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
 from traede_export.protocol import LedgerEntry, State, state_of
 from traede_local.memory_store import Fault, MemoryStore
-
-from helpers.ledger import entry, seed
 
 OLD, NEW = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
 V_OLD, V_NEW = OrderRef(1, OLD).version, OrderRef(1, NEW).version

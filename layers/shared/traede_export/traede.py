@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,44 +128,12 @@ class TraedeClient:
         options: ExportOptions,
         stats: ExportStats,
         not_exported_since: datetime | None = None,
-        keep_going: Any = lambda: True,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield pages of orders not yet yielded in this run.
-
-        Works whether the server pages by our `limit`, by its own page size, or returns
-        everything at once. It stops on an empty page, a page larger than `limit` (paging
-        ignored), a page with nothing new (`page` ignored), or the hard cap. A short page is
-        not the end: the server may use a smaller page size than we asked for.
-        """
-        for page in range(MAX_PAGES):
-            if not keep_going():
-                stats.stopped_early = True
-                return
-            orders = self.export_page(options, page, not_exported_since)
-            stats.pages += 1
-            fresh = []
-            for order in orders:
-                order_id = order.get("id") if isinstance(order, dict) else None
-                if type(order_id) is int:  # not bool: `"id": true` is no order 1
-                    version = _version(order)
-                    if order_id in stats.seen and version <= stats.seen[order_id]:
-                        stats.duplicates += 1
-                        continue
-                    stats.seen[order_id] = version
-                else:  # an entry that is no order is seen once per run too, or a repeated page never ends
-                    fingerprint = _fingerprint(order)
-                    if fingerprint in stats.seen_invalid:
-                        stats.duplicates += 1
-                        continue
-                    stats.seen_invalid.add(fingerprint)
-                fresh.append(order)
-            stats.fetched += len(fresh)
-            if fresh:
-                yield fresh
-            if not orders or not fresh or len(orders) > options.page_size:
-                stats.page_repeated = bool(orders) and not fresh
-                return
-        stats.stopped_early = True
+        """Yield pages of orders not yet yielded in this run (see `walk_pages`)."""
+        return walk_pages(
+            lambda page: self.export_page(options, page, not_exported_since), options.page_size, stats, keep_going
+        )
 
     def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None:
         """Mark orders exported, each with a note for Traede's timeline: `[(order_id, note), ...]`."""
@@ -182,6 +150,47 @@ class TraedeClient:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise _answered("mark-as-exported", response)
+
+
+def walk_pages(
+    fetch: Callable[[int], list[Any]], page_size: int, stats: ExportStats, keep_going: Callable[[], bool]
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the pages `fetch(0)`, `fetch(1)`, ... with what this run has not yielded yet.
+
+    Works whether the server pages by our `limit`, by its own page size, or returns everything at
+    once. It stops on an empty page, a page larger than `limit` (paging ignored), a page with
+    nothing new (`page` ignored), or the hard cap. A short page is not the end: the server may use
+    a smaller page size than we asked for.
+    """
+    for page in range(MAX_PAGES):
+        if not keep_going():
+            stats.stopped_early = True
+            return
+        orders = fetch(page)
+        stats.pages += 1
+        fresh = []
+        for order in orders:
+            order_id = order.get("id") if isinstance(order, dict) else None
+            if type(order_id) is int:  # not bool: `"id": true` is no order 1
+                version = _version(order)
+                if order_id in stats.seen and version <= stats.seen[order_id]:
+                    stats.duplicates += 1
+                    continue
+                stats.seen[order_id] = version
+            else:  # an entry that is no order is seen once per run too, or a repeated page never ends
+                fingerprint = _fingerprint(order)
+                if fingerprint in stats.seen_invalid:
+                    stats.duplicates += 1
+                    continue
+                stats.seen_invalid.add(fingerprint)
+            fresh.append(order)
+        stats.fetched += len(fresh)
+        if fresh:
+            yield fresh
+        if not orders or not fresh or len(orders) > page_size:
+            stats.page_repeated = bool(orders) and not fresh
+            return
+    stats.stopped_early = True
 
 
 def _fingerprint(entry: Any) -> str:
