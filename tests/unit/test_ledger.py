@@ -120,7 +120,14 @@ def test_a_delivery_lease_refuses_a_version_older_than_one_claimed_delivered_or_
     assert ledger.record_marks([OrderRef(3, NEW)], "batch-x", {}) == [True]
     leases = [(OrderRef(i, OLD), f"key-{i}") for i in (1, 2, 3, 4)]
     assert ledger.begin_deliveries(leases, 60, "batch-a") == [False, False, False, True]
-    assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2")], 60, "batch-b") == [True]  # the same version may
+    assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2:reexport")], 60, "batch-b") == [True]  # a re-export may
+
+
+def test_a_delivery_lease_refuses_a_key_already_recorded_as_delivered(ledger: ExportLedger) -> None:
+    # Two copies read the ledger before either POSTed; the first delivered and recorded it. The
+    # second, planned on its stale read, must not POST again.
+    assert ledger.record_deliveries([(OrderRef(1, OLD), "key-1")]) == [True]
+    assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1")], 60, "batch-b") == [False]
 
 
 def test_end_delivery_gives_back_only_its_own_lease(ledger: ExportLedger) -> None:

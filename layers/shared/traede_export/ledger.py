@@ -32,7 +32,14 @@ MAX_REASON_CHARS = 500
 
 # What `models.version_of` writes; anything else in a version field came from an older release.
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-VERSION_FIELDS = ("enqueued_version", "delivering_version", "delivered_version", "marked_version", "rejected_version")
+VERSION_FIELDS = (
+    "enqueued_version",
+    "delivering_version",
+    "sent_version",
+    "delivered_version",
+    "marked_version",
+    "rejected_version",
+)
 _VALUE = re.compile(r":\w+")
 
 Witness = Callable[[LedgerEntry], bool]  # true when the entry shows that a write took effect
@@ -171,9 +178,11 @@ class ExportLedger:
                 "now": self._now(),
                 "token": token,
                 "delivering_version": ref.version,
+                "k": key,
                 "delivering_key": key,
                 "delivering_until": until,
                 "delivering_token": token,
+                "sent_version": ref.version,
             }
             updates.append(self._update(protocol.BEGIN_DELIVERY, ref.order_id, values))
             witnesses.append(
@@ -384,6 +393,7 @@ def _entry(item: Item) -> LedgerEntry:
         delivering_key=text("delivering_key"),
         delivering_until=number("delivering_until"),
         delivering_token=text("delivering_token"),
+        sent_version=text("sent_version"),
         delivered_version=text("delivered_version"),
         delivered_key=text("delivered_key"),
         delivered_ms=ms("delivered_ms", "delivered_at"),

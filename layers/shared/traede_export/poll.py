@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +69,7 @@ class Poller:
     lease_seconds: int
     claims: Offload
     workers: int = 8  # uploads and sends in flight at once
+    executor: Callable[[int], Executor] = ThreadPoolExecutor  # the simulation runs them inline
 
     def run(
         self,
@@ -80,7 +81,7 @@ class Poller:
         since = utc_text(not_exported_since) if not_exported_since else None
         result = PollResult(run_id=run_id, reexport_since=since)
         stats = ExportStats()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
+        with self.executor(self.workers) as pool:
             try:
                 for page in self.traede.iter_export(self.options, stats, not_exported_since, keep_going):
                     self._enqueue_page(page, result, pool, keep_going)
@@ -109,7 +110,7 @@ class Poller:
         self,
         page: list[dict[str, Any]],
         result: PollResult,
-        pool: ThreadPoolExecutor,
+        pool: Executor,
         keep_going: Callable[[], bool] = lambda: True,
     ) -> None:
         refs: list[tuple[OrderRef, dict[str, Any]]] = []

@@ -39,6 +39,7 @@ class LedgerEntry:
     delivering_key: str = ""
     delivering_until: int = 0
     delivering_token: str = ""
+    sent_version: str = ""  # the newest version ever POSTed (kept when the lease ends)
     delivered_version: str = ""  # the newest version the ERP accepted (2xx)
     delivered_key: str = ""
     delivered_ms: int = 0
@@ -48,8 +49,8 @@ class LedgerEntry:
     rejected_version: str = ""  # a version the ERP refused (4xx about its content)
 
     def newest(self) -> str:
-        """The newest version the ledger knows of: claimed, delivered or marked."""
-        return max(self.enqueued_version, self.delivered_version, self.marked_version)
+        """The newest version the ledger knows of: claimed, sent, delivered or marked."""
+        return max(self.enqueued_version, self.sent_version, self.delivered_version, self.marked_version)
 
     def arrived(self) -> str:
         """The newest version known to have reached the ERP: a mark follows a 2xx, even one whose
@@ -70,7 +71,7 @@ class State(StrEnum):
     DELIVERED = "delivered"  # the ERP accepted it; not (yet) marked
     MARKED = "marked"  # its mark is recorded: made, or being made by the record's owner
     REFUSED = "refused"  # the ERP refused its content: polls skip it until an edit, replay or redrive
-    SUPERSEDED = "superseded"  # a newer version was claimed, delivered or marked
+    SUPERSEDED = "superseded"  # a newer version was claimed, sent, delivered or marked
 
 
 def state_of(entry: LedgerEntry | None, version: str, now: float) -> State:
@@ -96,19 +97,22 @@ def state_of(entry: LedgerEntry | None, version: str, now: float) -> State:
 # Clauses shared by several rows. Values: :v the version written, :now epoch seconds, :token the
 # writing request's own token, :seen the mark token as the batch read it ("" if none).
 
-_NOT_SUPERSEDED = (
-    "(attribute_not_exists(enqueued_version) OR enqueued_version <= :v)"
-    " AND (attribute_not_exists(delivered_version) OR delivered_version <= :v)"
-    " AND (attribute_not_exists(marked_version) OR marked_version <= :v)"
+def _at_most_v(attribute: str) -> str:
+    return f"(attribute_not_exists({attribute}) OR {attribute} <= :v)"
+
+
+_NOT_DELIVERED_NEWER = _at_most_v("delivered_version")
+# Nothing newer claimed, sent, delivered or marked: the ERP never goes back to older content.
+_NOT_SUPERSEDED = " AND ".join(
+    _at_most_v(a) for a in ("enqueued_version", "sent_version", "delivered_version", "marked_version")
 )
-_NOT_DELIVERED_NEWER = "(attribute_not_exists(delivered_version) OR delivered_version <= :v)"
 _MARK = (
-    "(attribute_not_exists(enqueued_version) OR enqueued_version <= :v)"
-    f" AND {_NOT_DELIVERED_NEWER}"
-    " AND (attribute_not_exists(marked_version) OR marked_version < :v"
+    " AND ".join(_at_most_v(a) for a in ("enqueued_version", "sent_version", "delivered_version"))
+    + " AND (attribute_not_exists(marked_version) OR marked_version < :v"
     " OR (marked_version = :v AND mark_token IN (:seen, :token)))"
 )
 DELIVERY_LEASE = ("delivering_version", "delivering_key", "delivering_until", "delivering_token")
+SENT = "sent_version"  # the newest version ever POSTed: it may have reached the ERP, even with no answer
 MARK_RECORD = ("marked_version", "marked_ms", "mark_token")
 
 
@@ -170,11 +174,13 @@ BEGIN_DELIVERY = Transition(
     to="delivering",
     guard=(
         "(attribute_not_exists(delivering_until) OR delivering_until < :now OR delivering_token = :token)"
+        " AND (attribute_not_exists(delivered_key) OR delivered_key <> :k)"
         f" AND {_NOT_SUPERSEDED}"
     ),
-    sets=DELIVERY_LEASE,
-    why="one POST of an order on its way at a time, never older than what the ledger knows; a live"
-    " lease is never joined, even by a copy with the same Idempotency-Key",
+    sets=(*DELIVERY_LEASE, SENT),
+    why="one POST of an order on its way at a time, never older than what the ledger knows was claimed"
+    " or sent, never again under a key already recorded as delivered; a live lease is never joined,"
+    " even by a copy with the same Idempotency-Key",
 )
 END_DELIVERY = Transition(
     "end_delivery",
@@ -218,8 +224,8 @@ RECORD_MARK = Transition(
     to="marked",
     guard=_MARK,
     sets=MARK_RECORD,
-    why="written before the mark call: no newer version claimed, delivered or marked, nor this one"
-    " marked by another copy since the batch read it",
+    why="written before the mark call: no newer version claimed, sent, delivered or marked, nor this"
+    " one marked by another copy since the batch read it",
 )
 RECORD_DELIVERY_AND_MARK = Transition(
     "record_delivery_and_mark",
@@ -274,7 +280,7 @@ class Step(StrEnum):
     DELIVER = "deliver"  # POST one copy under the delivery lease, then mark
     MARK = "mark"  # delivered before and not marked since: mark only
     ALREADY_MARKED = "already_marked"  # nothing to do
-    SUPERSEDED = "superseded"  # a newer version is claimed, delivered or marked: no POST, no mark
+    SUPERSEDED = "superseded"  # a newer version is claimed, sent, delivered or marked: no POST, no mark
     WENT_BACKWARDS = "went_backwards"  # superseded, and Traede itself lists an older version (alarmed)
 
 
