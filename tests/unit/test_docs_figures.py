@@ -1,6 +1,7 @@
-"""Figures in the docs come from the commands that measure them.
+"""Figures in the docs come from the commands that measure them; nothing else types one.
 
-Each measuring command rewrites only its own marked block of docs/benchmarks.md.
+Each measuring command rewrites only its own marked block of docs/benchmarks.md; test counts are
+typed nowhere; release-to-release comparisons live in CHANGELOG.md; links between docs resolve.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from traede_bench import cold_start, doc, mapping_bench, measure_claims, measure_roundtrips
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").rglob("*.md")])
 TEXT = "# Title\n\nprose\n\n<!-- figures:a -->\nold a\n<!-- /figures:a -->\n\nmore prose\n"
 
 
@@ -71,3 +73,23 @@ def test_the_commands_write_markdown_tables() -> None:
     }
     assert "| identity.jsonata | 90 | 120 |" in mapping_bench.markdown(mapping, 2000)
     assert doc.demote("## Targets\n| a |") == "### Targets\n| a |"
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_doc_types_a_test_count(path: Path) -> None:
+    typed = re.findall(r"\b\d[\d,]*\s+(?:\w+\s+)?tests\b", path.read_text(encoding="utf-8"))
+    assert not typed, f"{path.name} types test counts {typed}: they go stale with every test"
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if p.name != "CHANGELOG.md"], ids=lambda p: p.name)
+def test_release_comparisons_live_in_the_changelog(path: Path) -> None:
+    assert "last release" not in path.read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_between_docs_resolve(path: Path) -> None:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address, or a heading of this page
+        assert (path.parent / target.split("#", 1)[0]).exists(), f"{path.name} links to missing {target}"
