@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test (about 15 s)")
     parser.add_argument("--poll-orders", type=int, help="orders in the one-poll measurement (default 10,000)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `bench` block")
+    doc.add_option(parser, "bench")
     args = parser.parse_args(argv)
     if args.doc and (args.quick or args.poll_orders):
         parser.error("--doc records the full run only (no --quick, no --poll-orders)")

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from traede_bench import doc
 from traede_local.template import ROOT, Resolver, functions, load_template
@@ -130,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mapping", help="TargetMapping parameter, e.g. builtin:generic-erp (jsonata then loads)")
     parser.add_argument("--top", type=int, default=0, help="also list the N slowest top-level imports")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `cold-start` block")
+    doc.add_option(parser, "cold-start")
     args = parser.parse_args(argv)
     if args.doc and args.mapping:
         parser.error("--doc records the template's defaults only (no --mapping)")

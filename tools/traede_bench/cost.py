@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench.cost", description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("bench-results/results.json"))
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `cost` block")
+    doc.add_option(parser, "cost")
     args = parser.parse_args(argv)
     per, source = load_per_order(args.results)
     data = report(per, source, Stack.read())

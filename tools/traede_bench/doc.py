@@ -8,6 +8,7 @@ on which commit and on what machine the figures were measured.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -76,3 +77,8 @@ def write_block(doc: Path, name: str, body: str, stamp_line: str | None = None) 
 def demote(markdown: str, levels: int = 1) -> str:
     """Headings one level down, so a command's own `## ...` sit under the doc's section."""
     return "\n".join("#" * levels + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def add_option(parser: argparse.ArgumentParser, name: str) -> None:
+    """`--doc FILE`: also write the figures into the block `name` of FILE (the Makefile passes the doc)."""
+    parser.add_argument("--doc", type=Path, help=f"also write the figures into this doc's `{name}` block")

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from traede_bench import doc
@@ -78,7 +77,7 @@ def measure(runs: int = 2000) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench.mapping_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=2000, help="orders mapped per figure (default 2000)")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `mapping` block")
+    doc.add_option(parser, "mapping")
     args = parser.parse_args(argv)
     result = measure(args.runs)
     print(json.dumps(result, indent=2))

@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -254,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--claims", type=int, default=2000, help="claims per measurement (default 2000)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per cell; the median is reported")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `claims` block")
+    doc.add_option(parser, "claims")
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # DynamoDB Local wants letters and digits only
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=40, help="orders in the sandbox (default 40)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--doc", type=Path, help="also write the figures into this doc's `roundtrips` block")
+    doc.add_option(parser, "roundtrips")
     args = parser.parse_args(argv)
     dynamodb = start_dynamodb_local()
     moto = start_moto()
