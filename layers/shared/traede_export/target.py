@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
@@ -115,6 +115,7 @@ RESERVED_HEADERS = frozenset({"idempotency-key", "content-type", "content-length
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOT_SEGMENTS = frozenset({".", ".."})  # RFC 3986 5.2.4: removed from a path before it is sent
 
 
 class RequestError(ValueError):
@@ -158,7 +159,12 @@ def build_request(
 
 
 def fill_url(url_template: str, order: Any) -> str:
-    """Replace each `{field}` with the order's value, URL-encoded as one path segment."""
+    """Replace each `{field}` with the order's value, URL-encoded as one path segment.
+
+    A value never changes which path segment it fills: one that makes its segment "." or ".."
+    is refused. requests and urllib3 drop such segments (and requests decodes %2E first, so
+    encoding the dots cannot help): `/purchase-orders/..` would be sent to the resource above.
+    """
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -174,7 +180,24 @@ def fill_url(url_template: str, order: Any) -> str:
                 f" for the TARGET_URL placeholder {{{name}}}"
             ) from None
 
-    return _PLACEHOLDER.sub(value, url_template)
+    end = min((i for i in (url_template.find("?"), url_template.find("#")) if i >= 0), default=len(url_template))
+    segments = []
+    for segment in url_template[:end].split("/"):
+        filled = _PLACEHOLDER.sub(value, segment)
+        if filled != segment and unquote(filled) in _DOT_SEGMENTS:
+            names = ", ".join(f"{{{name}}}" for name in _PLACEHOLDER.findall(segment))
+            raise RequestError(
+                f"order {_order_id(order)} would fill the TARGET_URL placeholder {names} with the dot segment"
+                f" {unquote(filled)!r}, which sends the request to another resource"
+            )
+        segments.append(filled)
+    return "/".join(segments) + _PLACEHOLDER.sub(value, url_template[end:])
+
+
+def sent_url(url: str) -> str:
+    """The URL as requests prepares it, i.e. as it goes on the wire: requoted, dot segments dropped.
+    ValueError (InvalidURL, ...) when requests cannot send to it."""
+    return requests.Request("GET", url).prepare().url or url
 
 
 def url_template_problem(url: str) -> str | None:
