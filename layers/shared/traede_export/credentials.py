@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from traede_export.errors import ConfigurationError
 from traede_export.http import header_value_problem
 from traede_export.target import RESERVED_HEADERS
 
@@ -20,7 +21,7 @@ SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quic
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 7230 token
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(ConfigurationError):
     """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
 
 

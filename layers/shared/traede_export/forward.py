@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.credentials import CredentialsError
+from traede_export.errors import ConfigurationError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger import LedgerEntry, PartialWrite
@@ -389,7 +389,7 @@ class Forwarder:
             result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return _ledger_unavailable(exc)
-        except CredentialsError:
+        except ConfigurationError:
             raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from traede_export.errors import ConfigurationError
 from traede_export.http import describe_redirect, header_value_problem
 from traede_export.mapping import Bindings, MappingError, OrderMapping
 
@@ -81,10 +82,14 @@ class TargetClient:
             response = self._session.request(
                 request.method, request.url, data=request.body, headers=request.headers, timeout=self._timeout
             )
-        except ValueError as exc:  # UnicodeEncodeError, InvalidURL, InvalidHeader: the request cannot be built
-            # Never str(exc): it may quote a header value.
-            reason = f"cannot send: the request is not valid HTTP ({type(exc).__name__})"
-            return DeliveryResult(Outcome.REJECTED, reason)
+        except ValueError as exc:
+            # InvalidURL, InvalidHeader, InvalidProxyURL...: what the order brings (the key, the
+            # placeholder values) was checked above, so the setup is wrong, for every order alike.
+            # Never str(exc): it may quote the URL or a header value.
+            raise ConfigurationError(
+                f"cannot send to the receiving system: requests refused the request ({type(exc).__name__});"
+                " check TARGET_URL, TARGET_STATIC_HEADERS, the target secret and any proxy variables"
+            ) from None
         except requests.RequestException as exc:
             return DeliveryResult(Outcome.FAILED, f"no answer from receiving system: {type(exc).__name__}")
         status = response.status_code
