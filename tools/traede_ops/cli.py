@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from traede_export.redact import masked_streams
 from traede_ops import ops
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -590,23 +591,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "endpoint_url", None):
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    try:
-        return int(args.func(args))
-    except ops.OpsError as exc:
-        return _fail(args, str(exc))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "AWS call")
-        return _fail(args, f"{operation} failed: {error.get('Code')}: {error.get('Message', exc)}")
-    except BotoCoreError as exc:
-        return _fail(args, str(exc))
-    except ModuleNotFoundError as exc:
-        # An operator's install has no local emulators; only the local commands need them.
-        if (exc.name or "").split(".")[0] not in LOCAL_EXTRA_MODULES:
-            raise
-        return _fail(args, f"this command runs the local stack: pip install 'traede-export[local]' ({exc})")
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+    # A secret this process knows (run-local, in-process handlers) never prints: see redact.py.
+    with masked_streams():
+        try:
+            return int(args.func(args))
+        except ops.OpsError as exc:
+            return _fail(args, str(exc))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            operation = getattr(exc, "operation_name", "AWS call")
+            return _fail(args, f"{operation} failed: {error.get('Code')}: {error.get('Message', exc)}")
+        except BotoCoreError as exc:
+            return _fail(args, str(exc))
+        except ModuleNotFoundError as exc:
+            # An operator's install has no local emulators; only the local commands need them.
+            if (exc.name or "").split(".")[0] not in LOCAL_EXTRA_MODULES:
+                raise
+            return _fail(args, f"this command runs the local stack: pip install 'traede-export[local]' ({exc})")
+        except KeyboardInterrupt:
+            return EXIT_FAILURE
 
 
 if __name__ == "__main__":

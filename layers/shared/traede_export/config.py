@@ -12,11 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
 from traede_export.errors import ConfigurationError
 from traede_export.filters import FilterGroup, parse_filter_groups
+from traede_export.redact import register
 from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
 
@@ -205,6 +206,14 @@ def _http(r: _Reader) -> HttpSettings:
     )
 
 
+def _url_password(url: str) -> tuple[str, str]:
+    """The password (or token) before a URL's last "@", as written and percent-decoded."""
+    user_info = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*(:/*|/+)", "", url.rpartition("@")[0])  # less any scheme
+    user, colon, password = user_info.partition(":")
+    secret = password if colon else user
+    return secret, unquote(secret)
+
+
 class _Reader:
     """Reads variables and collects every problem, so one message names them all."""
 
@@ -237,6 +246,7 @@ class _Reader:
         if "@" in value:
             # User info in any form, never echoed: a mistyped separator (`https//u:p@h`) hides it
             # from urlparse's netloc, and a "/", "?" or "#" in the password moves the "@" past it.
+            register(*_url_password(value))
             self._fail(
                 name,
                 "must not carry credentials (user:password@host): put them in the credentials secret"

@@ -19,6 +19,7 @@ import requests
 from traede_export.errors import ConfigurationError
 from traede_export.http import describe_redirect, header_value_problem
 from traede_export.mapping import Bindings, MappingError, OrderMapping
+from traede_export.redact import excerpt, mask
 
 
 class Outcome(StrEnum):
@@ -33,6 +34,10 @@ class DeliveryResult:
     outcome: Outcome
     reason: str
     status: int | None = None
+
+    def __post_init__(self) -> None:
+        # The reason travels to the logs, the DLQ and the ledger: an ERP's answer may quote our credentials.
+        object.__setattr__(self, "reason", mask(self.reason))
 
     @property
     def accepted(self) -> bool:
@@ -105,7 +110,7 @@ class TargetClient:
             # IETF Idempotency-Key draft: a request with this key is still in progress. Not proof of storage.
             reason = "HTTP 409: a request with this Idempotency-Key is still in progress; not proof of delivery"
             return DeliveryResult(Outcome.FAILED, reason, status)
-        detail = f"HTTP {status}: {response.text[:200]}"
+        detail = f"HTTP {status}: {excerpt(response.text)}"
         if 400 <= status < 500 and status not in TRANSIENT_4XX:
             return DeliveryResult(Outcome.REJECTED, detail, status)
         return DeliveryResult(Outcome.FAILED, detail, status)
