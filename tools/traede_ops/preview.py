@@ -14,6 +14,7 @@ from typing import Any
 
 from traede_export.mapping import OrderMapping
 from traede_export.models import InvalidOrder, idempotency_key
+from traede_export.samples import is_sample, sample_key
 from traede_export.target import RequestError, RequestShape, build_request, sent_url
 from traede_ops.replay import order_files, orders_in
 
@@ -54,6 +55,8 @@ def preview(
         for order in orders:
             since = reexport_since or order.reexport_since
             key = idempotency_key(system_id, order.ref, since)
+            if is_sample(order.body):  # a test event goes under its own key (samples.py)
+                key = sample_key(key)
             try:
                 request = build_request(url or "", shape, order.body, key, since)
                 # As requests will send it: it requotes the URL and drops dot segments from its path.

@@ -42,6 +42,7 @@ from traede_export.models import (
     string_attributes,
 )
 from traede_export.queue import OutboundMessage, SendReport
+from traede_export.samples import is_sample, sample_key
 from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import TraedeError
 
@@ -78,6 +79,7 @@ class ForwardSummary:
     stale: int = 0  # delivered, but a newer version had been delivered first
     went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
     large_missing: int = 0  # a large order's S3 object was gone
+    samples: int = 0  # test events (samples.py): delivered, never marked, never in the ledger
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0
@@ -269,7 +271,7 @@ class Forwarder:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
         out = BatchOutcome()
         out.summary.received = len(messages)
-        orders = [m for m in messages if isinstance(m, InboundOrder)]
+        orders = self._deliver_samples(out, [m for m in messages if isinstance(m, InboundOrder)], time_left)
         for bad in (m for m in messages if isinstance(m, UnreadableMessage)):
             out.summary.invalid += 1
             self._park_unreadable(out, bad)
@@ -293,6 +295,40 @@ class Forwarder:
             raise
         self._mark(out, [w for w in acting if w.mark], writes, time_left)
         return out
+
+    def _deliver_samples(
+        self, out: BatchOutcome, orders: list[InboundOrder], time_left: Callable[[], float]
+    ) -> list[InboundOrder]:
+        """POST the test events among `orders` (samples.py) and return the other orders.
+
+        A test event goes to the ERP under its own key, each time it is queued, and does nothing
+        else: it takes no lease, never reads or writes the ledger, is never marked, and never
+        supersedes (or counts as) a version of the real order with its id.
+        """
+        is_test = [is_sample(o.body) for o in orders]
+        samples = [o for o, test in zip(orders, is_test, strict=True) if test]
+
+        def post(sample: InboundOrder) -> DeliveryResult | None:
+            if time_left() <= 0:
+                return None
+            try:
+                return self._target.deliver(sample.body, sample_key(sample.key(self._system_id)), sample.reexport_since)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the type only, as in `_deliver`
+                return DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+
+        for sample, result in zip(samples, self._pool.map(post, samples), strict=True):
+            out.summary.samples += 1
+            if result is None:
+                self._settle(out, [sample], False, NOT_STARTED)
+            elif result.accepted:
+                self._settle(out, [sample], True, "test event delivered; never marked, not recorded in the ledger")
+            elif result.outcome is Outcome.REJECTED:
+                self._park(out, [sample], f"test event rejected by the receiving system: {result.reason}")
+            else:
+                self._settle(out, [sample], False, f"test event delivery failed: {result.reason}")
+        return [o for o, test in zip(orders, is_test, strict=True) if not test]
 
     # -- planning ------------------------------------------------------------------------
 
