@@ -40,6 +40,7 @@ METRICS = {
     "stale": "StaleDeliveries",
     "went_backwards": "VersionWentBackwards",
     "large_missing": "LargeOrderMissing",
+    "large_mismatch": "LargeOrderMismatch",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",

@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.errors import ConfigurationError
-from traede_export.events import UnresolvedLargeOrder
+from traede_export.events import MismatchedLargeOrder, UnresolvedLargeOrder
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
@@ -79,6 +79,7 @@ class ForwardSummary:
     stale: int = 0  # delivered, but a newer version had been delivered first
     went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
     large_missing: int = 0  # a large order's S3 object was gone
+    large_mismatch: int = 0  # a large order's S3 object held something else than its pointer names
     samples: int = 0  # test events (samples.py): delivered, never marked, never in the ledger
     marked: int = 0
     mark_calls: int = 0
@@ -265,7 +266,7 @@ class Forwarder:
 
     def forward(
         self,
-        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder],
+        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder | MismatchedLargeOrder],
         time_left: Callable[[], float],
     ) -> BatchOutcome:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
@@ -277,6 +278,8 @@ class Forwarder:
             self._park_unreadable(out, bad)
         for unresolved in (m for m in messages if isinstance(m, UnresolvedLargeOrder)):
             self._fail_unresolved(out, unresolved)
+        for replaced in (m for m in messages if isinstance(m, MismatchedLargeOrder)):
+            self._park_mismatched(out, replaced)
 
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
@@ -604,6 +607,21 @@ class Forwarder:
             try:
                 self._ledger.release(m.ref, m.run_id)
                 self._ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
+            except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
+                logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
+
+    def _park_mismatched(self, out: BatchOutcome, m: MismatchedLargeOrder) -> None:
+        """A large order's object that does not hold what its pointer names (replaced in the bucket) is
+        never delivered: parked with the reason, counted (LargeOrderMismatch, alarmed). The lease is
+        given back and a refusal forgotten, so the next poll uploads the order's real body again."""
+        out.summary.large_mismatch += 1
+        self._park_messages(out, [(m.message_id, m.body, m.attributes)], m.reason)
+        order_id = m.ref.order_id if m.ref else None
+        logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="parked", reason=m.reason)
+        if m.ref is not None and m.run_id is not None:
+            try:
+                self._ledger.release(m.ref, m.run_id)
+                self._ledger.forget_rejection(m.ref)
             except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
                 logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
 
