@@ -5,6 +5,7 @@ only the request shows it, alarmed as a failed invocation and never held against
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -73,7 +74,7 @@ def test_a_request_that_cannot_be_sent_fails_the_invocation_and_is_never_a_refus
     assert stack.poll()["enqueued"] == 0  # and no poll skips them as refused later
 
 
-def receive(stack: LocalStack) -> list[dict[str, Any]]:
+def receive(stack: LocalStack) -> Sequence[Mapping[str, Any]]:
     answer = stack.sqs.receive_message(
         QueueUrl=stack.queue_url,
         MaxNumberOfMessages=10,
@@ -81,4 +82,4 @@ def receive(stack: LocalStack) -> list[dict[str, Any]]:
         AttributeNames=["All"],
         MessageAttributeNames=["All"],
     )
-    return list(answer["Messages"])
+    return answer["Messages"]

@@ -14,6 +14,7 @@ import json
 import logging
 import traceback
 from collections.abc import Iterator
+
 import pytest
 
 from traede_export.config import ConfigError
@@ -55,6 +56,14 @@ def stack(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.start())
     yield stack
     server.stop()
+
+
+def table(found: dict[tuple[str, str], int]) -> str:
+    channels = list(dict.fromkeys(where for _, where in found))
+    rows = ["| secret | " + " | ".join(channels) + " |", "|---" * (len(channels) + 1) + "|"]
+    for secret in SECRETS:
+        rows.append(f"| {secret} | " + " | ".join(str(found[secret, where]) for where in channels) + " |")
+    return "\n".join(rows)
 
 
 def formatted(exc: BaseException) -> str:
@@ -99,18 +108,23 @@ def test_no_channel_carries_a_secret_after_a_faulty_run(
             cli_output.append(out + err)
 
     dead = stack.dlq_messages()
+    stdout = logs.out.splitlines()
     channels = {
         "logs": "\n".join(
-            [logs.out, logs.err, caplog.text] + [json.dumps(vars(r), default=str) for r in caplog.records]
+            [line for line in stdout if not line.startswith('{"_aws"')]
+            + [logs.err, caplog.text]
+            + [json.dumps(vars(r), default=str) for r in caplog.records]
         ),
+        "metrics (EMF)": "\n".join(line for line in stdout if line.startswith('{"_aws"')),
         "DLQ bodies and attributes": json.dumps([(m["Body"], m.get("MessageAttributes")) for m in dead]),
         "ledger": json.dumps(stack.dynamodb.scan(TableName=stack.table)["Items"]),
         "raised errors": "\n".join(errors),
         "CLI output": "\n".join(cli_output),
     }
     found = {
-        (secret, channel): text.count(canary) for secret, canary in SECRETS.items() for channel, text in channels.items()
+        (secret, where): text.count(canary) for secret, canary in SECRETS.items() for where, text in channels.items()
     }
+    print(table(found))  # the table of the closing note: `pytest -s` shows it
     assert found == dict.fromkeys(found, 0), {k: v for k, v in found.items() if v}
 
     # The run was faulty as intended: the secrets were quoted, and their place is masked.
@@ -120,4 +134,3 @@ def test_no_channel_carries_a_secret_after_a_faulty_run(
     assert "HTTP 401" in str(poll_error.value) and "*** with app key *** has expired" in str(poll_error.value)
     assert "the poller failed" in channels["CLI output"] and "***" in channels["CLI output"]
     assert "mark-as-exported failed" in logs.out and not sandbox.exported(SYSTEM)
-

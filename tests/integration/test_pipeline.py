@@ -191,7 +191,7 @@ def test_sample_sqs_event_is_delivered_as_a_test_event(make_stack: MakeStack) ->
     assert response == {"batchItemFailures": []}
     (delivery,) = stack.receiver.deliveries
     assert delivery.order_id == 4711 and delivery.idempotency_key.endswith(":test-event")
-    assert 4711 not in stack.sandbox.exported(SYSTEM)  # a test event is never marked (tests/faults/test_sample_events.py)
+    assert 4711 not in stack.sandbox.exported(SYSTEM)  # a test event is never marked (faults/test_sample_events.py)
 
 
 def test_sqs_event_helper_matches_the_sample_shape() -> None:

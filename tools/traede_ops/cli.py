@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-samples",
         action="store_true",
-        help="send test events (the bundled samples) to a deployed stack too: the ERP receives them, Traede is untouched",
+        help="send test events (the bundled samples) to a deployed stack too: the ERP receives them, Traede not",
     )
     p.set_defaults(func=cmd_replay)
 

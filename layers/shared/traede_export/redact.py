@@ -135,7 +135,7 @@ class _MaskingStream:
 def masked_streams() -> Iterator[None]:
     """stdout and stderr masked for the duration (the CLI's output, whatever prints it)."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _MaskingStream(saved[0]), _MaskingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout, sys.stderr = _MaskingStream(saved[0]), _MaskingStream(saved[1])
     try:
         yield
     finally:
