@@ -50,8 +50,7 @@ def register(*values: str | None) -> None:
             _, _, credential = value.partition(" ")
             if len(credential) >= MIN_CHARS:
                 _forms.update(_forms_of(credential))
-        # Longest first, so a form that contains another is masked whole.
-        _pattern = re.compile("|".join(re.escape(f) for f in sorted(_forms, key=len, reverse=True)))
+        _pattern = re.compile(_trie(_forms))
 
 
 def _forms_of(value: str) -> set[str]:
@@ -64,6 +63,34 @@ def _forms_of(value: str) -> set[str]:
         json.dumps(value, ensure_ascii=False)[1:-1],
         escaped.replace("/", "\\/"),  # PHP's json_encode escapes "/" by default
     }
+
+
+def _trie(words: Iterable[str]) -> str:
+    """One regex matching any of `words`, as a trie: its cost does not grow with their number, and
+    at each point the longest word wins (a greedy optional tail), so `Bearer <token>` is masked whole."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = []
+        for char, child in sorted(node.items()):
+            if not char:
+                continue
+            chain = re.escape(char)
+            while len(child) == 1 and "" not in child:  # a run without branches: no group, no recursion
+                char, child = next(iter(child.items()))
+                chain += re.escape(char)
+            branches.append(chain + pattern(child))
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(root)
 
 
 def mask(text: str) -> str:
