@@ -10,10 +10,12 @@ runtime and Invoke API report them) and the operator CLI's output.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -41,7 +43,9 @@ SECRETS = {
 
 
 @pytest.fixture
-def stack(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+def faulty(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalStack, io.StringIO]]:
+    """The stack, and what the functions' Powertools handler writes. That handler is set up by the
+    first cold start in this process, on whatever stdout was then: its stream is swapped for the test."""
     stack: LocalStack = make_stack(orders=6, overrides={"POWERTOOLS_LOG_LEVEL": "DEBUG"})
     target = {"X-Api-Key": API_KEY, "X-Tenant": TENANT}
     env = stack.forwarder.environment
@@ -54,7 +58,13 @@ def stack(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     stack.receiver.required_headers = target
     server = LambdaEndpoint({"poller": stack.poller})
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.start())
-    yield stack
+    stack.poller.cold_start()
+    service = logging.getLogger(stack.poller.environment["POWERTOOLS_SERVICE_NAME"])
+    handler: logging.StreamHandler[Any] = getattr(service, "powertools_handler")  # noqa: B009 - set by Powertools
+    lines = io.StringIO()
+    previous = handler.setStream(lines)
+    yield stack, lines
+    handler.setStream(previous)
     server.stop()
 
 
@@ -72,8 +82,9 @@ def formatted(exc: BaseException) -> str:
 
 
 def test_no_channel_carries_a_secret_after_a_faulty_run(
-    stack: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    faulty: tuple[LocalStack, io.StringIO], caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    stack, powertools = faulty
     caplog.set_level(logging.DEBUG)
     sandbox, receiver = stack.sandbox, stack.receiver
     pending = sandbox.pending(SYSTEM)
@@ -111,7 +122,8 @@ def test_no_channel_carries_a_secret_after_a_faulty_run(
     stdout = logs.out.splitlines()
     channels = {
         "logs": "\n".join(
-            [line for line in stdout if not line.startswith('{"_aws"')]
+            [powertools.getvalue()]
+            + [line for line in stdout if not line.startswith('{"_aws"')]
             + [logs.err, caplog.text]
             + [json.dumps(vars(r), default=str) for r in caplog.records]
         ),
@@ -133,4 +145,4 @@ def test_no_channel_carries_a_secret_after_a_faulty_run(
     assert len(refusals) == len(forbidden) and all("X-Api-Key ***, X-Tenant *** has" in r for r in refusals)
     assert "HTTP 401" in str(poll_error.value) and "*** with app key *** has expired" in str(poll_error.value)
     assert "the poller failed" in channels["CLI output"] and "***" in channels["CLI output"]
-    assert "mark-as-exported failed" in logs.out and not sandbox.exported(SYSTEM)
+    assert "mark-as-exported failed" in powertools.getvalue() and not sandbox.exported(SYSTEM)
