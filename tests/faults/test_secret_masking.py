@@ -145,4 +145,4 @@ def test_no_channel_carries_a_secret_after_a_faulty_run(
     assert len(refusals) == len(forbidden) and all("X-Api-Key ***, X-Tenant *** has" in r for r in refusals)
     assert "HTTP 401" in str(poll_error.value) and "*** with app key *** has expired" in str(poll_error.value)
     assert "the poller failed" in channels["CLI output"] and "***" in channels["CLI output"]
-    assert "mark-as-exported failed" in powertools.getvalue() and not sandbox.exported(SYSTEM)
+    assert "mark-as-exported failed" in channels["logs"] and not sandbox.exported(SYSTEM)
