@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.credentials import CredentialsError
-from traede_export.events import UnresolvedLargeOrder
+from traede_export.errors import ConfigurationError
+from traede_export.events import MismatchedLargeOrder, UnresolvedLargeOrder
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger import LedgerEntry, PartialWrite
 from traede_export.models import (
@@ -42,6 +42,7 @@ from traede_export.models import (
     string_attributes,
 )
 from traede_export.queue import OutboundMessage, SendReport
+from traede_export.samples import is_sample, sample_key
 from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import TraedeError
 
@@ -78,6 +79,8 @@ class ForwardSummary:
     stale: int = 0  # delivered, but a newer version had been delivered first
     went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
     large_missing: int = 0  # a large order's S3 object was gone
+    large_mismatch: int = 0  # a large order's S3 object held something else than its pointer names
+    samples: int = 0  # test events (samples.py): delivered, never marked, never in the ledger
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0
@@ -263,18 +266,20 @@ class Forwarder:
 
     def forward(
         self,
-        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder],
+        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder | MismatchedLargeOrder],
         time_left: Callable[[], float],
     ) -> BatchOutcome:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
         out = BatchOutcome()
         out.summary.received = len(messages)
-        orders = [m for m in messages if isinstance(m, InboundOrder)]
+        orders = self._deliver_samples(out, [m for m in messages if isinstance(m, InboundOrder)], time_left)
         for bad in (m for m in messages if isinstance(m, UnreadableMessage)):
             out.summary.invalid += 1
             self._park_unreadable(out, bad)
         for unresolved in (m for m in messages if isinstance(m, UnresolvedLargeOrder)):
             self._fail_unresolved(out, unresolved)
+        for replaced in (m for m in messages if isinstance(m, MismatchedLargeOrder)):
+            self._park_mismatched(out, replaced)
 
         ledger = self._ledger.get_many(o.ref.order_id for o in orders)
         work = [self._plan(out, copies, ledger.get(copies[0].ref.order_id)) for copies in _by_order(orders)]
@@ -293,6 +298,40 @@ class Forwarder:
             raise
         self._mark(out, [w for w in acting if w.mark], writes, time_left)
         return out
+
+    def _deliver_samples(
+        self, out: BatchOutcome, orders: list[InboundOrder], time_left: Callable[[], float]
+    ) -> list[InboundOrder]:
+        """POST the test events among `orders` (samples.py) and return the other orders.
+
+        A test event goes to the ERP under its own key, each time it is queued, and does nothing
+        else: it takes no lease, never reads or writes the ledger, is never marked, and never
+        supersedes (or counts as) a version of the real order with its id.
+        """
+        is_test = [is_sample(o.body) for o in orders]
+        samples = [o for o, test in zip(orders, is_test, strict=True) if test]
+
+        def post(sample: InboundOrder) -> DeliveryResult | None:
+            if time_left() <= 0:
+                return None
+            try:
+                return self._target.deliver(sample.body, sample_key(sample.key(self._system_id)), sample.reexport_since)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the type only, as in `_deliver`
+                return DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+
+        for sample, result in zip(samples, self._pool.map(post, samples), strict=True):
+            out.summary.samples += 1
+            if result is None:
+                self._settle(out, [sample], False, NOT_STARTED)
+            elif result.accepted:
+                self._settle(out, [sample], True, "test event delivered; never marked, not recorded in the ledger")
+            elif result.outcome is Outcome.REJECTED:
+                self._park(out, [sample], f"test event rejected by the receiving system: {result.reason}")
+            else:
+                self._settle(out, [sample], False, f"test event delivery failed: {result.reason}")
+        return [o for o, test in zip(orders, is_test, strict=True) if not test]
 
     # -- planning ------------------------------------------------------------------------
 
@@ -389,7 +428,7 @@ class Forwarder:
             result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return _ledger_unavailable(exc)
-        except CredentialsError:
+        except ConfigurationError:
             raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.
@@ -568,6 +607,21 @@ class Forwarder:
             try:
                 self._ledger.release(m.ref, m.run_id)
                 self._ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
+            except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
+                logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
+
+    def _park_mismatched(self, out: BatchOutcome, m: MismatchedLargeOrder) -> None:
+        """A large order's object that does not hold what its pointer names (replaced in the bucket) is
+        never delivered: parked with the reason, counted (LargeOrderMismatch, alarmed). The lease is
+        given back and a refusal forgotten, so the next poll uploads the order's real body again."""
+        out.summary.large_mismatch += 1
+        self._park_messages(out, [(m.message_id, m.body, m.attributes)], m.reason)
+        order_id = m.ref.order_id if m.ref else None
+        logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="parked", reason=m.reason)
+        if m.ref is not None and m.run_id is not None:
+            try:
+                self._ledger.release(m.ref, m.run_id)
+                self._ledger.forget_rejection(m.ref)
             except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
                 logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
 

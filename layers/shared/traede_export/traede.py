@@ -13,6 +13,7 @@ from traede_export.config import ExportOptions
 from traede_export.filters import encode_filter_groups
 from traede_export.http import describe_redirect
 from traede_export.models import MAX_MARK_BATCH, version_of
+from traede_export.redact import excerpt, mask
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
@@ -24,10 +25,11 @@ NOT_ABOUT_THE_ORDERS = frozenset({401, 403, 407, 408, 429})
 
 
 class TraedeError(RuntimeError):
-    """Traede answered with an error, an unexpected body, or not at all."""
+    """Traede answered with an error, an unexpected body, or not at all. The message is masked:
+    Traede's answer may quote our token or app key (see redact.py)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(mask(message))
         self.status = status
 
     @property
@@ -42,7 +44,7 @@ def _answered(what: str, response: requests.Response) -> TraedeError:
         return TraedeError(
             f"{what} answered {redirect}; redirects are never followed: check TRAEDE_API_URL", response.status_code
         )
-    return TraedeError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}", response.status_code)
+    return TraedeError(f"{what} answered HTTP {response.status_code}: {excerpt(response.text)}", response.status_code)
 
 
 def export_params(
