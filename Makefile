@@ -11,6 +11,8 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 export DYNAMODB_LOCAL_DIR := $(abspath .cache/dynamodb-local)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
+# Each measuring target rewrites its own marked block here: no figure in the docs is typed by hand.
+FIGURES_DOC := docs/benchmarks.md
 
 .PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping cost ci clean
 
@@ -43,13 +45,13 @@ overlap-20x: setup  ## the overlapping-polls race 20 times in a row on DynamoDB 
 		"tests/faults/test_exactly_once.py::test_two_overlapping_polls_enqueue_each_order_once"
 
 measure-claims: setup  ## the poller's claims on DynamoDB Local: parallel UpdateItems vs TransactWriteItems
-	$(BIN)/python -m traede_bench.measure_claims
+	$(BIN)/python -m traede_bench.measure_claims --doc $(FIGURES_DOC)
 
 measure-roundtrips: setup  ## DynamoDB round trips per poll and per forwarder batch of 10, counted on the wire
-	$(BIN)/python -m traede_bench.measure_roundtrips
+	$(BIN)/python -m traede_bench.measure_roundtrips --doc $(FIGURES_DOC)
 
 cold-start: setup  ## each handler's import time: median of fresh interpreters (RUNS=15)
-	$(BIN)/python -m traede_bench.cold_start --runs $(or $(RUNS),15)
+	$(BIN)/python -m traede_bench.cold_start --runs $(or $(RUNS),15) --doc $(FIGURES_DOC)
 
 lint: setup validate
 	$(BIN)/ruff check .
@@ -80,14 +82,14 @@ checkov: .venv-checkov/.installed  ## security scan of the template, offline
 build: setup .venv-sam/.installed  ## sam build without Docker (needs python3.12 on PATH: the venv's)
 	time .venv-sam/bin/sam build --template template.yaml
 
-bench: setup  ## where time goes, the targets, per-order figures: writes bench-results/ (1-2 minutes)
-	$(BIN)/python -m traede_bench
+bench: setup  ## where time goes, the targets, per-order figures: writes bench-results/ and its block of docs/benchmarks.md
+	$(BIN)/python -m traede_bench --doc $(FIGURES_DOC)
 
 cost: setup  ## monthly AWS cost and backlog drain time, from bench-results/results.json if present
-	$(BIN)/python -m traede_bench.cost
+	$(BIN)/python -m traede_bench.cost --doc $(FIGURES_DOC)
 
 bench-mapping: setup  ## JSONata import, cold-start check and per-order mapping time (a few seconds)
-	$(BIN)/python -m traede_bench.mapping_bench
+	$(BIN)/python -m traede_bench.mapping_bench --doc $(FIGURES_DOC)
 
 ci: lint checkov build test
 

@@ -15,12 +15,13 @@ from traede_export.config import ForwarderConfig
 from traede_export.events import read_record
 from traede_export.forward import partial_batch_response
 from traede_export.http import arm_deadline
+from traede_export.redact import json_dumps
 from traede_export.wiring import build_forwarder
 
 if TYPE_CHECKING:  # a TypedDict, for the annotation only: importing Powertools' batch package costs ~30 ms
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-logger = Logger()
+logger = Logger(json_serializer=json_dumps)  # every line masked: see redact.py
 metrics = Metrics()
 CONFIG = ForwarderConfig.from_env()  # a bad value fails the cold start, naming the variable
 RUNTIME = build_forwarder(CONFIG)
@@ -39,6 +40,7 @@ METRICS = {
     "stale": "StaleDeliveries",
     "went_backwards": "VersionWentBackwards",
     "large_missing": "LargeOrderMissing",
+    "large_mismatch": "LargeOrderMismatch",
     "superseded": "OrdersSuperseded",
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",

@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from traede_export.config import PollerConfig
 from traede_export.events import reexport_since
 from traede_export.http import arm_deadline
+from traede_export.redact import json_dumps
 from traede_export.wiring import build_poller
 
-logger = Logger()
+logger = Logger(json_serializer=json_dumps)  # every line masked: see redact.py
 metrics = Metrics()
 CONFIG = PollerConfig.from_env()  # a bad value fails the cold start, naming the variable
 RUNTIME = build_poller(CONFIG)

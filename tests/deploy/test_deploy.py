@@ -5,7 +5,7 @@ SAM-translated template.yaml, both fed by one Traede sandbox, each with its own 
 system. Then moto's IAM authorization is switched on and every call is made as AWS would make
 it: each function in its own process with its deployed environment and its own role's
 credentials (STS AssumeRole), the SQS event source with the forwarder's role, and the operator
-CLI (`traede-export --stack NAME`) under the README's operator policy.
+CLI (`traede-export --stack NAME`) under the operator policy in docs/deploy-and-security.md.
 See deploy_stack.py for what moto's CloudFormation lacks and how this works around it.
 """
 
@@ -34,6 +34,7 @@ from traede_local.sandbox import TraedeSandbox
 from traede_local.seed import seed_large_orders, seed_orders
 
 ROOT = Path(__file__).resolve().parents[2]
+DOC = "docs/deploy-and-security.md"  # where operators find the policy
 CLI = Path(sys.executable).parent / "traede-export"
 ORDERS = 12  # seeded: ids 1001..1012; 1004 is a draft and 1008 closed (not exported by default)
 LARGE = 1013  # about 1.5 MiB: travels through the large-order bucket (claim-check)
@@ -44,11 +45,11 @@ TRAEDE = {"access_token": "tok-deploy-test", "app_key": "app-deploy-test"}
 
 
 def operator_policy(stack: str) -> dict[str, Any]:
-    """The README's operator policy, for this stack: the one document operators copy."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### IAM policy for operators", 1)[1]
+    """The documented operator policy, for this stack: the one document operators copy."""
+    doc = (ROOT / DOC).read_text()
+    section = doc.split("## IAM policy for operators", 1)[1]
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
-    assert block, "README: no JSON policy under 'IAM policy for operators'"
+    assert block, f"{DOC}: no JSON policy under 'IAM policy for operators'"
     text = block.group(1).replace("REGION", REGION).replace("ACCOUNT", ACCOUNT).replace("STACK", stack)
     return dict(json.loads(text))
 
@@ -59,7 +60,7 @@ class Stack:
     receiver: ReceivingSystem
     system_id: str
     secrets: dict[str, str]  # TraedeSecret / TargetSecret -> ARN (created alongside)
-    operator: dict[str, str] = field(default_factory=dict)  # credentials under the README policy
+    operator: dict[str, str] = field(default_factory=dict)  # credentials under the documented operator policy
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property

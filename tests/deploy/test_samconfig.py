@@ -1,4 +1,4 @@
-"""The second-system example is the same in samconfig.toml and the README, and is a valid config env."""
+"""The second-system example is the same in samconfig.toml and the deploy doc, and is a valid config env."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def _example_from_samconfig() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_readme_shows_the_samconfig_example() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Several receiving systems from one Traede account", 1)[1]
+def test_the_deploy_doc_shows_the_samconfig_example() -> None:
+    doc = (ROOT / "docs" / "deploy-and-security.md").read_text()
+    section = doc.split("## Several receiving systems from one Traede account", 1)[1]
     shown = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
     assert shown and shown.group(1) == _example_from_samconfig()
 

@@ -1,6 +1,6 @@
 """Soak: 300+ orders through repeated polls, redeliveries and the DLQ with ~30% faults per hop.
 
-Run with `make soak` (`pytest -m soak -s`). It prints its figures as JSON (README, "Measured").
+Run with `make soak` (`pytest -m soak -s`). It prints its figures as JSON (docs/benchmarks.md says what it asserts).
 """
 
 from __future__ import annotations

@@ -307,8 +307,8 @@ class SimMarker:
         if how == "404":
             raise TraedeError("mark-as-exported answered HTTP 404", 404)
         w = self._world
-        for order_id, note in notes:
-            key = note.rsplit("Idempotency-Key ", 1)[1]
+        for order_id, text in notes:
+            key = text.rsplit("Idempotency-Key ", 1)[1]
             version = key.split(":", 3)[3].split(":reexport:")[0]
             if (order_id, version) not in {(o, v) for o, v, _ in w.stored}:
                 w.violations.append(f"order {order_id} marked on {version}, which the ERP never stored")
@@ -614,7 +614,9 @@ class ExportMachine(RuleBasedStateMachine):
             current = version_of(updated_at)
             if order_id in w.swallowed and w.latest_stored(order_id) < current:
                 continue  # the API's mark is not conditional on a version: counted, not a failure
-            assert w.latest_stored(order_id) == current, f"order {order_id}: ERP has {w.latest_stored(order_id)}, Traede {current}"
+            assert w.latest_stored(order_id) == current, (
+                f"order {order_id}: ERP has {w.latest_stored(order_id)}, Traede {current}"
+            )
             assert order_id not in w.pending(), f"order {order_id} still pending in Traede"
         assert not w.queue and not w.dlq
 

@@ -55,7 +55,7 @@ def test_preview_with_the_erp_mapping_a_put_url_and_headers(capsys: pytest.Captu
     first, second = out["requests"]
     assert first["file"] == ORDER_FILE and second["file"] == SQS_FILE
     assert first["method"] == "PUT" and first["url"] == "https://erp.example.com/purchase-orders/PO-4711"
-    key = "traede:erp-1:4711:2026-11-24T15:30:45.000000Z"
+    key = "traede:erp-1:4711:2026-11-24T15:30:45.000000Z:test-event"  # the samples are test events: their own key
     assert first["headers"] == {"Content-Type": "application/json", "X-Erp-Company": "CRONUS", "Idempotency-Key": key}
     assert first["body"]["header"]["externalDocumentNo"] == "PO-4711"
     assert [line["lineNo"] for line in first["body"]["lines"]] == [10, 20]

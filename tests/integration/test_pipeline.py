@@ -184,12 +184,14 @@ def test_poller_rejects_a_bad_reexport_value(make_stack: MakeStack) -> None:
     assert stack.queue_depth(stack.queue_url) == 0
 
 
-def test_sample_sqs_event_is_accepted_by_the_forwarder(make_stack: MakeStack) -> None:
+def test_sample_sqs_event_is_delivered_as_a_test_event(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(orders=1)
     stack.sandbox.add_orders([load_event("order")])
     response = stack.forwarder.invoke(load_event("sqs-order"))
     assert response == {"batchItemFailures": []}
-    assert 4711 in stack.sandbox.exported(SYSTEM)
+    (delivery,) = stack.receiver.deliveries
+    assert delivery.order_id == 4711 and delivery.idempotency_key.endswith(":test-event")
+    assert 4711 not in stack.sandbox.exported(SYSTEM)  # a test event is never marked (faults/test_sample_events.py)
 
 
 def test_sqs_event_helper_matches_the_sample_shape() -> None:

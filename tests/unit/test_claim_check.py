@@ -8,17 +8,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
 from traede_export.claim_check import (
+    LEGACY_POINTER_CLASS,
     MAX_THRESHOLD_BYTES,
     POINTER_CLASS,
     SIZE_ATTRIBUTE,
     ClaimCheck,
+    LargeOrderMismatch,
     LargeOrderMissing,
     Pointer,
     is_pointer,
     object_key,
     payload_size,
 )
-from traede_export.events import UnresolvedLargeOrder, read_record
+from traede_export.events import MismatchedLargeOrder, UnresolvedLargeOrder, read_record
 from traede_export.models import InboundOrder, OrderRef, idempotency_key, order_attributes
 
 BUCKET = "large-orders"
@@ -95,7 +97,8 @@ def test_a_pointer_to_another_bucket_is_refused(s3: Any) -> None:
 @pytest.mark.parametrize("threshold", [0, MAX_THRESHOLD_BYTES + 1])
 def test_a_threshold_outside_the_safe_range_is_refused(threshold: int) -> None:
     with pytest.raises(ValueError, match="threshold"):
-        ClaimCheck(object(), BUCKET, threshold)
+        no_client: Any = None  # refused before the client is used
+        ClaimCheck(no_client, BUCKET, threshold)
 
 
 def _record(body: str, attributes: dict[str, dict[str, str]]) -> SQSRecord:
@@ -116,7 +119,8 @@ def test_reading_a_pointer_record_gives_the_order_and_keeps_the_pointer_for_park
     order = {"id": 7, "updated_at": "2026-01-01T00:00:00Z", "lines": ["x" * 2000]}
     body = json.dumps(order)
     attributes = order_attributes("erp", OrderRef.from_order(order), "run-1", None)
-    pointer_body, with_size = claims.offload(object_key(7, "v", body.encode()), body, attributes)
+    key = object_key(7, OrderRef.from_order(order).version, body.encode())
+    pointer_body, with_size = claims.offload(key, body, attributes)
 
     read = read_record(_record(pointer_body, with_size), claims)
     assert isinstance(read, InboundOrder)
@@ -147,3 +151,47 @@ def test_an_order_is_offloaded_under_its_versions_content_addressed_key(s3: Any)
     pointer = Pointer.parse(pointer_body)
     assert pointer is not None and pointer.key == object_key(7, ref.version, body.encode())
     assert claims.resolve(pointer) == body
+
+
+def test_the_older_extended_clients_pointer_class_is_read() -> None:
+    body = json.dumps([LEGACY_POINTER_CLASS, {"s3BucketName": BUCKET, "s3Key": "k"}])
+    assert Pointer.parse(body) == Pointer(BUCKET, "k")
+
+
+def _offloaded(claims: ClaimCheck, order: dict[str, Any], key: str | None = None) -> tuple[str, Any]:
+    body = json.dumps(order)
+    ref = OrderRef.from_order(order)
+    return claims.offload(
+        key or object_key(ref.order_id, ref.version, body.encode()), body, order_attributes("erp", ref, "run-1", None)
+    )
+
+
+def test_an_object_replaced_in_the_bucket_is_a_mismatch(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET, threshold=1024)
+    mine = {"id": 7, "updated_at": "2026-01-01T00:00:00Z", "lines": ["x" * 2000]}
+    pointer_body, attributes = _offloaded(claims, mine)
+    pointer = Pointer.parse(pointer_body)
+    assert pointer is not None
+    for replacement, what in (
+        ({**mine, "id": 8}, "it holds order 8, its message names order 7"),
+        ({**mine, "updated_at": "2026-02-01T00:00:00Z"}, "it holds version 2026-02-01T00:00:00.000000Z of order 7"),
+        ({**mine, "lines": ["y" * 2000]}, "does not hold the bytes its key names"),  # same id and version
+    ):
+        s3.put_object(Bucket=BUCKET, Key=pointer.key, Body=json.dumps(replacement).encode())
+        with pytest.raises(LargeOrderMismatch):
+            claims.resolve(pointer)
+        read = read_record(_record(pointer_body, attributes), claims)
+        assert isinstance(read, MismatchedLargeOrder), what
+        assert what in read.reason and pointer.key in read.reason
+        assert (read.ref, read.run_id, read.body) == (OrderRef.from_order(mine), "run-1", pointer_body)
+
+
+def test_a_key_of_another_form_is_checked_against_the_message_only(s3: Any) -> None:
+    claims = ClaimCheck(s3, BUCKET, threshold=1024)
+    mine = {"id": 7, "updated_at": "2026-01-01T00:00:00Z", "lines": ["x" * 2000]}
+    pointer_body, attributes = _offloaded(claims, mine, key="3f8c1a52-6d6e-4e55-9c1f-1b2b3c4d5e6f")  # awslabs style
+    assert isinstance(read_record(_record(pointer_body, attributes), claims), InboundOrder)
+    pointer = Pointer.parse(pointer_body)
+    assert pointer is not None
+    s3.put_object(Bucket=BUCKET, Key=pointer.key, Body=json.dumps({**mine, "id": 8}).encode())
+    assert isinstance(read_record(_record(pointer_body, attributes), claims), MismatchedLargeOrder)

@@ -99,9 +99,31 @@ def test_empty_environment_names_each_required_variable() -> None:
     assert str(info.value).count("is required") == 6
 
 
-@pytest.mark.parametrize("url", ["https://erp:s3cretpw@erp.example/orders", "ftp://erp:s3cretpw@erp.example/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://erp:s3cretpw@erp.example/orders",
+        "ftp://erp:s3cretpw@erp.example/x",
+        "https//erp:s3cretpw@erp.example/orders",  # the scheme separator mistyped: no netloc at all
+        "https:/erp:s3cretpw@erp.example/orders",
+        "https://erp:s3cretpw/x@erp.example/orders",  # a "/" in the password moves the "@" into the path
+        "https://erp:s3cretpw?x@erp.example/orders",
+        "https://erp:s3cretpw#x@erp.example/orders",
+    ],
+)
 def test_a_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
     # Credentials belong in the secret: an environment value is visible to anyone who can read the function.
     with pytest.raises(ConfigError, match=Env.TARGET_URL) as info:
         ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: url})
     assert "s3cretpw" not in str(info.value)
+
+
+def test_a_url_that_is_not_http_is_shown_without_its_query() -> None:
+    with pytest.raises(ConfigError) as info:
+        ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: "htps://erp.example/orders?api_key=s3cretpw#x"})
+    assert "'htps://erp.example/orders'" in str(info.value) and "s3cretpw" not in str(info.value)
+
+
+def test_an_unparseable_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match=Env.TARGET_URL):
+        ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: "https://[::1/orders"})

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 
+from helpers.simulation import ExportMachine
 from hypothesis import HealthCheck, settings
 
 from traede_export.ledger_store import Store
 from traede_local.memory_store import MemoryStore
-
-from helpers.simulation import ExportMachine
 
 settings.register_profile(
     "ci", max_examples=300, stateful_step_count=40, deadline=None, derandomize=True,

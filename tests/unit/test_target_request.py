@@ -19,6 +19,7 @@ from traede_export.target import (
     build_request,
     fill_url,
     parse_static_headers,
+    sent_url,
     url_template_problem,
 )
 from traede_local.events import load_event
@@ -71,6 +72,35 @@ def test_put_with_placeholders_static_headers_and_a_mapping() -> None:
 def test_placeholder_values_are_url_encoded_as_one_segment() -> None:
     order = {**ORDER, "order_number": "PO 47/11?x=1&y#z"}
     assert fill_url("https://erp/po/{order_number}", order) == "https://erp/po/PO%2047%2F11%3Fx%3D1%26y%23z"
+
+
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("https://erp/po/{order_number}", ".."),
+        ("https://erp/po/{order_number}", "."),
+        ("https://erp/po/{order_number}/lines", ".."),
+        ("https://erp/po/.{order_number}", "."),  # the template's own dot makes ".." with the value
+        ("https://erp/po/%2E{order_number}", "."),  # requests decodes %2E before it drops dot segments
+    ],
+)
+def test_a_value_that_makes_a_dot_segment_is_an_error_for_that_order(template: str, value: str) -> None:
+    with pytest.raises(RequestError, match=r"order 4711 .*\{order_number\}.*dot segment"):
+        fill_url(template, {**ORDER, "order_number": value})
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "url"),
+    [
+        ("https://erp/po/{order_number}", "...", "https://erp/po/..."),
+        ("https://erp/po/{order_number}", "%2E%2E", "https://erp/po/%252E%252E"),
+        ("https://erp/po/x{order_number}", "..", "https://erp/po/x.."),
+        ("https://erp/po?n={order_number}", "..", "https://erp/po?n=.."),  # the query is never normalised
+    ],
+)
+def test_dots_that_leave_their_segment_in_place_are_sent(template: str, value: str, url: str) -> None:
+    filled = fill_url(template, {**ORDER, "order_number": value})
+    assert filled == url and sent_url(filled) == url
 
 
 @pytest.mark.parametrize(

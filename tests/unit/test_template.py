@@ -322,6 +322,12 @@ def test_dashboard_and_alarms_use_metrics_the_code_emits(tpl: dict[str, Any]) ->
     assert {"PollSucceeded", "OrdersDelivered", "OrdersRejected", "MarkFailures"} <= custom
 
 
+def test_every_alarm_has_a_row_in_the_runbook(tpl: dict[str, Any]) -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+Alarm)` \|", runbook, re.MULTILINE))
+    assert set(_resources(tpl, "AWS::CloudWatch::Alarm")) == rows
+
+
 # ---------------------------------------------------------------- large orders (claim-check)
 
 

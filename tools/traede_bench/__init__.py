@@ -4,5 +4,6 @@ Modules: `timing` (call hooks and the wall-clock breakdown), `scenarios` (what i
 stack's parts), `poll_worker` (the poll in a fresh interpreter), `receiver_worker` (the receiving system in a
 process of its own), `report` (results.json, the
 markdown table, the plot), `cost` (monthly AWS cost and backlog drain from the per-order figures),
-`mapping_bench` and `measure_claims` (two focused measurements).
+`mapping_bench`, `measure_claims`, `measure_roundtrips` and `cold_start` (focused measurements), `doc` (each
+command's marked block of docs/benchmarks.md).
 """

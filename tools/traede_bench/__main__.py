@@ -1,4 +1,4 @@
-"""`python -m traede_bench [--quick] [--out DIR]` (what `make bench` runs): the benchmark; see the package docstring."""
+"""`python -m traede_bench [--quick] [--out DIR] [--doc FILE]` (`make bench`): see the package docstring."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from traede_bench import report, scenarios
+from traede_bench import doc, report, scenarios
 from traede_bench.timing import Recorder, install
 
 
@@ -74,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test (about 15 s)")
     parser.add_argument("--poll-orders", type=int, help="orders in the one-poll measurement (default 10,000)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    doc.add_option(parser, "bench")
     args = parser.parse_args(argv)
+    if args.doc and (args.quick or args.poll_orders):
+        parser.error("--doc records the full run only (no --quick, no --poll-orders)")
     args.out.mkdir(parents=True, exist_ok=True)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
     if args.poll_orders:
@@ -84,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run(plan, args.out, lambda: (sink.flush(), sink.tell())[1])
     paths = report.write(results, args.out)
     print(paths[1].read_text(encoding="utf-8"))
+    if args.doc:
+        doc.write_block(args.doc, "bench", doc.demote(paths[1].read_text(encoding="utf-8")))
+        paths.append(args.doc)
     print(f"run took {results['run_seconds']:.0f} s; wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -8,7 +8,7 @@ built at import), no network call (secrets are read on the first request). The C
 CPU figure is the steadier one. `--top N` adds the
 slowest modules of one more run under `python -X importtime`.
 
-`python -m traede_bench.cold_start [--runs 15] [--top 0]`
+`python -m traede_bench.cold_start [--runs 15] [--top 0] [--doc FILE]`
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from traede_bench import doc
 from traede_local.template import ROOT, Resolver, functions, load_template
 
 LAYER = ROOT / "layers" / "shared"
@@ -108,14 +109,33 @@ def top_modules(env: dict[str, str], cwd: str, count: int) -> list[tuple[int, st
     return sorted(rows, reverse=True)[:count]
 
 
+def markdown(rows: dict[str, dict[str, object]], runs: int) -> str:
+    lines = [
+        f"Fresh interpreters per handler: {runs}. Target: under {TARGET_MS} ms.",
+        "",
+        "| handler | median ms | min ms | max ms | median CPU ms | also loaded | under target |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for name, r in rows.items():
+        ok = "yes" if float(str(r["median_ms"])) < TARGET_MS else "NO"
+        cells = [name, r["median_ms"], r["min_ms"], r["max_ms"], r["median_cpu_ms"], r["loaded"], ok]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per handler (default 15)")
     parser.add_argument("--mapping", help="TargetMapping parameter, e.g. builtin:generic-erp (jsonata then loads)")
     parser.add_argument("--top", type=int, default=0, help="also list the N slowest top-level imports")
     parser.add_argument("--json", action="store_true")
+    doc.add_option(parser, "cold-start")
     args = parser.parse_args(argv)
+    if args.doc and args.mapping:
+        parser.error("--doc records the template's defaults only (no --mapping)")
     rows = measure(args.runs, {"TargetMapping": args.mapping} if args.mapping else {})
+    if args.doc:
+        doc.write_block(args.doc, "cold-start", markdown(rows, args.runs))
     if args.json:
         print(json.dumps({k: {f: v for f, v in r.items() if f != "env"} for k, r in rows.items()}, indent=2))
         return 0

@@ -1,6 +1,6 @@
 """What the stack costs in AWS each month, and how long a first deploy takes to drain a backlog (`make cost`).
 
-`python -m traede_bench.cost [--results bench-results/results.json] [--json]`
+`python -m traede_bench.cost [--results bench-results/results.json] [--json] [--doc FILE]`
 
 Inputs: the per-order figures `make bench` measured (calls, DynamoDB units, SQS billed requests,
 handler seconds, log bytes), or `DEFAULTS` (from a full run on this project's 2-core machine)
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from traede_bench import doc
 from traede_export.ledger import RETENTION_SECONDS
 from traede_local.template import TEMPLATE, load_template, resources_of_type
 
@@ -252,8 +253,9 @@ def render(data: dict[str, Any]) -> str:
     out.append("")
     for volume, line in data["biggest_line"].items():
         share = tables[volume][line] / sum(tables[volume].values())
-        out.append(f"Biggest line at {volume:,} orders/day: {line} ({share:.0%}).")
+        out.append(f"- Biggest line at {volume:,} orders/day: {line} ({share:.0%}).")
     a = data["assumptions"]
+    out.append("")
     out.append(
         f"Assumed: {a['large_order_share']:.1%} of orders are over the 256 KiB claim-check threshold and go "
         f"through S3 ({a['large_order_mb']} MB each, one PUT and one GET, kept 30 days by the lifecycle rule); "
@@ -267,10 +269,11 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"Backlog of {b['pending']:,} pending orders at the first deploy: about {b['drain_seconds'] / 60:.0f} minutes, "
         f"bounded by {b['bounded_by']}.",
-        f"  poller: {b['orders_per_poll_run']:,} orders per run within its Timeout, {b['poll_runs']} run(s), "
+        "",
+        f"- poller: {b['orders_per_poll_run']:,} orders per run within its Timeout, {b['poll_runs']} run(s), "
         f"{b['poll_bound_seconds'] / 60:.1f} min; forwarder: {b['forwarder_orders_per_second']:.0f} orders/s with "
-        f"ForwarderMaxConcurrency={stack['forwarder_max_concurrency']}, {b['forward_bound_seconds'] / 60:.1f} min; "
-        f"{b['lease_note']}.",
+        f"ForwarderMaxConcurrency={stack['forwarder_max_concurrency']}, {b['forward_bound_seconds'] / 60:.1f} min;"
+        f" {b['lease_note']}.",
     ]
     return "\n".join(out)
 
@@ -279,10 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m traede_bench.cost", description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("bench-results/results.json"))
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    doc.add_option(parser, "cost")
     args = parser.parse_args(argv)
     per, source = load_per_order(args.results)
     data = report(per, source, Stack.read())
     print(json.dumps(data, indent=2) if args.json else render(data))
+    if args.doc:
+        doc.write_block(args.doc, "cost", render(data))
     return 0
 
 

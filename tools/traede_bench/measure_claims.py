@@ -20,7 +20,7 @@ reported as the median milliseconds per claim. DynamoDB Local runs on this machi
 trip costs far less than from a Lambda to DynamoDB: the ratio of round trips matters as much as
 these times. In AWS a transactional write also costs 2 write units per item instead of 1.
 
-`python -m traede_bench.measure_claims [--claims 2000] [--repeat 3] [--json]`
+`python -m traede_bench.measure_claims [--claims 2000] [--repeat 3] [--json] [--doc FILE]`
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from traede_bench import doc
 from traede_export.ledger import ExportLedger
 from traede_export.ledger_store import DynamoStore
 from traede_export.models import OrderRef, chunk
@@ -237,11 +238,23 @@ def measure(claims: int, repeat: int) -> list[Row]:
     return rows
 
 
+def markdown(rows: Sequence[Row], repeat: int) -> str:
+    lines = [
+        f"Median of {repeat} measurements per cell; milliseconds per claim, and DynamoDB calls.",
+        "",
+        "| scenario | method | ms per claim | calls |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [f"| {r.scenario} | {r.method} | {r.ms_per_claim:.3f} | {r.calls} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", type=int, default=2000, help="claims per measurement (default 2000)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per cell; the median is reported")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    doc.add_option(parser, "claims")
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # DynamoDB Local wants letters and digits only
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -249,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with dynamodb_local():
         rows = measure(args.claims, args.repeat)
+    if args.doc:
+        doc.write_block(args.doc, "claims", markdown(rows, args.repeat))
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:

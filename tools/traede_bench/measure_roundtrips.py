@@ -12,7 +12,7 @@ session counts every HTTP request to DynamoDB, retries included, by operation. S
   marked.
 
 The sandbox holds `--orders` orders, some of them not pending (drafts, closed): enough for two
-batches of 10. `python -m traede_bench.measure_roundtrips [--orders 40] [--json]`
+batches of 10. `python -m traede_bench.measure_roundtrips [--orders 40] [--json] [--doc FILE]`
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from traede_bench import doc
 from traede_export import wiring
 from traede_local.dynamodb_local import start_dynamodb_local
 from traede_local.local_stack import LocalOptions, LocalStack, start_moto
@@ -83,10 +84,18 @@ def measure(orders: int, moto_endpoint: str, dynamodb_endpoint: str) -> dict[str
     return rows
 
 
+def markdown(rows: dict[str, dict[str, int]]) -> str:
+    lines = ["| scenario | round trips | by operation |", "|---|---:|---|"]
+    for name, ops in rows.items():
+        lines.append(f"| {name} | {sum(ops.values())} | " + ", ".join(f"{op} {n}" for op, n in ops.items()) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=40, help="orders in the sandbox (default 40)")
     parser.add_argument("--json", action="store_true")
+    doc.add_option(parser, "roundtrips")
     args = parser.parse_args(argv)
     dynamodb = start_dynamodb_local()
     moto = start_moto()
@@ -96,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         moto.stop()
         dynamodb.stop()
+    if args.doc:
+        doc.write_block(args.doc, "roundtrips", markdown(rows))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.table import Table
 
+from traede_export.redact import masked_streams
 from traede_ops.commands.reexport import since
 from traede_ops.output import EXIT_FAILURE, EXIT_OK, console, fail, progress, show
 
@@ -168,14 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in LOCAL_EXTRA_MODULES:
-            raise
-        return fail(args, f"the local stack needs the local extra: pip install 'traede-export[local]' ({exc})")
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+    # The handlers run in this process and read the real credentials (TRAEDE_ACCESS_TOKEN, ...): masked.
+    with masked_streams():
+        try:
+            return int(args.func(args))
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in LOCAL_EXTRA_MODULES:
+                raise
+            return fail(args, f"the local stack needs the local extra: pip install 'traede-export[local]' ({exc})")
+        except KeyboardInterrupt:
+            return EXIT_FAILURE
 
 
 if __name__ == "__main__":

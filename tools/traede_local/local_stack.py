@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, cast
 
 import boto3
 
@@ -32,6 +32,9 @@ from traede_local.sandbox import TraedeSandbox, wall_clock
 from traede_local.seed import seed_large_orders, seed_orders
 from traede_local.template import Resolver, functions, load_template, resources_of_type
 from traede_ops.ops import peek_messages
+
+if TYPE_CHECKING:  # boto3-stubs
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
 
 REGION = "us-east-1"
 TARGET_AUTH_HEADER = "X-Api-Key"
@@ -95,7 +98,7 @@ class MakeStack(Protocol):
     def __call__(self, **options: Unpack[StackOptions]) -> LocalStack: ...
 
 
-def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+def _lifecycle_rule(rule: dict[str, Any]) -> LifecycleRuleTypeDef:
     """A CloudFormation lifecycle rule in the S3 API's shape."""
     out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": ""}}
     if "ExpirationInDays" in rule:
@@ -103,7 +106,7 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "AbortIncompleteMultipartUpload" in rule:
         days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
         out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
-    return out
+    return cast("LifecycleRuleTypeDef", out)
 
 
 class MotoServer:

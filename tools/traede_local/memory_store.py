@@ -242,4 +242,4 @@ def _compare(left: Any, op: str, right: Any) -> bool:
         return bool(left != right)
     if isinstance(left, bool):
         return False
-    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+    return bool({"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op])

@@ -7,7 +7,8 @@ array is accepted and the order is identified by its Idempotency-Key
 
 Order of checks per request: `latency` sleep, then `required_headers` (401; a request that fails
 auth is never faulted, as in the Traede sandbox), then the injected fault, then validation (400),
-permanent rejection of `reject_ids` (422), and the duplicate check (409, only with
+permanent rejection of `reject_ids` (422), `forbidden_ids` (403, quoting the credentials the request
+carried, as careless ERPs do: "API key ... has no access"), and the duplicate check (409, only with
 `conflict_on_duplicate`); otherwise the order is stored and answered 201. The fault
 `accepted_but_502` stores the order and then answers 502: the ambiguous outcome a client must
 resolve with its Idempotency-Key.
@@ -79,6 +80,7 @@ class ReceivingSystem(LocalServer):
         self.faults = faults or ReceiverFaults()
         self.reject_ids = set(reject_ids)
         self.fail_ids: set[int] = set()  # answered 503 every time: a transient failure that never clears
+        self.forbidden_ids: set[int] = set()  # answered 403, quoting the request's credential headers
         self.delays: dict[str, float] = {}  # Idempotency-Key -> seconds to wait before storing (a slow write)
         self._attempts_by_order: dict[int, int] = {}
         self.required_headers = dict(required_headers or {})
@@ -170,6 +172,9 @@ class ReceivingSystem(LocalServer):
             self._attempts_by_order[order_id] = self._attempts_by_order.get(order_id, 0) + 1
         if order_id in self.fail_ids:
             return Reply(503, {"error": "unavailable", "message": f"order {order_id} cannot be stored right now"})
+        if order_id in self.forbidden_ids:
+            quoted = ", ".join(f"{name} {headers.get(name.lower())}" for name in self.required_headers)
+            return Reply(403, {"error": "forbidden", "message": f"{quoted} has no access to order {order_id}"})
         if order_id in self.reject_ids:
             return Reply(422, {"error": "rejected", "reason": f"order {order_id} is not valid for this system"})
         if key in self.delays:

@@ -16,6 +16,7 @@ includes) is traede_local.export_query; the seeded orders are traede_local.seed.
 
 Faults (`Faults`) apply to every authenticated request before any work; a request that fails
 auth always gets its 401. `redirect = (status, location)` answers every request with that redirect.
+`credentials_expired` answers every request 401, quoting the token and app key it carried.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class TraedeSandbox(LocalServer):
         self.notes: dict[int, str] = {}
         self.requests_log: list[dict[str, Any]] = []
         self.redirect: tuple[int, str] | None = None  # (status, Location) for every request: a moved API
+        self.credentials_expired = False  # 401 for every request, quoting its credentials
         self.add_orders(orders)
 
     @property
@@ -192,6 +194,10 @@ class TraedeSandbox(LocalServer):
             return Reply(404, {"error": f"no route {request.path}"})
         if request.method != routes[request.path]:
             return Reply(405, {"error": f"{request.method} not allowed on {request.path}"})
+        if self.credentials_expired:
+            lower = {k.lower(): v for k, v in request.headers.items()}
+            auth, key = lower.get("authorization"), lower.get("x-traede-app-key")
+            return Reply(401, {"error": "unauthenticated", "message": f"{auth} with app key {key} has expired"})
         if not self._authorised(request.headers):
             return Reply(401, {"error": "unauthenticated", "message": "a valid bearer token and app key are required"})
         is_export = request.path == EXPORT_PATH

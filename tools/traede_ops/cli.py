@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.redact import masked_streams
 from traede_ops import moved, ops
 from traede_ops.commands import COMMANDS
 from traede_ops.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
@@ -29,18 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(COMMANDS).parse_args(argv)
     if getattr(args, "endpoint_url", None):
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    try:
-        return int(args.run(args))
-    except ops.OpsError as exc:
-        return fail(args, str(exc))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "AWS call")
-        return fail(args, f"{operation} failed: {error.get('Code')}: {error.get('Message', exc)}")
-    except BotoCoreError as exc:
-        return fail(args, str(exc))
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+    # A secret this process knows (e.g. read from the stack's Secrets Manager) never prints: see redact.py.
+    with masked_streams():
+        try:
+            return int(args.run(args))
+        except ops.OpsError as exc:
+            return fail(args, str(exc))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            operation = getattr(exc, "operation_name", "AWS call")
+            return fail(args, f"{operation} failed: {error.get('Code')}: {error.get('Message', exc)}")
+        except BotoCoreError as exc:
+            return fail(args, str(exc))
+        except KeyboardInterrupt:
+            return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -55,6 +56,19 @@ def client(service: str, region: str | None = None, **config: Any) -> Any:
 
 def local_endpoint() -> bool:
     return bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_SQS"))
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def loopback_queue() -> bool:
+    """SQS is an endpoint on this machine (moto, a local stack), not a deployed stack."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    try:
+        host = urlsplit(endpoint).hostname
+    except ValueError:
+        return False
+    return host in LOOPBACK
 
 
 # ------------------------------------------------------------------------------ target

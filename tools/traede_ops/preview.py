@@ -14,7 +14,8 @@ from typing import Any
 
 from traede_export.mapping import OrderMapping
 from traede_export.models import InvalidOrder, idempotency_key
-from traede_export.target import RequestError, RequestShape, build_request
+from traede_export.samples import is_sample, sample_key
+from traede_export.target import RequestError, RequestShape, build_request, sent_url
 from traede_ops.replay import order_files, orders_in
 
 
@@ -54,10 +55,18 @@ def preview(
         for order in orders:
             since = reexport_since or order.reexport_since
             key = idempotency_key(system_id, order.ref, since)
+            if is_sample(order.body):  # a test event goes under its own key (samples.py)
+                key = sample_key(key)
             try:
                 request = build_request(url or "", shape, order.body, key, since)
+                # As requests will send it: it requotes the URL and drops dot segments from its path.
+                sent = sent_url(request.url) if request.url else ""
             except RequestError as exc:
                 results.append(Preview(str(path), order.ref.order_id, False, error=str(exc)))
+                continue
+            except ValueError as exc:  # never str(exc): requests quotes the whole URL
+                error = f"the URL cannot be sent ({type(exc).__name__}): check TARGET_URL"
+                results.append(Preview(str(path), order.ref.order_id, False, error=error))
                 continue
             results.append(
                 Preview(
@@ -65,7 +74,7 @@ def preview(
                     order.ref.order_id,
                     True,
                     method=request.method,
-                    url=request.url or None,
+                    url=sent or None,
                     headers=request.headers,
                     body=json.loads(request.body),
                 )

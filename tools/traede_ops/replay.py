@@ -23,6 +23,7 @@ from traede_export.claim_check import (
 )
 from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes, whole_number
 from traede_export.queue import OutboundMessage, QueueWriter
+from traede_export.samples import is_sample
 
 
 @dataclass
@@ -145,11 +146,13 @@ def replay(
     progress: Callable[..., Any] | None = None,
     run_id: str | None = None,
     claims: ClaimCheck | None = None,
+    samples_allowed: bool = True,
 ) -> list[FileReport]:
     """Validate and send each file; `writer=None` validates only (a dry run).
 
     `claims`: the stack's large-order bucket; an order over its threshold is stored there and
     sent as a pointer, as the poller does. Without it such an order fails with the reason.
+    `samples_allowed=False`: a file holding a test event (samples.py) is refused as a whole.
     """
     run_id = run_id or new_run_id()
     reports = []
@@ -162,7 +165,12 @@ def replay(
             report.error = str(exc)
         else:
             report.orders = [o.ref.order_id for o in orders]
-            if writer is not None:
+            if not samples_allowed and any(is_sample(o.body) for o in orders):
+                report.error = (
+                    "holds a test event (a bundled sample, order 4711) and the queue is a deployed stack's:"
+                    " the ERP would receive a fictional order; add --allow-samples if that is what you want"
+                )
+            elif writer is not None:
                 _send(writer, system_id, run_id, orders, report, claims)
         if progress is not None:
             progress(done)

@@ -4,21 +4,31 @@ The pointer is the format of AWS's SQS extended client (Java, Python, .NET), so 
 can read the queue: the body is the JSON array
 `["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": ..., "s3Key": ...}]`
 and the `ExtendedPayloadSize` attribute (Number) holds the original body's size in bytes.
+Older clients' pointer class (`com.amazon.sqs.javamessaging.MessageS3Pointer`) and size attribute
+(`SQSLargePayloadSize`) are read too, never written.
 The awslabs library itself is not used: it monkey-patches boto3 and does nothing for Lambda events.
+
+The key is content-addressed (`orders/<id>/<version>/<sha256>.json`): `resolve` refuses an object
+whose bytes are not the ones its key names, i.e. one replaced in the bucket.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from traede_export.models import OrderRef, whole_number
 
+if TYPE_CHECKING:  # boto3-stubs: types only, no import cost
+    from mypy_boto3_s3 import S3Client
+
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+LEGACY_POINTER_CLASS = "com.amazon.sqs.javamessaging.MessageS3Pointer"  # older extended clients; read, never written
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"  # older extended clients; read, never written
 # Bodies above this go to S3. Its ceiling keeps a batch of 10 within Lambda's 6 MB payload:
@@ -27,12 +37,22 @@ MAX_THRESHOLD_BYTES = 256 * 1024
 MIN_THRESHOLD_BYTES = 1024
 CONTENT_TYPE = "application/json"
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_DIGEST = re.compile(r"(?:^|/)([0-9a-f]{64})\.json$")
+_ORDER_KEY = re.compile(r"^orders/(\d{1,19})/([^/]+)/[0-9a-f]{64}\.json$")
 
 Attributes = dict[str, dict[str, str]]
 
 
 class LargeOrderMissing(Exception):
     """The object a pointer names is gone (expired, deleted) or the bucket is not this stack's."""
+
+
+class LargeOrderMismatch(Exception):
+    """The object does not hold what its pointer names: it was replaced in the bucket."""
+
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data  # what the object holds instead, for a reason that says what it is
 
 
 @dataclass(frozen=True)
@@ -52,7 +72,12 @@ class Pointer:
             data: Any = json.loads(body)
         except (ValueError, RecursionError):  # not JSON, a huge int, or nested too deep: not a pointer
             return None
-        if not (isinstance(data, list) and len(data) == 2 and data[0] == POINTER_CLASS and isinstance(data[1], dict)):
+        if not (
+            isinstance(data, list)
+            and len(data) == 2
+            and data[0] in (POINTER_CLASS, LEGACY_POINTER_CLASS)
+            and isinstance(data[1], dict)
+        ):
             return None
         bucket, key = data[1].get("s3BucketName"), data[1].get("s3Key")
         if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
@@ -78,10 +103,16 @@ def object_key(order_id: int, version: str, body: bytes) -> str:
     return f"orders/{order_id}/{version}/{hashlib.sha256(body).hexdigest()}.json"
 
 
+def named_by_key(key: str) -> tuple[int, str] | None:
+    """The order id and version an `object_key` names; None for a key of another form."""
+    match = _ORDER_KEY.match(key)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
 class ClaimCheck:
     """Puts large bodies in one bucket and reads them back; S3 errors other than 'missing' propagate."""
 
-    def __init__(self, s3: Any, bucket: str, threshold: int = MAX_THRESHOLD_BYTES) -> None:
+    def __init__(self, s3: S3Client, bucket: str, threshold: int = MAX_THRESHOLD_BYTES) -> None:
         if not MIN_THRESHOLD_BYTES <= threshold <= MAX_THRESHOLD_BYTES:
             raise ValueError(f"threshold must be between {MIN_THRESHOLD_BYTES} and {MAX_THRESHOLD_BYTES} bytes")
         self._s3 = s3
@@ -103,7 +134,8 @@ class ClaimCheck:
         return self.offload(object_key(ref.order_id, ref.version, body.encode("utf-8")), body, attributes)
 
     def resolve(self, pointer: Pointer) -> str:
-        """The stored body. LargeOrderMissing when the object (or bucket) is not there."""
+        """The stored body. LargeOrderMissing when the object (or bucket) is not there,
+        LargeOrderMismatch when its bytes are not the ones a content-addressed key names."""
         if pointer.bucket != self.bucket:
             # Only this stack's bucket is readable; say so rather than report AccessDenied.
             raise LargeOrderMissing(f"pointer names bucket {pointer.bucket!r}, not this stack's {self.bucket!r}")
@@ -117,4 +149,12 @@ class ClaimCheck:
                     "deleted or expired by the lifecycle rule"
                 ) from None
             raise
-        return bytes(answer["Body"].read()).decode("utf-8")
+        data = bytes(answer["Body"].read())
+        digest = _DIGEST.search(pointer.key)
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest.group(1):
+            raise LargeOrderMismatch(
+                f"large order object s3://{pointer.bucket}/{pointer.key} does not hold the bytes its key names"
+                " (SHA-256 differs): it was replaced in the bucket; not delivered",
+                data,
+            )
+        return data.decode("utf-8")

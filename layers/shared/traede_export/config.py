@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
+from traede_export.errors import ConfigurationError
 from traede_export.filters import FilterGroup, parse_filter_groups
+from traede_export.redact import register
 from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
 
@@ -66,7 +69,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """Raised at cold start; the message names every bad variable."""
 
 
@@ -203,6 +206,14 @@ def _http(r: _Reader) -> HttpSettings:
     )
 
 
+def _url_password(url: str) -> tuple[str, str]:
+    """The password (or token) before a URL's last "@", as written and percent-decoded."""
+    user_info = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*(:/*|/+)", "", url.rpartition("@")[0])  # less any scheme
+    user, colon, password = user_info.partition(":")
+    secret = password if colon else user
+    return secret, unquote(secret)
+
+
 class _Reader:
     """Reads variables and collects every problem, so one message names them all."""
 
@@ -232,11 +243,23 @@ class _Reader:
         value = self.optional(name) or default
         if value is None:
             return self.required(name)
-        parsed = urlparse(value)
-        if "@" in parsed.netloc:  # never echoed: the value holds a credential
-            self._fail(name, "must not carry credentials (user:password@); put them in the credentials secret")
-        elif parsed.scheme not in ("http", "https") or not parsed.netloc:
-            self._fail(name, f"must be an http(s) URL, got {value!r}")
+        if "@" in value:
+            # User info in any form, never echoed: a mistyped separator (`https//u:p@h`) hides it
+            # from urlparse's netloc, and a "/", "?" or "#" in the password moves the "@" past it.
+            register(*_url_password(value))
+            self._fail(
+                name,
+                "must not carry credentials (user:password@host): put them in the credentials secret"
+                " (an @ that is no credential is written %40)",
+            )
+            return value
+        try:
+            parsed = urlparse(value)
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            # Shown without its query and fragment, which may carry a token.
+            self._fail(name, f"must be an http(s) URL, got {re.split('[?#]', value)[0]!r}")
         return value
 
     def url_template(self, name: str) -> str:

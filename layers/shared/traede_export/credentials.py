@@ -13,14 +13,16 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from traede_export.errors import ConfigurationError
 from traede_export.http import header_value_problem
+from traede_export.redact import register
 from traede_export.target import RESERVED_HEADERS
 
 SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 7230 token
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(ConfigurationError):
     """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
 
 
@@ -99,6 +101,7 @@ def traede_headers(secret_name: str, read: ReadsSecrets) -> Callable[[], dict[st
             problem = header_value_problem(text)
             if problem:
                 raise CredentialsError(f"secret {secret_name!r}: the value of {field!r} {problem}")
+        register(token, f"Bearer {token}", app_key)  # masked in whatever leaves the process from now on
         return {"Authorization": f"Bearer {token}", "X-Traede-App-Key": app_key}
 
     return provide
@@ -117,6 +120,7 @@ def target_headers(secret_name: str | None, read: ReadsSecrets) -> Callable[[], 
             raise CredentialsError(f"secret {secret_name!r} must be a JSON object of header: value strings")
         for position, (name, text) in enumerate(value.items(), start=1):
             _check_target_header(secret_name, position, name, text)
+        register(*value.values())  # every value: the secret does not say which ones are credentials
         return dict(value)
 
     return provide

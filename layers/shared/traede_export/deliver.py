@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.credentials import CredentialsError
+from traede_export.errors import ConfigurationError
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger_store import PartialWrite
 from traede_export.models import InboundOrder, OrderRef
 from traede_export.ports import ForwarderLedger, Target
 from traede_export.protocol import OrderPlan
+from traede_export.samples import sample_key
 from traede_export.target import DeliveryResult, Outcome
 
 logger = Logger(child=True)
@@ -155,6 +156,24 @@ class Deliveries:
             attempts[i] = future.result()
         return attempts
 
+    def test_events(self, samples: list[InboundOrder], time_left: Callable[[], float]) -> list[DeliveryResult | None]:
+        """POST test events (samples.py) under their own key, concurrently; None for one not started.
+
+        A test event takes no lease and writes nothing: it never touches the real order's versions.
+        """
+
+        def post(sample: InboundOrder) -> DeliveryResult | None:
+            if time_left() <= 0:
+                return None
+            try:
+                return self._target.deliver(sample.body, sample_key(sample.key(self._system_id)), sample.reexport_since)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the type only, as in `_deliver`
+                return DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+
+        return list(self._pool.map(post, samples))
+
     def _deliver(
         self, order: InboundOrder, time_left: Callable[[], float], records: DeliveryRecords, token: str
     ) -> Attempt:
@@ -168,7 +187,7 @@ class Deliveries:
             result = self._target.deliver(order.body, key, order.reexport_since)
         except (ClientError, BotoCoreError) as exc:
             return ledger_unavailable(exc)
-        except CredentialsError:
+        except ConfigurationError:
             raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.

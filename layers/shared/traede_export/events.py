@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.claim_check import ClaimCheck, LargeOrderMissing, Pointer
+from traede_export.claim_check import ClaimCheck, LargeOrderMismatch, LargeOrderMissing, Pointer, named_by_key
 from traede_export.models import (
     Attr,
     InboundOrder,
@@ -17,6 +17,7 @@ from traede_export.models import (
     SqsAttributes,
     UnreadableMessage,
     parse_utc,
+    version_of,
     whole_number,
 )
 
@@ -72,7 +73,20 @@ class UnresolvedLargeOrder:
     missing: bool  # the object is gone (LargeOrderMissing), rather than S3 failing for now
 
 
-Message = InboundOrder | UnreadableMessage | UnresolvedLargeOrder  # what one SQS record reads as
+@dataclass(frozen=True)
+class MismatchedLargeOrder:
+    """A pointer whose S3 object holds something else than the order and version the pointer names
+    (replaced in the bucket): never delivered; parked with the reason and counted."""
+
+    message_id: str
+    ref: OrderRef | None  # what the message's attributes name, when they name a version
+    run_id: str | None
+    reason: str
+    body: str  # the pointer, as queued: what the parked copy carries
+    attributes: SqsAttributes
+
+
+Message = InboundOrder | UnreadableMessage | UnresolvedLargeOrder | MismatchedLargeOrder  # one SQS record
 
 
 def read_record(record: SQSRecord, claims: ClaimCheck) -> Message:
@@ -84,29 +98,81 @@ def read_record(record: SQSRecord, claims: ClaimCheck) -> Message:
         body = claims.resolve(pointer)
     except LargeOrderMissing as exc:
         return _unresolved(record, str(exc), missing=True)
+    except LargeOrderMismatch as exc:
+        return _mismatched(record, _named_differently(record, pointer, exc.data) or str(exc))
     except (ClientError, BotoCoreError) as exc:
         return _unresolved(record, f"could not read the large order from S3: {exc}", missing=False)
     except UnicodeDecodeError as exc:  # not an order the poller stored: park it, never crash the batch
         reason = f"large order object is not UTF-8 text ({exc.reason} at byte {exc.start})"
         receive_count = int(record.attributes.approximate_receive_count or 1)
         return UnreadableMessage(record.message_id, record.body or "", reason, receive_count, _attributes(record))
-    return inbound_order(record, body)
+    message = inbound_order(record, body)
+    if isinstance(message, InboundOrder):
+        problem = _named_differently(record, pointer, body.encode("utf-8"))
+        if problem:
+            return _mismatched(record, problem)
+    return message
+
+
+def _named_differently(record: SQSRecord, pointer: Pointer, data: bytes) -> str | None:
+    """Why an object that is an order is not the order its message names, or None (also when it is no order)."""
+    try:
+        ref = OrderRef.from_body(data.decode("utf-8"))
+    except (InvalidOrder, UnicodeDecodeError):
+        return None
+    problem = _not_named(ref, _attributes(record), pointer.key)
+    where = f"s3://{pointer.bucket}/{pointer.key}"
+    return f"large order object {where} does not hold what its message names: {problem}" if problem else None
+
+
+def _not_named(ref: OrderRef, attributes: SqsAttributes, key: str) -> str | None:
+    """How an order read from S3 differs from the order and version its message names (in its
+    attributes, and in the object's key), or None. What is absent or unreadable is not compared."""
+    names = [("its message", whole_number(_text(attributes, Attr.ORDER_ID)), _version(attributes))]
+    by_key = named_by_key(key)
+    if by_key is not None:
+        names.append(("its key", *by_key))
+    for who, order_id, version in names:
+        if order_id is not None and order_id != ref.order_id:
+            return f"it holds order {ref.order_id}, {who} names order {order_id}; not delivered"
+        if version is not None and version != ref.version:
+            return f"it holds version {ref.version} of order {ref.order_id}, {who} names {version}; not delivered"
+    return None
+
+
+def _version(attributes: SqsAttributes) -> str | None:
+    try:
+        return version_of(_text(attributes, Attr.UPDATED_AT) or "")
+    except ValueError:
+        return None
+
+
+def _text(attributes: SqsAttributes, name: str) -> str | None:
+    return attributes.get(name, {}).get("StringValue") or None
+
+
+def _named_ref(attributes: SqsAttributes) -> OrderRef | None:
+    """The order version a message's attributes name, if they name one."""
+    order_id, updated_at = whole_number(_text(attributes, Attr.ORDER_ID)), _text(attributes, Attr.UPDATED_AT)
+    if order_id is None or not updated_at:
+        return None
+    try:
+        return OrderRef.from_order({"id": order_id, "updated_at": updated_at})
+    except InvalidOrder:
+        return None
 
 
 def _unresolved(record: SQSRecord, reason: str, missing: bool) -> UnresolvedLargeOrder:
     attributes = _attributes(record)
+    return UnresolvedLargeOrder(
+        record.message_id, _named_ref(attributes), _text(attributes, Attr.RUN_ID), reason, missing
+    )
 
-    def text(name: str) -> str | None:
-        return attributes.get(name, {}).get("StringValue") or None
 
-    ref: OrderRef | None = None
-    order_id, updated_at = whole_number(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
-    if order_id is not None and updated_at:
-        try:
-            ref = OrderRef.from_order({"id": order_id, "updated_at": updated_at})
-        except InvalidOrder:
-            ref = None
-    return UnresolvedLargeOrder(record.message_id, ref, text(Attr.RUN_ID), reason, missing)
+def _mismatched(record: SQSRecord, reason: str) -> MismatchedLargeOrder:
+    attributes = _attributes(record)
+    ref, run_id = _named_ref(attributes), _text(attributes, Attr.RUN_ID)
+    return MismatchedLargeOrder(record.message_id, ref, run_id, reason, record.body or "", attributes)
 
 
 def inbound_order(record: SQSRecord, resolved_body: str | None = None) -> InboundOrder | UnreadableMessage:

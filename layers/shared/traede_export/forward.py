@@ -14,13 +14,14 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export import protocol
-from traede_export.deliver import Attempt, BatchWrites, Deliveries
-from traede_export.events import UnresolvedLargeOrder
+from traede_export.deliver import NOT_STARTED, Attempt, BatchWrites, Deliveries
+from traede_export.events import MismatchedLargeOrder, UnresolvedLargeOrder
 from traede_export.ledger import new_token
 from traede_export.mark import Marking, OrderWork
-from traede_export.models import InboundOrder, UnreadableMessage
+from traede_export.models import InboundOrder, OrderRef, UnreadableMessage
 from traede_export.ports import ForwarderLedger, Marker, Queue, Target
 from traede_export.protocol import Step
+from traede_export.samples import is_sample
 from traede_export.settle import BatchOutcome, ForwardSummary, RecordResult, Settler, partial_batch_response
 from traede_export.target import Outcome
 
@@ -54,19 +55,23 @@ class Forwarder:
 
     def forward(
         self,
-        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder],
+        messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder | MismatchedLargeOrder],
         time_left: Callable[[], float],
     ) -> BatchOutcome:
         """Deliver and mark; `time_left` is the seconds left for starting new work."""
         s = Settler(BatchOutcome(), self._dlq)
         s.summary.received = len(messages)
-        orders = [m for m in messages if isinstance(m, InboundOrder)]
+        inbound = [m for m in messages if isinstance(m, InboundOrder)]
+        orders = [o for o in inbound if not is_sample(o.body)]
+        self._test_events(s, [o for o in inbound if is_sample(o.body)], time_left)
         for bad in (m for m in messages if isinstance(m, UnreadableMessage)):
             s.summary.invalid += 1
             s.park_messages([(bad.message_id, bad.body, bad.attributes)], f"not a production order: {bad.reason}")
             s.log(bad.message_id, None, None, bad.receive_count)
         for unresolved in (m for m in messages if isinstance(m, UnresolvedLargeOrder)):
             self._fail_unresolved(s, unresolved)
+        for replaced in (m for m in messages if isinstance(m, MismatchedLargeOrder)):
+            self._park_mismatched(s, replaced)
 
         entries = self._ledger.get_many(o.ref.order_id for o in orders)
         acting: list[OrderWork] = []
@@ -92,6 +97,20 @@ class Forwarder:
             raise
         self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
         return s.out
+
+    def _test_events(self, s: Settler, samples: list[InboundOrder], time_left: Callable[[], float]) -> None:
+        """A test event goes to the ERP under its own key, each time it is queued, and does nothing
+        else: no lease, no ledger read or write, no mark, never a version of the real order."""
+        for sample, result in zip(samples, self._deliveries.test_events(samples, time_left), strict=True):
+            s.summary.samples += 1
+            if result is None:
+                s.settle([sample], False, NOT_STARTED)
+            elif result.accepted:
+                s.settle([sample], True, "test event delivered; never marked, not recorded in the ledger")
+            elif result.outcome is Outcome.REJECTED:
+                s.park([sample], f"test event rejected by the receiving system: {result.reason}")
+            else:
+                s.settle([sample], False, f"test event delivery failed: {result.reason}")
 
     def _act_on(self, s: Settler, plan: protocol.OrderPlan, entry: protocol.LedgerEntry | None) -> OrderWork | None:
         """Settle what the plan ends at once; the rest acts (delivers, marks, or both)."""
@@ -151,15 +170,29 @@ class Forwarder:
         s.out.results[m.message_id] = RecordResult(False, m.reason)
         order_id = m.ref.order_id if m.ref else None
         logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="failed", reason=m.reason)
-        if not m.missing:
+        if m.missing:
+            s.summary.large_missing += 1
+            self._upload_again(m.ref, m.run_id)
+
+    def _park_mismatched(self, s: Settler, m: MismatchedLargeOrder) -> None:
+        """A large order's object that does not hold what its pointer names (replaced in the bucket) is
+        never delivered: parked with the reason, counted (LargeOrderMismatch, alarmed), and the next
+        poll uploads the order's real body again."""
+        s.summary.large_mismatch += 1
+        s.park_messages([(m.message_id, m.body, m.attributes)], m.reason)
+        order_id = m.ref.order_id if m.ref else None
+        logger.error(m.reason, order_id=order_id, message_id=m.message_id, outcome="parked", reason=m.reason)
+        self._upload_again(m.ref, m.run_id)
+
+    def _upload_again(self, ref: OrderRef | None, run_id: str | None) -> None:
+        """Give the poll's lease back and forget a refusal (a redriven one), so the next poll brings it."""
+        if ref is None or run_id is None:
             return
-        s.summary.large_missing += 1
-        if m.ref is not None and m.run_id is not None:
-            try:
-                self._ledger.release(m.ref, m.run_id)
-                self._ledger.forget_rejection(m.ref)  # a redriven refusal: the poll must bring it back
-            except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
-                logger.warning("could not release the lease", order_id=order_id, reason=str(exc))
+        try:
+            self._ledger.release(ref, run_id)
+            self._ledger.forget_rejection(ref)
+        except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself
+            logger.warning("could not release the lease", order_id=ref.order_id, reason=str(exc))
 
 
 def _by_order(orders: Sequence[InboundOrder]) -> list[list[InboundOrder]]:

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -160,9 +160,9 @@ class DynamoStore:
             if len(todo) == 1:
                 break  # a transaction of one costs twice an UpdateItem's write units, for nothing
             try:
-                self._db.transact_write_items(TransactItems=[{"Update": requests[i]} for i in todo])
+                self._db.transact_write_items(TransactItems=cast(Any, [{"Update": requests[i]} for i in todo]))
             except ClientError as exc:
-                reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+                reasons: list[Any] = cast(Any, exc.response).get("CancellationReasons") or []
                 if _code(exc) != "TransactionCanceledException" or len(reasons) != len(todo):
                     errors.append(exc)  # nothing of this part was written (a throttle past botocore's retries)
                     return
@@ -200,7 +200,7 @@ class DynamoStore:
             while request:
                 answer = self._db.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):
-                    found[item["pk"]["S"]] = dict(item)  # type: ignore[index]
+                    found[str(item["pk"]["S"])] = cast(Item, dict(item))
                 request = dict(answer.get("UnprocessedKeys") or {})
         return found
 

@@ -97,6 +97,7 @@ def state_of(entry: LedgerEntry | None, version: str, now: float) -> State:
 # Clauses shared by several rows. Values: :v the version written, :now epoch seconds, :token the
 # writing request's own token, :seen the mark token as the batch read it ("" if none).
 
+
 def _at_most_v(attribute: str) -> str:
     return f"(attribute_not_exists({attribute}) OR {attribute} <= :v)"
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.models import MAX_SEND_BATCH
+from traede_export.redact import mask
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # one message, body and attributes
 MAX_BATCH_BYTES = 1024 * 1024  # the sum of one SendMessageBatch
@@ -34,6 +35,15 @@ class OutboundMessage:
             + len(a.get("StringValue", "").encode("utf-8"))
             for name, a in self.attributes.items()
         )
+
+
+def _masked(message: OutboundMessage) -> OutboundMessage:
+    """Attributes (a parked order's failure_reason) masked; the body is Traede's order, sent untouched."""
+    attributes = {
+        n: {**a, "StringValue": mask(a["StringValue"])} if "StringValue" in a else a
+        for n, a in message.attributes.items()
+    }
+    return OutboundMessage(message.entry_id, message.body, attributes)
 
 
 def sqs_batches(messages: Sequence[OutboundMessage]) -> list[list[OutboundMessage]]:
@@ -74,7 +84,7 @@ class QueueWriter:
     def send(self, messages: Sequence[OutboundMessage]) -> SendReport:
         report = SendReport()
         fitting = []
-        for m in messages:
+        for m in map(_masked, messages):
             if m.size > MAX_MESSAGE_BYTES:
                 report.failed[m.entry_id] = f"message of {m.size} bytes is larger than the SQS limit of 1 MiB"
             else:

@@ -44,6 +44,8 @@ class ForwardSummary:
     stale: int = 0  # delivered, but a newer version had been delivered first
     went_backwards: int = 0  # the latest poll saw an older version than the ledger delivered
     large_missing: int = 0  # a large order's S3 object was gone
+    large_mismatch: int = 0  # a large order's S3 object held something else than its pointer names
+    samples: int = 0  # test events (samples.py): delivered, never marked, never in the ledger
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from traede_export.errors import ConfigurationError
 from traede_export.http import describe_redirect, header_value_problem
 from traede_export.mapping import Bindings, MappingError, OrderMapping
+from traede_export.redact import excerpt, mask
 
 
 class Outcome(StrEnum):
@@ -32,6 +34,10 @@ class DeliveryResult:
     outcome: Outcome
     reason: str
     status: int | None = None
+
+    def __post_init__(self) -> None:
+        # The reason travels to the logs, the DLQ and the ledger: an ERP's answer may quote our credentials.
+        object.__setattr__(self, "reason", mask(self.reason))
 
     @property
     def accepted(self) -> bool:
@@ -81,10 +87,14 @@ class TargetClient:
             response = self._session.request(
                 request.method, request.url, data=request.body, headers=request.headers, timeout=self._timeout
             )
-        except ValueError as exc:  # UnicodeEncodeError, InvalidURL, InvalidHeader: the request cannot be built
-            # Never str(exc): it may quote a header value.
-            reason = f"cannot send: the request is not valid HTTP ({type(exc).__name__})"
-            return DeliveryResult(Outcome.REJECTED, reason)
+        except ValueError as exc:
+            # InvalidURL, InvalidHeader, InvalidProxyURL...: what the order brings (the key, the
+            # placeholder values) was checked above, so the setup is wrong, for every order alike.
+            # Never str(exc): it may quote the URL or a header value.
+            raise ConfigurationError(
+                f"cannot send to the receiving system: requests refused the request ({type(exc).__name__});"
+                " check TARGET_URL, TARGET_STATIC_HEADERS, the target secret and any proxy variables"
+            ) from None
         except requests.RequestException as exc:
             return DeliveryResult(Outcome.FAILED, f"no answer from receiving system: {type(exc).__name__}")
         status = response.status_code
@@ -100,7 +110,7 @@ class TargetClient:
             # IETF Idempotency-Key draft: a request with this key is still in progress. Not proof of storage.
             reason = "HTTP 409: a request with this Idempotency-Key is still in progress; not proof of delivery"
             return DeliveryResult(Outcome.FAILED, reason, status)
-        detail = f"HTTP {status}: {response.text[:200]}"
+        detail = f"HTTP {status}: {excerpt(response.text)}"
         if 400 <= status < 500 and status not in TRANSIENT_4XX:
             return DeliveryResult(Outcome.REJECTED, detail, status)
         return DeliveryResult(Outcome.FAILED, detail, status)
@@ -115,6 +125,7 @@ RESERVED_HEADERS = frozenset({"idempotency-key", "content-type", "content-length
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOT_SEGMENTS = frozenset({".", ".."})  # RFC 3986 5.2.4: removed from a path before it is sent
 
 
 class RequestError(ValueError):
@@ -158,7 +169,12 @@ def build_request(
 
 
 def fill_url(url_template: str, order: Any) -> str:
-    """Replace each `{field}` with the order's value, URL-encoded as one path segment."""
+    """Replace each `{field}` with the order's value, URL-encoded as one path segment.
+
+    A value never changes which path segment it fills: one that makes its segment "." or ".."
+    is refused. requests and urllib3 drop such segments (and requests decodes %2E first, so
+    encoding the dots cannot help): `/purchase-orders/..` would be sent to the resource above.
+    """
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -174,7 +190,24 @@ def fill_url(url_template: str, order: Any) -> str:
                 f" for the TARGET_URL placeholder {{{name}}}"
             ) from None
 
-    return _PLACEHOLDER.sub(value, url_template)
+    end = min((i for i in (url_template.find("?"), url_template.find("#")) if i >= 0), default=len(url_template))
+    segments = []
+    for segment in url_template[:end].split("/"):
+        filled = _PLACEHOLDER.sub(value, segment)
+        if filled != segment and unquote(filled) in _DOT_SEGMENTS:
+            names = ", ".join(f"{{{name}}}" for name in _PLACEHOLDER.findall(segment))
+            raise RequestError(
+                f"order {_order_id(order)} would fill the TARGET_URL placeholder {names} with the dot segment"
+                f" {unquote(filled)!r}, which sends the request to another resource"
+            )
+        segments.append(filled)
+    return "/".join(segments) + _PLACEHOLDER.sub(value, url_template[end:])
+
+
+def sent_url(url: str) -> str:
+    """The URL as requests prepares it, i.e. as it goes on the wire: requoted, dot segments dropped.
+    ValueError (InvalidURL, ...) when requests cannot send to it."""
+    return requests.Request("GET", url).prepare().url or url
 
 
 def url_template_problem(url: str) -> str | None:

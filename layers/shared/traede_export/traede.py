@@ -15,6 +15,7 @@ from traede_export.config import ExportOptions
 from traede_export.filters import encode_filter_groups
 from traede_export.http import describe_redirect
 from traede_export.models import MAX_MARK_BATCH, version_of
+from traede_export.redact import excerpt, mask
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
@@ -30,10 +31,11 @@ PERSISTENT_STATUSES = frozenset({401, 403, 404, 405, 407})
 
 
 class TraedeError(RuntimeError):
-    """Traede answered with an error, an unexpected body, or not at all."""
+    """Traede answered with an error, an unexpected body, or not at all. The message is masked:
+    Traede's answer may quote our token or app key (see redact.py)."""
 
     def __init__(self, message: str, status: int | None = None, unreadable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(mask(message))
         self.status = status
         self.unreadable = unreadable  # answered, but not with the export's shape
 
@@ -56,7 +58,7 @@ def _answered(what: str, response: requests.Response) -> TraedeError:
         return TraedeError(
             f"{what} answered {redirect}; redirects are never followed: check TRAEDE_API_URL", response.status_code
         )
-    return TraedeError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}", response.status_code)
+    return TraedeError(f"{what} answered HTTP {response.status_code}: {excerpt(response.text)}", response.status_code)
 
 
 def export_params(

@@ -20,6 +20,7 @@ from traede_export.credentials import SecretReader, target_headers, traede_heade
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger
 from traede_export.queue import QueueWriter
+from traede_export.redact import install_log_filter
 from traede_export.traede import TraedeClient
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class ForwarderRuntime:
 def build_poller(cfg: PollerConfig) -> PollerRuntime:
     from traede_export.poll import Poller
 
+    install_log_filter()
     session = build_session()
     aws = _bounded(cfg.http)
     ledger = ExportLedger.on_dynamodb(aws_client("dynamodb", aws), cfg.ledger_table, cfg.traede.system_id)
@@ -109,6 +111,7 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     from traede_export.mapping import load_checked
     from traede_export.target import RequestShape, TargetClient
 
+    install_log_filter()
     aws = _bounded(cfg.http)
     # Separate sessions: each carries its own credentials, and neither can leak to the other host.
     traede_session = build_session(pool_size=cfg.concurrency)

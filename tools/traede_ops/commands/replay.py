@@ -15,6 +15,11 @@ from traede_ops.parser import Command
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="order files or directories of them")
     p.add_argument("--dry-run", action="store_true", help="validate only; send nothing (needs no AWS access)")
+    p.add_argument(
+        "--allow-samples",
+        action="store_true",
+        help="send test events (the bundled samples) to a deployed stack too: the ERP receives them, Traede not",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     run_id = new_run_id()
     with progress(args, "files", total=len(files)) as advance:
         system_id = (target.system_id or "") if target else ""
-        reports = replay(files, writer, system_id, progress=advance, run_id=run_id, claims=claims)
+        # A sample is safe for Traede anywhere (never marked), but puts a fictional order in a real ERP.
+        allowed = args.dry_run or args.allow_samples or ops.loopback_queue()
+        reports = replay(files, writer, system_id, advance, run_id, claims, samples_allowed=allowed)
     sent = sum(len(r.sent) for r in reports)
     bad = [r for r in reports if not r.ok]
     ok = not bad
@@ -73,5 +80,7 @@ COMMAND = Command(
     description="Each FILE holds one order, a list of orders, or an SQS event like events/sqs-order.json;\n"
     "a DIR means its *.json files. Each file is validated as a whole first: a bad file is\n"
     "reported and skipped, the others are still sent (exit 1 if any file failed).\n"
-    "The forwarder's ledger makes a replay of an already delivered version a no-op.",
+    "The forwarder's ledger makes a replay of an already delivered version a no-op.\n"
+    "A test event (the bundled samples in events/) is delivered to the ERP and never marked\n"
+    "or recorded; sending one to a deployed stack needs --allow-samples.",
 )
