@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -236,6 +238,7 @@ class World:
         ]
 
     def edit(self, order_id: int) -> None:
+        """Someone edits the order in Traede: a new `updated_at`, pending again."""
         self.clock += 1
         self.orders[order_id] = datetime.fromtimestamp(self.clock, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self.changed[order_id] = self.clock
@@ -374,15 +377,15 @@ class NoOffload:
 
 # ----------------------------------------------------------------------------------- machine
 
-CHOICES = st.sampled_from([0, 0, 0, 0, 0, 1, 2, 3])  # mostly the happy outcome; 0 is what shrinking prefers
+KILL = -1
+# Mostly the happy outcome (0, which shrinking prefers), sometimes a fault, rarely a killed Lambda.
+CHOICES = st.sampled_from([0] * 9 + [1, 2, 3, KILL])
 
 
 class ExportMachine(RuleBasedStateMachine):
     """Subclasses give `make_store()`: a fresh, empty store for each example."""
 
-    steps_run = 0
-    examples_run = 0
-    swallowed_total = 0
+    stats: Counter[str] = Counter()  # across every example of the run: what was explored
 
     def make_store(self) -> Store:
         raise NotImplementedError
@@ -390,8 +393,9 @@ class ExportMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         logging.disable(logging.ERROR)  # the forwarder logs each record; thousands of examples would flood
-        type(self).examples_run += 1
+        self.stats["examples"] += 1
         self.world = World()
+        self.system = f"{SYSTEM}-{uuid.uuid4().hex[:8]}"  # a key space of its own on a shared table
         self.store = self.make_store()
         self.actors: list[Actor] = []
         self.receiving: dict[str, list[str]] = {}  # actor -> its messages' ids
@@ -402,10 +406,10 @@ class ExportMachine(RuleBasedStateMachine):
     # -- wiring the real code to the world ------------------------------------------------
 
     def ledger(self, actor: Actor) -> ExportLedger:
-        return ExportLedger(SteppedStore(actor, self.store), SYSTEM, lambda: self.world.clock)
+        return ExportLedger(SteppedStore(actor, self.store), self.system, lambda: self.world.clock)
 
     def raw_item(self, order_id: int) -> Item | None:
-        return self.store.get_many([f"order#{SYSTEM}#{order_id}"]).get(f"order#{SYSTEM}#{order_id}")
+        return self.store.get(f"order#{self.system}#{order_id}")
 
     def spawn_poll(self, reexport: bool) -> Actor:
         self.runs += 1
@@ -418,7 +422,7 @@ class ExportMachine(RuleBasedStateMachine):
                 ledger=self.ledger(actor),
                 queue=SimQueue(self.world, actor, dead_letters=False),
                 dlq=SimQueue(self.world, actor, dead_letters=True),
-                system_id=SYSTEM,
+                system_id=self.system,
                 options=ExportOptions(page_size=2),
                 lease_seconds=LEASE,
                 claims=NoOffload(),
@@ -445,7 +449,7 @@ class ExportMachine(RuleBasedStateMachine):
                 traede=SimMarker(self.world, actor),
                 ledger=self.ledger(actor),
                 dlq=SimQueue(self.world, actor, dead_letters=True),
-                system_id=SYSTEM,
+                system_id=self.system,
                 pool=InlineExecutor(),
             )
             records = [_record(m) for m in messages]
@@ -514,6 +518,7 @@ class ExportMachine(RuleBasedStateMachine):
     @precondition(lambda self: not any(a.name.startswith("poll") for a in self.live()))
     @rule(reexport=st.booleans())
     def poll(self, reexport: bool) -> None:
+        self.stats["re-exports" if reexport else "polls"] += 1
         self.spawn_poll(reexport)
 
     @precondition(lambda self: len(self.live()) < MAX_ACTORS)
@@ -521,6 +526,7 @@ class ExportMachine(RuleBasedStateMachine):
     def invoke_forwarder(self, size: int) -> None:
         messages = self.receive(size)
         if messages:
+            self.stats["forwarder invocations"] += 1
             self.spawn_forwarder(messages)
 
     @precondition(lambda self: len(self.live()) < MAX_ACTORS and any(self.receiving.values()))
@@ -531,25 +537,29 @@ class ExportMachine(RuleBasedStateMachine):
         chosen = data.draw(st.sampled_from(ids))
         message = next((m for m in self.world.queue if m.message_id == chosen), None)
         if message is not None:
+            self.stats["copies handed out twice"] += 1
             self.spawn_forwarder([message])
 
     @precondition(lambda self: bool(self.live()))
-    @rule(index=st.integers(0, MAX_ACTORS - 1), choice=CHOICES)
-    def step(self, index: int, choice: int) -> None:
-        live = self.live()
-        actor = live[index % len(live)]
-        note(f"{actor.name}: {actor.pending} -> {outcome(actor.pending, choice) if actor.pending else choice}")
-        type(self).steps_run += 1
-        self.step_actor(actor, choice)
-
-    @precondition(lambda self: bool(self.live()))
-    @rule(index=st.integers(0, MAX_ACTORS - 1))
-    def kill(self, index: int) -> None:
-        live = self.live()
-        actor = live[index % len(live)]
-        note(f"{actor.name} killed before {actor.pending}")
-        actor.kill()
-        self._settle(actor)
+    @rule(schedule=st.lists(st.tuples(st.integers(0, MAX_ACTORS - 1), CHOICES), min_size=1, max_size=12))
+    def run(self, schedule: list[tuple[int, int]]) -> None:
+        """Live invocations take turns, one call to the outside world each, ended as chosen."""
+        for index, choice in schedule:
+            live = self.live()
+            if not live:
+                return
+            actor = live[index % len(live)]
+            if choice == KILL:
+                note(f"{actor.name} killed before {actor.pending}")
+                self.stats["killed"] += 1
+                actor.kill()
+                self._settle(actor)
+                continue
+            how = outcome(actor.pending, choice) if actor.pending else "run"
+            note(f"{actor.name}: {actor.pending} -> {how}")
+            self.stats["steps"] += 1
+            self.stats[f"{actor.pending.split(':')[0]} {how}"] += 1
+            self.step_actor(actor, choice)
 
     @rule(seconds=st.sampled_from([1, 31, 61, VISIBILITY + 1, LEASE + 1]))
     def tick(self, seconds: float) -> None:
@@ -559,21 +569,23 @@ class ExportMachine(RuleBasedStateMachine):
                 actor.kill()
                 self._settle(actor)
 
-    @rule(order_id=st.sampled_from([1, 2]))
-    def edit(self, order_id: int) -> None:
-        self.world.edit(order_id)
-
-    @rule(order_id=st.sampled_from([1, 2]), older=st.booleans())
-    def replay(self, order_id: int, older: bool) -> None:
-        """An operator puts a copy on the queue: the current version, or an older one from a file."""
+    @rule(order_id=st.sampled_from([1, 2]), what=st.sampled_from(["edit", "replay", "replay an older version"]))
+    def outside(self, order_id: int, what: str) -> None:
+        """Someone edits the order in Traede (a new `updated_at`, pending again), or an operator
+        puts a copy on the queue: of the current version, or an older one from a file."""
+        self.stats[what] += 1
+        if what == "edit":
+            self.world.edit(order_id)
+            return
         body = self.world.body(order_id)
-        if older:
+        if what != "replay":
             body["updated_at"] = datetime.fromtimestamp(START - 3600, UTC).strftime("%Y-%m-%d %H:%M:%S")
         self.world.send(json.dumps(body), {Attr.ORDER_ID: {"DataType": "String", "StringValue": str(order_id)}})
 
     @precondition(lambda self: bool(self.world.dlq))
     @rule()
     def redrive(self) -> None:
+        self.stats["redrives"] += 1
         for m in self.world.dlq:
             self.world.send(m.body, {k: v for k, v in m.attributes.items() if k != Attr.FAILURE_REASON})
         self.world.dlq.clear()
@@ -609,7 +621,8 @@ class ExportMachine(RuleBasedStateMachine):
             if done and all(w.latest_stored(i) == version_of(w.orders[i]) or i in w.swallowed for i in w.orders):
                 break
         assert not w.violations, w.violations
-        type(self).swallowed_total += len(w.swallowed)
+        self.stats["edits lost in the API's window (counted, not failures)"] += len(w.swallowed)
+        self.stats["versions stored again after an unrecorded acceptance"] += len(w.stored) - len(set(w.stored))
         for order_id, updated_at in w.orders.items():
             current = version_of(updated_at)
             if order_id in w.swallowed and w.latest_stored(order_id) < current:

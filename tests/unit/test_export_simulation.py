@@ -1,25 +1,31 @@
 """The whole export, explored: the real poller and forwarder on the in-memory ledger, every
 interleaving and fault that Hypothesis draws (see tests/helpers/simulation.py).
 
-`make simulate` runs a long exploration with the `simulate` profile; CI runs the `ci` profile.
+CI runs the `ci` profile (a fixed set of examples); `make simulate` a long, random exploration
+(the `simulate` profile, EXAMPLES and SEED from the environment) and prints what it explored.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 
-from helpers.simulation import ExportMachine
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from traede_export.ledger_store import Store
 from traede_local.memory_store import MemoryStore
+
+from helpers.simulation import ExportMachine
 
 settings.register_profile(
     "ci", max_examples=300, stateful_step_count=40, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )  # fmt: skip
+settings.register_profile("mutants", settings.get_profile("ci"), phases=[Phase.explicit, Phase.generate])
 settings.register_profile(
-    "simulate", max_examples=20_000, stateful_step_count=60, deadline=None,
+    "simulate", max_examples=int(os.environ.get("SIM_EXAMPLES", "20000")), stateful_step_count=60, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )  # fmt: skip
 
@@ -31,3 +37,11 @@ class MemoryExport(ExportMachine):
 
 MemoryExport.TestCase.settings = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TestMemoryExport = MemoryExport.TestCase
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    ExportMachine.stats.clear()
+    yield
+    if os.environ.get("HYPOTHESIS_PROFILE") == "simulate":
+        print("\nexplored:", json.dumps(dict(sorted(ExportMachine.stats.items())), indent=2))

@@ -318,6 +318,7 @@ def test_an_invocation_that_fails_takes_back_every_mark_record_of_its_batch(
     time.sleep(0.3)  # anything still running in the pool has finished
     assert parts.traede.marked == []
     assert {parts.entry(i).marked_version for i in (2, 3)} == {""}
+    assert parts.entry(1).delivering_token == ""  # its lease went back with the failure: the retry need not wait
 
 
 def test_a_mark_call_that_fails_the_invocation_takes_its_mark_records_back(

@@ -92,8 +92,10 @@ class Forwarder:
             for w, attempt in zip(sending, attempts, strict=True):
                 self._after_delivery(s, w, attempt)
         except BaseException:
-            # Marks recorded with the last delivery record, and now never made: taken back, so the retry marks.
+            # Marks recorded with the last delivery record, and now never made: taken back, so the retry
+            # marks; and the batch's leases, whose POSTs have all ended, go back with them.
             self._marking.undo(acting, writes)
+            self._deliveries.give_back([w.plan for w in sending], writes.token)
             raise
         self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
         return s.out

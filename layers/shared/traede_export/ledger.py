@@ -192,7 +192,13 @@ class ExportLedger:
 
     def end_delivery(self, ref: OrderRef, token: str) -> bool:
         """Give the delivery lease back after a failed attempt (only if this batch still holds it)."""
-        return self.store.update(self._update(protocol.END_DELIVERY, ref.order_id, {"token": token}))
+        return self.end_deliveries([ref], token)[0]
+
+    def end_deliveries(self, refs: Sequence[OrderRef], token: str) -> list[bool]:
+        """`end_delivery` for many: an invocation that fails gives back the leases its batch holds."""
+        updates = [self._update(protocol.END_DELIVERY, ref.order_id, {"token": token}) for ref in refs]
+        witnesses = [(ref.order_id, lambda e: e.delivering_token != token) for ref in refs]
+        return self._write(updates, witnesses)
 
     def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
         """Remember the delivered versions (ref, Idempotency-Key); False for an order whose newer

@@ -59,7 +59,7 @@ def test_the_ledger_table_is_on_dynamodb_local(
     # in the handlers' wiring as in the stack's own clients.
     assert stack.dynamodb.meta.endpoint_url == wiring.aws_client("dynamodb").meta.endpoint_url == dynamodb_endpoint
     assert stack.sqs.meta.endpoint_url == wiring.aws_client("secretsmanager").meta.endpoint_url == moto_endpoint
-    assert stack.table in stack.dynamodb.list_tables()["TableNames"]
+    assert stack.dynamodb.describe_table(TableName=stack.table)["Table"]["TableStatus"] == "ACTIVE"
     # The engine refuses what DynamoDB refuses (moto creates this table without complaint).
     with pytest.raises(ClientError, match="Table/index names must be between 3 and 255"):
         stack.dynamodb.create_table(
