@@ -513,3 +513,42 @@ def test_a_reexport_post_recorded_on_its_own_is_no_stale_delivery(
     out = parts.forward(reexport, copy(2, V1))
     assert len(parts.target.posts) == 2 and out.summary.stale == 0
     assert sorted(parts.traede.marked) == [1, 2]
+
+
+# Schedules the simulation (tests/helpers/simulation.py) found, shrunk, kept as regressions.
+
+
+def test_an_older_copy_after_a_post_whose_answer_was_lost_is_not_posted(parts: Parts) -> None:
+    # v2's POST reached the ERP but its answer was lost; its lease ended. A replayed v1 then found
+    # nothing newer in the ledger and was POSTed: the ERP went back to older content.
+    parts.target.answers[1] = DeliveryResult(Outcome.FAILED, "no answer from receiving system: ReadTimeout")
+    parts.forward(copy(1, V2))
+    del parts.target.answers[1]
+    out = parts.forward(copy(1, V1, run_id="a-replay"))
+    assert parts.target.posts == [copy(1, V2).key(SYSTEM)]
+    assert out.summary.superseded == 1 and out.results["m-1-" + V1].ok
+
+
+def test_a_copy_planned_on_a_stale_read_does_not_post_what_another_copy_recorded(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two copies of one version (an SQS duplicate): B read the ledger, then A delivered, recorded
+    # and marked it, then B took the lease A had given back and POSTed again.
+    read = parts.ledger.get_many
+    other = FakeTraede()
+
+    def read_then_other_copy_delivers(order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
+        entries = read(order_ids)
+        monkeypatch.setattr(parts.ledger, "get_many", read)
+        with ThreadPoolExecutor(2) as pool:
+            Forwarder(parts.target, other, parts.ledger, parts.dlq, SYSTEM, pool).forward(
+                [copy(1, V1, message_id="a-copy")], lambda: 60.0
+            )
+        return entries
+
+    monkeypatch.setattr(parts.ledger, "get_many", read_then_other_copy_delivers)
+    out = parts.forward(copy(1, V1))  # copy B
+    assert parts.target.posts == [copy(1, V1).key(SYSTEM)] and other.marked == [1]
+    assert out.summary.deferred == 1 and not out.results["m-1-" + V1].ok  # its redelivery finds it marked
+    again = parts.forward(copy(1, V1))
+    assert again.summary.already_marked == 1 and parts.target.posts == [copy(1, V1).key(SYSTEM)]

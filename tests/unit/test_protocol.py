@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
-from traede_export.protocol import LedgerEntry, Step, plan
+from traede_export.protocol import LedgerEntry, Step, plan, state_table
 
 SYSTEM = "erp"
 T1, T2 = "2026-01-05 10:00:00", "2026-01-06 10:00:00"
@@ -77,3 +78,9 @@ def test_a_reexport_posts_again_only_what_was_delivered_before_its_instant() -> 
 def test_a_scheduled_copy_is_sent_before_a_reexport_copy_of_the_same_version() -> None:
     p = plan([copy(T1, reexport_since="2026-02-01T00:00:00Z"), copy(T1, n=1)], None, SYSTEM)
     assert p.send is not None and p.send.reexport_since is None
+
+
+def test_the_state_table_in_the_docs_is_the_one_the_code_runs() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    shown = doc.split("<!-- state-table -->\n", 1)[1].split("\n<!-- /state-table -->", 1)[0]
+    assert shown == state_table(), "docs/architecture.md: paste protocol.state_table() between the markers"

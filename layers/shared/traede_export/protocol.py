@@ -171,7 +171,7 @@ RELEASE = Transition(
 )
 BEGIN_DELIVERY = Transition(
     "begin_delivery",
-    owner="a forwarder invocation; `delivering_token` is its write's own",
+    owner="a forwarder batch; `delivering_token` is the batch's own",
     to="delivering",
     guard=(
         "(attribute_not_exists(delivering_until) OR delivering_until < :now OR delivering_token = :token)"
@@ -244,7 +244,7 @@ UNDO_MARK = Transition(
     guard="marked_version = :v AND mark_token = :token",
     sets=MARK_RECORD,
     removes=MARK_RECORD,
-    why="the mark failed or was never made: the retry marks",
+    why="the mark failed or was never made: the retry marks (the fields are removed if there was no mark before)",
 )
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -262,14 +262,35 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
+STATES = {
+    State.UNSEEN: "no claim, lease or record names it (or its claim ran out)",
+    State.CLAIMED: "a poll put it on the queue; its in-flight lease (2 h) holds later polls back",
+    State.DELIVERING: "a forwarder batch holds its delivery lease: a POST may be on its way",
+    State.DELIVERED: "the ERP accepted it (2xx); not marked yet",
+    State.MARKED: "its mark is recorded: made, or being made by the record's owner",
+    State.REFUSED: "the ERP refused its content (4xx): polls skip it until an edit, a replay or a redrive",
+    State.SUPERSEDED: "a newer version was claimed, sent, delivered or marked: it is never POSTed nor marked",
+}
+
+
 def state_table() -> str:
-    """The table as Markdown, for docs/architecture.md."""
-    rows = ["| transition | owner | to | guard | effect | why |", "|---|---|---|---|---|---|"]
+    """The states, the transitions and the plan as Markdown, for docs/architecture.md."""
+    lines = ["### States", "", "| state | meaning |", "|---|---|"]
+    lines += [f"| {state.value} | {meaning} |" for state, meaning in STATES.items()]
+    lines += [
+        "",
+        "### Transitions",
+        "",
+        "| transition | owner | to | guard | effect | why |",
+        "|---|---|---|---|---|---|",
+    ]
     for t in TRANSITIONS:
         effect = t.update_expression().replace(" REMOVE ", "; REMOVE ")
         guard = f"`{t.guard}`" if t.guard else "none"
-        rows.append(f"| `{t.name}` | {t.owner} | {t.to} | {guard} | `{effect}` | {t.why} |")
-    return "\n".join(rows)
+        lines.append(f"| `{t.name}` | {t.owner} | {t.to} | {guard} | `{effect}` | {t.why} |")
+    lines += ["", "### The plan: what the copies of one order in a batch do", "", "| step | when |", "|---|---|"]
+    lines += [f"| {step.value} | {when} |" for step, when in STEPS.items()]
+    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------- the plan
@@ -283,6 +304,18 @@ class Step(StrEnum):
     ALREADY_MARKED = "already_marked"  # nothing to do
     SUPERSEDED = "superseded"  # a newer version is claimed, sent, delivered or marked: no POST, no mark
     WENT_BACKWARDS = "went_backwards"  # superseded, and Traede itself lists an older version (alarmed)
+
+
+STEPS = {
+    Step.SUPERSEDED: "the entry knows a newer version (claimed, sent, delivered or marked); older copies in the"
+    " batch are superseded too",
+    Step.WENT_BACKWARDS: "as superseded, but this copy comes from the poll that last claimed the order: Traede itself"
+    " lists an older version than the ERP has (VersionWentBackwards)",
+    Step.DELIVER: "the version is not known to have arrived, or a re-export copy of one delivered before its"
+    " instant: take the delivery lease, POST one copy (a scheduled one first), then mark",
+    Step.ALREADY_MARKED: "marked after its last delivery and after any poll that fetched it since: nothing to do",
+    Step.MARK: "delivered, not marked since (or fetched again by a poll after its mark): mark only",
+}
 
 
 @dataclass(frozen=True)
