@@ -7,8 +7,8 @@ the visibility timeout all reach two containers while the first POST is still on
 from __future__ import annotations
 
 import pytest
-from helpers.stack import SYSTEM, eligible, in_background, send_order, wait_until
 
+from helpers.stack import SYSTEM, eligible, in_background, send_order, wait_until
 from traede_export.models import OrderRef, idempotency_key
 from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalStack, MakeStack

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers.stack import eligible
 
+from helpers.stack import eligible
 from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults

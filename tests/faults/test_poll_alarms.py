@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from traede_local.local_stack import LocalStack, MakeStack
-
 from helpers.stack import emitted_metrics
+from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
 

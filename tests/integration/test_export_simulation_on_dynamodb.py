@@ -13,9 +13,8 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, settings
 
-from traede_export.ledger_store import DynamoStore, Store
-
 from helpers.simulation import ExportMachine
+from traede_export.ledger_store import DynamoStore, Store
 
 TABLE = "export-simulation"
 _store: list[DynamoStore] = []

@@ -20,7 +20,7 @@ class Slow(BaseHTTPRequestHandler):
     delay = 3.0
     requests = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         type(self).requests += 1
         time.sleep(self.delay)
         self.send_response(201)

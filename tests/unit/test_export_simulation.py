@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from helpers.simulation import ExportMachine
 from traede_export.ledger_store import Store
 from traede_local.memory_store import MemoryStore
-
-from helpers.simulation import ExportMachine
 
 settings.register_profile(
     "ci", max_examples=300, stateful_step_count=40, deadline=None, derandomize=True,

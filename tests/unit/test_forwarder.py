@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+
 from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
 from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
-
 from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response

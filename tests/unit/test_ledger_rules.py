@@ -7,8 +7,8 @@ runs the same writes on DynamoDB Local and compares).
 from __future__ import annotations
 
 import pytest
-from helpers.ledger import entry, seed
 
+from helpers.ledger import entry, seed
 from traede_export.ledger import ExportLedger
 from traede_export.models import OrderRef
 from traede_export.protocol import LedgerEntry, State, state_of

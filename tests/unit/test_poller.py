@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from helpers.fakes import FakeExport, FakeOffload, FakeQueue
 from helpers.ledger import SYSTEM, entry
-
 from traede_export.config import ExportOptions
 from traede_export.ledger import ExportLedger
 from traede_export.models import Attr, OrderRef
