@@ -123,6 +123,14 @@ def test_a_delivery_lease_refuses_a_version_older_than_one_claimed_delivered_or_
     assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2:reexport")], 60, "batch-b") == [True]  # a re-export may
 
 
+def test_a_delivery_lease_refuses_a_version_older_than_one_sent_without_an_answer(ledger: ExportLedger) -> None:
+    # v2's POST got no answer (it may be in the ERP) and its lease ended: v1 must not follow it.
+    assert ledger.begin_deliveries([(OrderRef(1, NEW), "key-new")], 60, "batch-a") == [True]
+    assert ledger.end_delivery(OrderRef(1, NEW), "batch-a")
+    assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-old")], 60, "batch-b") == [False]
+    assert entry(ledger, 1).sent_version == V_NEW
+
+
 def test_a_delivery_lease_refuses_a_key_already_recorded_as_delivered(ledger: ExportLedger) -> None:
     # Two copies read the ledger before either POSTed; the first delivered and recorded it. The
     # second, planned on its stale read, must not POST again.

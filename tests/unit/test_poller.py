@@ -162,6 +162,14 @@ def test_a_server_that_repeats_one_page_of_stuck_orders_is_a_stalled_paging() ->
     assert stalled.paging_stalled and stalled.pages == 2 and stalled.skipped == 2
 
 
+def test_a_repeated_page_that_moved_something_is_no_stall() -> None:
+    w = World([[order(1)]], page_size=2, repeat=True)
+    w.poll("run-1")
+    w.export.pages = [[order(1), order(2)]]  # order 1 in flight, order 2 new
+    result = w.poll("run-2")
+    assert (result.enqueued, result.skipped, result.paging_stalled) == (1, 1, False)
+
+
 def test_the_poll_stops_early_when_time_runs_out() -> None:
     w = World([[order(1)], [order(2)]], page_size=1)
     calls = iter([True, False])
