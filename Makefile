@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Each measuring target rewrites its own marked block here: no figure in the docs is typed by hand.
 FIGURES_DOC := docs/benchmarks.md
 
-.PHONY: setup dynamodb-local local unit test soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping cost ci clean
+.PHONY: setup dynamodb-local local unit test simulate mutants soak overlap-20x measure-claims measure-roundtrips cold-start faults lint format checkov build validate bench bench-mapping cost ci clean
 
 setup: $(BIN)/.installed dynamodb-local
 
@@ -39,6 +39,14 @@ test: setup  ## the test suite (unit + integration + fault scenarios; soak exclu
 
 soak: setup  ## the long fault-injection soak run
 	$(BIN)/pytest -q -m soak -s
+
+simulate: $(BIN)/.installed  ## a long random exploration of the export on the in-memory ledger (EXAMPLES=20000 SEED=n)
+	@seed=$(or $(SEED),$$(( RANDOM * 32768 + RANDOM ))); echo "seed $$seed (make simulate SEED=$$seed replays it)"; \
+	HYPOTHESIS_PROFILE=simulate SIM_EXAMPLES=$(or $(EXAMPLES),20000) $(BIN)/pytest -q -s \
+		tests/unit/test_export_simulation.py --hypothesis-seed=$$seed
+
+mutants: $(BIN)/.installed  ## seed slips into the export's rules one at a time: which tests catch them (TIER=unit|all)
+	$(BIN)/python tools/mutants.py --tier $(or $(TIER),unit)
 
 overlap-20x: setup  ## the overlapping-polls race 20 times in a row on DynamoDB Local (no lock anywhere)
 	time $(BIN)/pytest -q --count 20 -x \

@@ -21,6 +21,20 @@ CONFIG = PollerConfig.from_env()  # a bad value fails the cold start, naming the
 RUNTIME = build_poller(CONFIG)
 
 
+# PollResult field -> the metric that carries it (the dashboard and alarms in template.yaml name these).
+METRICS = {
+    "fetched": ("OrdersFetched", MetricUnit.Count),
+    "enqueued": ("OrdersEnqueued", MetricUnit.Count),
+    "skipped": ("OrdersSkippedInFlight", MetricUnit.Count),
+    "failed": ("EnqueueFailures", MetricUnit.Count),
+    "large": ("LargeOrdersEnqueued", MetricUnit.Count),
+    "invalid": ("InvalidOrders", MetricUnit.Count),  # the forwarder counts unreadable messages under the same name
+    "paging_stalled": ("PagingStalled", MetricUnit.Count),
+    "blocked": ("PollBlocked", MetricUnit.Count),
+    "seconds": ("PollDuration", MetricUnit.Seconds),
+}
+
+
 class PollFailed(RuntimeError):
     """The poll stopped on an error; what was enqueued before it stays enqueued."""
 
@@ -34,15 +48,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     result = RUNTIME.poller.run(context.aws_request_id, since, keep_going=lambda: time.monotonic() < deadline)
 
-    metrics.add_metric("OrdersFetched", MetricUnit.Count, result.fetched)
-    metrics.add_metric("OrdersEnqueued", MetricUnit.Count, result.enqueued)
-    metrics.add_metric("OrdersSkippedInFlight", MetricUnit.Count, result.skipped)
-    metrics.add_metric("EnqueueFailures", MetricUnit.Count, result.failed)
-    metrics.add_metric("LargeOrdersEnqueued", MetricUnit.Count, result.large)
-    metrics.add_metric("InvalidOrders", MetricUnit.Count, result.invalid)
-    metrics.add_metric("PagingStalled", MetricUnit.Count, int(result.paging_stalled))
-    metrics.add_metric("PollDuration", MetricUnit.Seconds, result.seconds)
-    logger.info("poll finished", extra=result.counts())
+    counts = result.counts()
+    for field, (metric, unit) in METRICS.items():
+        metrics.add_metric(metric, unit, float(counts[field]))
+    logger.info("poll finished", extra=counts)
     if result.error:
         raise PollFailed(result.error)
     RUNTIME.ledger.record_poll(result.run_id, {"fetched": result.fetched, "enqueued": result.enqueued})

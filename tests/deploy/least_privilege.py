@@ -21,6 +21,9 @@ SCHEDULER = "EventBridge Scheduler: invokes the poller"
 # Never called; S3 consults it on GetObject: a missing key is then 404 NoSuchKey, else 403 AccessDenied.
 S3_NOT_FOUND = "S3: GetObject of a missing object answers NoSuchKey (LargeOrderMissing), not AccessDenied"
 
+# Used only when a ledger write's answer was lost: `ExportLedger` reads the item back to see whether it took effect.
+READ_BACK = "ledger.ExportLedger: reads back a claim whose answer was lost"
+
 # role logical id -> {(IAM action, resource logical id or "*"): the call that needs it}
 ALLOWED: dict[str, dict[tuple[str, str], str]] = {
     "PollerRole": {
@@ -29,8 +32,8 @@ ALLOWED: dict[str, dict[tuple[str, str], str]] = {
         ("xray:PutTraceSegments", "*"): XRAY,
         ("xray:PutTelemetryRecords", "*"): XRAY,
         ("secretsmanager:GetSecretValue", "TraedeSecret"): "credentials.SecretReader: the Traede token and app key",
-        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger.claim_many / release / unsee",
-        ("dynamodb:PutItem", "LedgerTable"): "ledger.ExportLedger.record_poll / first_sighting",
+        ("dynamodb:UpdateItem", "LedgerTable"): "ledger.ExportLedger: claims, releases, record_poll, sightings",
+        ("dynamodb:BatchGetItem", "LedgerTable"): READ_BACK,
         ("sqs:SendMessage", "OrderQueue"): "queue.QueueWriter.send: SendMessageBatch of the orders",
         ("sqs:SendMessage", "DeadLetterQueue"): "poll.Poller._park_invalid: an export entry that is not an order",
         ("s3:PutObject", "LargeOrderBucket/*"): "claim_check.ClaimCheck.offload: an order over the threshold",

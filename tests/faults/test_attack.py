@@ -306,7 +306,7 @@ def test_a_poll_with_stalled_s3_uploads_stops_at_its_deadline_and_gives_the_leas
 
 
 def stack_ledger(stack: LocalStack) -> list[LedgerEntry]:
-    return list(ExportLedger(stack.dynamodb, stack.table, SYSTEM).entries())
+    return list(ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM).entries())
 
 
 def test_replay_without_the_bucket_does_not_send_an_order_over_the_threshold_inline(

@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -101,7 +101,7 @@ def test_a_failed_claim_transaction_does_not_strand_the_pages_earlier_claims(mak
     assert len(pending) > 100
     client = ThrottledTransactions(stack.dynamodb, throttled={2})
     with contextlib.suppress(ClientError):
-        first = poller_on(stack, ExportLedger(client, stack.table, SYSTEM)).run("run-1")
+        first = poller_on(stack, ExportLedger.on_dynamodb(cast(Any, client), stack.table, SYSTEM)).run("run-1")
         assert first.enqueued == 100 and first.failed == len(pending) - 100  # EnqueueFailures: alarmed
     poller_on(stack, ledger_of(stack)).run("run-2")
     assert stack.queue_depth(stack.queue_url) == len(pending)
@@ -120,7 +120,11 @@ class ConflictedDeliveryRecords:
     def __call__(self, params: dict[str, Any], **_: Any) -> Any:
         body = params.get("body", b"")
         body = body if isinstance(body, bytes) else body.encode()
-        if not self.key or b"delivered_version = :v" not in body or f'"{self.key}"'.encode() not in body:
+        if (
+            not self.key
+            or b"delivered_version = :delivered_version" not in body
+            or f'"{self.key}"'.encode() not in body
+        ):
             return None
         self.hits += 1
         items = json.loads(body).get("TransactItems")

@@ -61,7 +61,7 @@ def test_a_request_that_cannot_be_sent_fails_the_invocation_and_is_never_a_refus
         stack.forwarder.invoke(sqs_event(messages, "arn"))  # the whole invocation: ForwarderErrorsAlarm
     assert "TARGET_URL" in str(failed.value) and "99999" not in str(failed.value)
     # Nothing is held against the orders: no refusal remembered, nothing parked.
-    entries = ExportLedger(boto3.client("dynamodb"), stack.table, SYSTEM).get_many(pending)
+    entries = ExportLedger.on_dynamodb(boto3.client("dynamodb"), stack.table, SYSTEM).get_many(pending)
     assert all(e.rejected_version == "" for e in entries.values())
     assert stack.dlq_messages() == []
 

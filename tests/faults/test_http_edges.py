@@ -52,7 +52,7 @@ def target_client(receiver: ReceivingSystem, **kwargs: Any) -> TargetClient:
 
 
 def ledger(stack: LocalStack) -> ExportLedger:
-    return ExportLedger(boto3.client("dynamodb"), stack.table, SYSTEM)
+    return ExportLedger.on_dynamodb(boto3.client("dynamodb"), stack.table, SYSTEM)
 
 
 # ---------------------------------------------------------------------------------- redirects

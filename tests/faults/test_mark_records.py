@@ -16,7 +16,7 @@ from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
 SYSTEM = "local-erp"
-UNDO = b"marked_version = :v AND marked_ms = :ms"  # the condition of `ExportLedger.undo_marks`
+UNDO = b"marked_version = :v AND mark_token = :token"  # the guard of `ExportLedger.undo_marks` (protocol.UNDO_MARK)
 
 
 class FailedUndo:

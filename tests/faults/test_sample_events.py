@@ -45,7 +45,7 @@ def test_a_replayed_sample_is_delivered_and_never_marks_or_supersedes_the_real_o
     assert sample_key.endswith(":test-event")  # under its own key: never deduplicated against the real order
     assert stack.sandbox.notes[SAMPLE_ID].endswith(real_key)  # the one mark made was the real version's
     assert len([call for call in stack.sandbox.mark_calls if SAMPLE_ID in call]) == 1
-    entry = ExportLedger(boto3.client("dynamodb"), stack.table, SYSTEM).get_many([SAMPLE_ID])[SAMPLE_ID]
+    entry = ExportLedger.on_dynamodb(boto3.client("dynamodb"), stack.table, SYSTEM).get_many([SAMPLE_ID])[SAMPLE_ID]
     assert entry.delivered_version == entry.marked_version == OrderRef.from_order(real).version
     assert stack.dlq_messages() == []
 
@@ -55,7 +55,10 @@ def test_a_replayed_sample_is_delivered_and_never_marks_or_supersedes_the_real_o
     stack.event_source().drain(max_seconds=30)
     assert len(stack.receiver.keys_by_order()[SAMPLE_ID]) == 2 and stack.receiver.attempts_for(SAMPLE_ID) == 3
     assert len(stack.sandbox.mark_calls) == marks
-    assert ExportLedger(boto3.client("dynamodb"), stack.table, SYSTEM).get_many([SAMPLE_ID])[SAMPLE_ID] == entry
+    assert (
+        ExportLedger.on_dynamodb(boto3.client("dynamodb"), stack.table, SYSTEM).get_many([SAMPLE_ID])[SAMPLE_ID]
+        == entry
+    )
 
 
 @pytest.mark.parametrize("sample", ["sqs-order.json", "order.json"])

@@ -95,16 +95,17 @@ def test_a_delivered_but_unmarked_batch_is_only_marked_in_two_round_trips(make_s
     assert len(receiver.deliveries) == 10  # only marked: no POST again
 
 
-def test_a_lease_held_by_another_key_defers_only_its_order(make_stack: MakeStack) -> None:
+def test_a_lease_held_by_another_copy_defers_only_its_order(make_stack: MakeStack) -> None:
     # The batch's leases are one transaction: the one order whose lease is held fails alone.
     stack, pending = ten_polled(make_stack)
     sandbox, receiver = stack.sandbox, stack.receiver
     assert sandbox is not None and receiver is not None
     held = pending[3]
     ref = OrderRef.from_order(sandbox.order(held))
-    ledger = ExportLedger(stack.dynamodb, stack.table, SYSTEM)
+    ledger = ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM)
     reexport_key = idempotency_key(SYSTEM, ref, "2020-01-01T00:00:00Z")
-    assert ledger.begin_deliveries([(ref, reexport_key)], 600) == [True]  # a re-export's copy of the same version
+    # Another copy (a re-export's) of the same version holds the lease.
+    assert ledger.begin_deliveries([(ref, reexport_key)], 600, "another-batch") == [True]
     assert stack.event_source().poll_once() == 10  # moto hands out the queue in order: `held` is in it
     delivered = receiver.delivered_ids()
     assert held not in delivered and len(delivered) == 9

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from traede_bench import doc
 from traede_export.ledger import ExportLedger
+from traede_export.ledger_store import DynamoStore
 from traede_export.models import OrderRef, chunk
 from traede_local.dynamodb_local import dynamodb_local
 
@@ -89,8 +90,8 @@ def _claim_update(ledger: ExportLedger, ref: OrderRef, run_id: str, now: int) ->
     """The same update and condition as `ExportLedger.claim` (without `force`), as a transaction item."""
     return {
         "Update": {
-            "TableName": ledger.table_name,
-            "Key": ledger._key(ref.order_id),  # the ledger's own key shape
+            "TableName": cast(DynamoStore, ledger.store).table_name,
+            "Key": {"pk": {"S": ledger._key(ref.order_id)}},  # the ledger's own key shape
             "UpdateExpression": "SET enqueued_version = :v, lease_until = :until, run_id = :run, expires_at = :ttl",
             "ConditionExpression": (
                 "attribute_not_exists(enqueued_version) OR enqueued_version < :v OR lease_until < :now"
@@ -164,7 +165,7 @@ def measure(claims: int, repeat: int) -> list[Row]:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    ledger = ExportLedger(db, table, SYSTEM_ID)
+    ledger = ExportLedger.on_dynamodb(db, table, SYSTEM_ID)
     wire = WireCalls(db)
     pool = ThreadPoolExecutor(WORKERS)
     methods: dict[str, Callable[[list[OrderRef], str], Outcome]] = {

@@ -231,15 +231,15 @@ def warm_up(servers: Servers, rounds: int) -> dict[str, Any]:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    ledger = ExportLedger(client, table, "warm-up")
+    ledger = ExportLedger.on_dynamodb(client, table, "warm-up")
 
     def one_round(i: int) -> list[float]:
         refs = [OrderRef(i * 10 + j, f"2026-01-01T00:00:00.{i:06d}Z") for j in range(10)]
         keyed = [(ref, f"key-{ref.order_id}") for ref in refs]
         calls: list[Callable[[], object]] = [
             lambda: ledger.get_many(ref.order_id for ref in refs),
-            lambda: ledger.begin_deliveries(keyed, 60),
-            lambda: ledger.finish_deliveries(keyed, [], i),
+            lambda: ledger.begin_deliveries(keyed, 60, f"warm-{i}"),
+            lambda: ledger.finish_deliveries(keyed, [], f"warm-{i}", {}),
         ]
         took = []
         for call in calls:

@@ -78,6 +78,9 @@ class TraedeSandbox(LocalServer):
         self.faults = faults or Faults()
         self.paging = paging
         self.server_page_size: int | None = None  # "paged": Traede's own page size, whatever `limit` says
+        # Export entries that are no production order (no integer id): at the head of every page, and
+        # pending for ever, since nothing can mark them.
+        self.malformed: list[Any] = []
         self._lock = threading.RLock()
         self._orders: dict[int, dict[str, Any]] = {}
         self._changed: dict[int, datetime] = {}  # when each order last changed (see module docstring)
@@ -228,6 +231,7 @@ class TraedeSandbox(LocalServer):
                 if self._is_pending(oid, exports, q.since) and q.admits(self._orders[oid])
             ]
             page_orders = [q.shape(order) for order in q.page(selected, self.paging, self.server_page_size)]
+            page_orders = copy.deepcopy(self.malformed) + page_orders
             self.export_calls += 1
         return Reply(200, {"production_orders": page_orders})
 

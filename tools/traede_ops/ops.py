@@ -233,7 +233,9 @@ def status(target: Target, limits: StatusLimits) -> dict[str, Any]:
         queues[name] = {"url": url, **depths, "total": total, "oldest_age_seconds": age, "age_source": how}
 
     now = time.time()
-    ledger = ExportLedger(client("dynamodb", target.region), target.value("table"), target.value("system_id"))
+    ledger = ExportLedger.on_dynamodb(
+        client("dynamodb", target.region), target.value("table"), target.value("system_id")
+    )
     in_flight: list[int] = []
     not_marked: list[int] = []
     orders = 0

@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 20.0  # a server asking for longer is left to the queue's redelivery
@@ -76,6 +77,35 @@ class DeadlineRetry(Retry):
         time.sleep(max(0.0, min(self.get_backoff_time(), left)))
 
 
+class DeadlineTimeout(Timeout):
+    """A (connect, read) timeout that no attempt may outlast the deadline with.
+
+    urllib3 clones the request's timeout for each attempt, retries included: each clone's total is
+    the time left then, so a POST started near the deadline (or retried after a backoff) gives up
+    before the invocation's safety margin runs out instead of outliving the Lambda.
+    """
+
+    def __init__(self, connect: float | None, read: float | None, deadline: float) -> None:
+        super().__init__(connect=connect, read=read, total=max(0.001, deadline - time.monotonic()))
+        self.deadline = deadline
+
+    def clone(self) -> DeadlineTimeout:
+        return DeadlineTimeout(self._connect, self._read, self.deadline)  # type: ignore[arg-type]
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Sends each request with its timeout clamped to the deadline that `arm_deadline` set."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        retry = self.max_retries
+        deadline = retry.deadline if isinstance(retry, DeadlineRetry) else None
+        timeout = kwargs.get("timeout")
+        if deadline is not None and timeout is not None and not isinstance(timeout, Timeout):
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            kwargs["timeout"] = DeadlineTimeout(connect, read, deadline)
+        return super().send(request, **kwargs)
+
+
 def build_retry(total: int = 3) -> DeadlineRetry:
     return DeadlineRetry(
         total=total,
@@ -127,7 +157,7 @@ def header_value_problem(value: str) -> str | None:
 
 def build_session(pool_size: int = 10, retries: int = 3) -> requests.Session:
     session = NoRedirectSession()
-    adapter = HTTPAdapter(max_retries=build_retry(retries), pool_connections=4, pool_maxsize=pool_size)
+    adapter = DeadlineAdapter(max_retries=build_retry(retries), pool_connections=4, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

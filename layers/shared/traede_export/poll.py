@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -14,9 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.claim_check import ClaimCheck
 from traede_export.config import ExportOptions
-from traede_export.ledger import ExportLedger, PartialWrite
+from traede_export.ledger_store import PartialWrite
 from traede_export.models import (
     MAX_SEND_BATCH,
     Attr,
@@ -27,8 +26,9 @@ from traede_export.models import (
     string_attributes,
     utc_text,
 )
-from traede_export.queue import OutboundMessage, QueueWriter
-from traede_export.traede import ExportStats, TraedeClient, TraedeError
+from traede_export.ports import ExportSource, Offload, PollerLedger, Queue
+from traede_export.queue import OutboundMessage
+from traede_export.traede import ExportStats, TraedeError
 
 logger = Logger(child=True)
 Body = tuple[str, dict[str, dict[str, str]]]  # a message's body and its SQS attributes
@@ -51,6 +51,8 @@ class PollResult:
     paging_stalled: bool = False
     seconds: float = 0.0
     error: str | None = None
+    # The error repeats on every poll until someone fixes it (credentials, URL, a body that is not the export).
+    blocked: bool = False
 
     def counts(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,15 +60,16 @@ class PollResult:
 
 @dataclass
 class Poller:
-    traede: TraedeClient
-    ledger: ExportLedger
-    queue: QueueWriter
-    dlq: QueueWriter
+    traede: ExportSource
+    ledger: PollerLedger
+    queue: Queue
+    dlq: Queue
     system_id: str
     options: ExportOptions
     lease_seconds: int
-    claims: ClaimCheck
+    claims: Offload
     workers: int = 8  # uploads and sends in flight at once
+    executor: Callable[[int], Executor] = ThreadPoolExecutor  # the simulation runs them inline
 
     def run(
         self,
@@ -78,7 +81,7 @@ class Poller:
         since = utc_text(not_exported_since) if not_exported_since else None
         result = PollResult(run_id=run_id, reexport_since=since)
         stats = ExportStats()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="poll") as pool:
+        with self.executor(self.workers) as pool:
             try:
                 for page in self.traede.iter_export(self.options, stats, not_exported_since, keep_going):
                     self._enqueue_page(page, result, pool, keep_going)
@@ -87,6 +90,7 @@ class Poller:
                         break
             except TraedeError as exc:
                 result.error = str(exc)
+                result.blocked = exc.persistent
         result.fetched, result.pages, result.duplicates = stats.fetched, stats.pages, stats.duplicates
         result.stopped_early = stats.stopped_early
         # Stuck: in flight or refused (skipped), not orders (invalid: parked once, pending for ever), or failed.
@@ -106,7 +110,7 @@ class Poller:
         self,
         page: list[dict[str, Any]],
         result: PollResult,
-        pool: ThreadPoolExecutor,
+        pool: Executor,
         keep_going: Callable[[], bool] = lambda: True,
     ) -> None:
         refs: list[tuple[OrderRef, dict[str, Any]]] = []
@@ -117,20 +121,23 @@ class Poller:
                 result.invalid += 1
                 self._park_invalid(order, str(exc))
         force = result.reexport_since is not None
-        # The page's claims in one ledger call (transactions of up to 100 orders).
+        # The page's claims in one ledger call (transactions of up to 100 orders). A claim whose
+        # answer was lost was read back by its token; what is still unknown fails alone (alarmed),
+        # never the whole poll, and its lease is given back if it can be.
         claimed: list[bool | None]
         error = ""
         try:
             claimed = list(self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force))
         except PartialWrite as exc:  # the claims that took effect are enqueued, not left to their lease
-            claimed, error = exc.results, type(exc.error).__name__
+            claimed, error = list(exc.results), type(exc.error).__name__
+        except (ClientError, BotoCoreError) as exc:
+            claimed, error = [None] * len(refs), type(exc).__name__
         sending: list[tuple[OrderRef, dict[str, Any]]] = []
         for (ref, order), ok in zip(refs, claimed, strict=True):
             if ok:
                 sending.append((ref, order))
             elif ok is None:
-                result.failed += 1
-                logger.error("could not claim order", order_id=ref.order_id, reason=error)
+                self._give_back(ref, result, f"could not claim order: {error}")
             else:
                 result.skipped += 1
         ready: list[tuple[OrderRef, Body]] = []
@@ -170,7 +177,10 @@ class Poller:
     def _give_back(self, ref: OrderRef, result: PollResult, reason: str) -> None:
         result.failed += 1
         logger.error("could not enqueue order", order_id=ref.order_id, reason=reason)
-        self.ledger.release(ref, result.run_id)  # let the next poll try again
+        try:
+            self.ledger.release(ref, result.run_id)  # let the next poll try again
+        except (ClientError, BotoCoreError) as exc:  # the lease then runs out by itself; EnqueueFailures says so
+            logger.error("could not give back a lease", order_id=ref.order_id, reason=type(exc).__name__)
 
     @staticmethod
     def _messages(batch: list[tuple[OrderRef, Body]]) -> list[OutboundMessage]:
@@ -183,7 +193,11 @@ class Poller:
         order_id = _shown_id(entry.get("id") if isinstance(entry, dict) else None)
         logger.error("an export entry is not a production order", order_id=order_id, reason=reason)
         fingerprint = hashlib.sha256(body.encode("utf-8")).hexdigest()
-        if not self.ledger.first_sighting(fingerprint):
+        try:
+            if not self.ledger.first_sighting(fingerprint):
+                return
+        except (ClientError, BotoCoreError) as exc:  # counted as invalid (alarmed); the next poll parks it
+            logger.error("could not record an invalid entry's sighting", order_id=order_id, reason=type(exc).__name__)
             return
         attributes = string_attributes(
             {Attr.SYSTEM_ID: self.system_id, Attr.ORDER_ID: order_id, Attr.FAILURE_REASON: reason}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,13 +26,25 @@ MAX_PAGES = 2000  # a hard stop against a server that pages forever
 NOT_ABOUT_THE_ORDERS = frozenset({401, 403, 407, 408, 429})
 
 
+# Answers that come back the same on every try until someone fixes the configuration.
+PERSISTENT_STATUSES = frozenset({401, 403, 404, 405, 407})
+
+
 class TraedeError(RuntimeError):
     """Traede answered with an error, an unexpected body, or not at all. The message is masked:
     Traede's answer may quote our token or app key (see redact.py)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, unreadable: bool = False) -> None:
         super().__init__(mask(message))
         self.status = status
+        self.unreadable = unreadable  # answered, but not with the export's shape
+
+    @property
+    def persistent(self) -> bool:
+        """Every poll will fail alike (credentials, URL, redirect, a body that is not the export)."""
+        if self.unreadable:
+            return True
+        return self.status is not None and (300 <= self.status < 400 or self.status in PERSISTENT_STATUSES)
 
     @property
     def refused(self) -> bool:
@@ -77,6 +91,7 @@ class ExportStats:
     # Order id -> the newest version yielded ("" if unreadable). Offset paging over a moving set can
     # serve an order twice; a later copy with a newer version is an edit made mid-run, not a duplicate.
     seen: dict[int, str] = field(default_factory=dict)
+    seen_invalid: set[str] = field(default_factory=set)  # fingerprints of entries without an integer id
 
 
 class TraedeClient:
@@ -105,9 +120,9 @@ class TraedeClient:
         try:
             orders = response.json()["production_orders"]
         except (ValueError, KeyError, TypeError):
-            raise TraedeError(f"export page {page} has no 'production_orders' list") from None
+            raise TraedeError(f"export page {page} has no 'production_orders' list", unreadable=True) from None
         if not isinstance(orders, list):
-            raise TraedeError(f"export page {page}: 'production_orders' is not a list")
+            raise TraedeError(f"export page {page}: 'production_orders' is not a list", unreadable=True)
         return orders
 
     def iter_export(
@@ -115,38 +130,12 @@ class TraedeClient:
         options: ExportOptions,
         stats: ExportStats,
         not_exported_since: datetime | None = None,
-        keep_going: Any = lambda: True,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield pages of orders not yet yielded in this run.
-
-        Works whether the server pages by our `limit`, by its own page size, or returns
-        everything at once. It stops on an empty page, a page larger than `limit` (paging
-        ignored), a page with nothing new (`page` ignored), or the hard cap. A short page is
-        not the end: the server may use a smaller page size than we asked for.
-        """
-        for page in range(MAX_PAGES):
-            if not keep_going():
-                stats.stopped_early = True
-                return
-            orders = self.export_page(options, page, not_exported_since)
-            stats.pages += 1
-            fresh = []
-            for order in orders:
-                order_id = order.get("id") if isinstance(order, dict) else None
-                if isinstance(order_id, int):
-                    version = _version(order)
-                    if order_id in stats.seen and version <= stats.seen[order_id]:
-                        stats.duplicates += 1
-                        continue
-                    stats.seen[order_id] = version
-                fresh.append(order)
-            stats.fetched += len(fresh)
-            if fresh:
-                yield fresh
-            if not orders or not fresh or len(orders) > options.page_size:
-                stats.page_repeated = bool(orders) and not fresh
-                return
-        stats.stopped_early = True
+        """Yield pages of orders not yet yielded in this run (see `walk_pages`)."""
+        return walk_pages(
+            lambda page: self.export_page(options, page, not_exported_since), options.page_size, stats, keep_going
+        )
 
     def mark_as_exported(self, notes: Sequence[tuple[int, str]]) -> None:
         """Mark orders exported, each with a note for Traede's timeline: `[(order_id, note), ...]`."""
@@ -163,6 +152,51 @@ class TraedeClient:
             raise TraedeError(f"mark-as-exported failed: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise _answered("mark-as-exported", response)
+
+
+def walk_pages(
+    fetch: Callable[[int], list[Any]], page_size: int, stats: ExportStats, keep_going: Callable[[], bool]
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the pages `fetch(0)`, `fetch(1)`, ... with what this run has not yielded yet.
+
+    Works whether the server pages by our `limit`, by its own page size, or returns everything at
+    once. It stops on an empty page, a page larger than `limit` (paging ignored), a page with
+    nothing new (`page` ignored), or the hard cap. A short page is not the end: the server may use
+    a smaller page size than we asked for.
+    """
+    for page in range(MAX_PAGES):
+        if not keep_going():
+            stats.stopped_early = True
+            return
+        orders = fetch(page)
+        stats.pages += 1
+        fresh = []
+        for order in orders:
+            order_id = order.get("id") if isinstance(order, dict) else None
+            if type(order_id) is int:  # not bool: `"id": true` is no order 1
+                version = _version(order)
+                if order_id in stats.seen and version <= stats.seen[order_id]:
+                    stats.duplicates += 1
+                    continue
+                stats.seen[order_id] = version
+            else:  # an entry that is no order is seen once per run too, or a repeated page never ends
+                fingerprint = _fingerprint(order)
+                if fingerprint in stats.seen_invalid:
+                    stats.duplicates += 1
+                    continue
+                stats.seen_invalid.add(fingerprint)
+            fresh.append(order)
+        stats.fetched += len(fresh)
+        if fresh:
+            yield fresh
+        if not orders or not fresh or len(orders) > page_size:
+            stats.page_repeated = bool(orders) and not fresh
+            return
+    stats.stopped_early = True
+
+
+def _fingerprint(entry: Any) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest()
 
 
 def _version(order: dict[str, Any]) -> str:

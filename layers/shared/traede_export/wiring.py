@@ -50,10 +50,10 @@ AWS_READ_TIMEOUT_CAP = 5.0  # seconds between bytes; 3 attempts then fit well in
 
 
 def _bounded(http: HttpSettings) -> Config:
-    """For the calls that have no deadline of their own (S3, Secrets Manager): boto3's defaults
-    (60 s read timeout, up to 5 attempts) let one stalled call outlive the function, and a stalled
-    secret read holds every POST thread behind the reader's lock. Capped: HTTP_READ_TIMEOUT may be
-    up to 40 s for a slow ERP, and 3 x 40 s would still outlive it."""
+    """For every AWS call (DynamoDB, SQS, S3, Secrets Manager): boto3's defaults (60 s read timeout,
+    up to 5 attempts) let one stalled call outlive the function, stranding a page's claims or a
+    batch's leases, and a stalled secret read holds every POST thread behind the reader's lock.
+    Capped: HTTP_READ_TIMEOUT may be up to 40 s for a slow ERP, and 3 x 40 s would still outlive it."""
     return Config(
         connect_timeout=http.connect_timeout,
         read_timeout=min(http.read_timeout, AWS_READ_TIMEOUT_CAP),
@@ -88,12 +88,14 @@ def build_poller(cfg: PollerConfig) -> PollerRuntime:
 
     install_log_filter()
     session = build_session()
-    ledger = ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id)
+    aws = _bounded(cfg.http)
+    ledger = ExportLedger.on_dynamodb(aws_client("dynamodb", aws), cfg.ledger_table, cfg.traede.system_id)
+    sqs = aws_client("sqs", aws)
     poller = Poller(
         traede=_traede_client(cfg.traede, session, cfg.http.timeout, _secret_reader(cfg.http)),
         ledger=ledger,
-        queue=QueueWriter(aws_client("sqs"), cfg.queue_url),
-        dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
+        queue=QueueWriter(sqs, cfg.queue_url),
+        dlq=QueueWriter(sqs, cfg.dlq_url),
         system_id=cfg.traede.system_id,
         options=cfg.export,
         lease_seconds=cfg.lease_seconds,
@@ -110,6 +112,7 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     from traede_export.target import RequestShape, TargetClient
 
     install_log_filter()
+    aws = _bounded(cfg.http)
     # Separate sessions: each carries its own credentials, and neither can leak to the other host.
     traede_session = build_session(pool_size=cfg.concurrency)
     target_session = build_session(pool_size=cfg.concurrency)
@@ -124,8 +127,8 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
     forwarder = Forwarder(
         target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape),
         traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
-        ledger=ExportLedger(aws_client("dynamodb"), cfg.ledger_table, cfg.traede.system_id),
-        dlq=QueueWriter(aws_client("sqs"), cfg.dlq_url),
+        ledger=ExportLedger.on_dynamodb(aws_client("dynamodb", aws), cfg.ledger_table, cfg.traede.system_id),
+        dlq=QueueWriter(aws_client("sqs", aws), cfg.dlq_url),
         system_id=cfg.traede.system_id,
         pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
     )

@@ -1,4 +1,4 @@
-"""The ledger's answers to what DynamoDB Local never produces: transaction conflicts.
+"""The DynamoDB store's answers to what DynamoDB Local never produces: transaction conflicts.
 
 DynamoDB Local serialises writes, so a TransactWriteItems there is never cancelled by a conflict
 and a plain write never meets one (tried: 2 threads of 100-item transactions against 2 threads of
@@ -17,21 +17,22 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from traede_export import ledger as ledger_module
-from traede_export.ledger import TRANSACT_ATTEMPTS, ExportLedger, PartialWrite
-from traede_export.models import OrderRef
+from traede_export import ledger_store
+from traede_export.ledger_store import TRANSACT_ATTEMPTS, DynamoStore, PartialWrite, Update
 
-V = "2026-01-01T00:00:00.000000Z"
+
+def updates(*keys: int) -> list[Update]:
+    return [Update(f"order#sys#{k}", "SET a = :a", "attribute_not_exists(b)", {":a": {"S": "x"}}) for k in keys]
 
 
 @pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ExportLedger, Stubber]]:
-    monkeypatch.setattr(ledger_module, "_backoff", lambda attempt: None)  # no sleeping in the unit tier
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoStore, Stubber]]:
+    monkeypatch.setattr(ledger_store, "_backoff", lambda attempt: None)  # no sleeping in the unit tier
     client = boto3.client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     with Stubber(client) as stub:
-        yield ExportLedger(client, "ledger", "sys"), stub
+        yield DynamoStore(client, "ledger"), stub
         stub.assert_no_pending_responses()
 
 
@@ -50,50 +51,49 @@ def transact_of(stub: Stubber, count: int) -> None:
     stub.add_response("transact_write_items", {}, {"TransactItems": [{"Update": ANY}] * count})
 
 
-def test_a_conflicted_item_is_retried_and_a_failed_condition_is_not(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_a_conflicted_item_is_retried_and_a_failed_condition_is_not(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     cancelled(stub, "None", "ConditionalCheckFailed", "TransactionConflict")
     transact_of(stub, 2)  # orders 1 and 3 again, without order 2
-    refs = [OrderRef(i, V) for i in (1, 2, 3)]
-    assert ledger.claim_many(refs, "run", 60) == [True, False, True]
+    assert store.update_many(updates(1, 2, 3)) == [True, False, True]
 
 
-def test_conflicts_that_persist_fall_back_to_one_update_each(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_conflicts_that_persist_fall_back_to_one_update_each(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     for _ in range(TRANSACT_ATTEMPTS):
         cancelled(stub, "TransactionConflict", "None")
     stub.add_response("update_item", {})
     stub.add_client_error("update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400)
-    assert ledger.begin_marks([OrderRef(1, V), OrderRef(2, V)], 1) == [True, False]
+    assert store.update_many(updates(1, 2)) == [True, False]
 
 
-def test_a_plain_write_that_meets_a_transaction_is_retried(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_a_plain_write_that_meets_a_transaction_is_retried(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     stub.add_client_error("update_item", service_error_code="TransactionConflictException", http_status_code=400)
     stub.add_response("update_item", {})
-    assert ledger.record_deliveries([(OrderRef(1, V), "key")]) == [True]
+    assert store.update(updates(1)[0])
 
 
-def test_a_validation_error_fails_its_item_alone(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_a_validation_error_fails_its_item_alone(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     cancelled(stub, "None", "ValidationError")
     stub.add_response("update_item", {})  # order 1 alone, as one UpdateItem
     with pytest.raises(PartialWrite) as raised:
-        ledger.begin_deliveries([(OrderRef(1, V), "k1"), (OrderRef(2, V), "k2")], 60)
+        store.update_many(updates(1, 2))
     assert raised.value.results == [True, None]
 
 
-def test_a_failed_transaction_keeps_the_writes_before_it(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_a_failed_transaction_keeps_the_writes_before_it(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     transact_of(stub, 100)
     stub.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
     with pytest.raises(PartialWrite) as raised:
-        ledger.claim_many([OrderRef(i, V) for i in range(150)], "run", 60)
+        store.update_many(updates(*range(150)))
     assert raised.value.results == [True] * 100 + [None] * 50
 
 
-def test_when_no_write_took_effect_the_error_itself_is_raised(stubbed: tuple[ExportLedger, Stubber]) -> None:
-    ledger, stub = stubbed
+def test_when_no_write_took_effect_the_error_itself_is_raised(stubbed: tuple[DynamoStore, Stubber]) -> None:
+    store, stub = stubbed
     stub.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        ledger.begin_marks([OrderRef(1, V), OrderRef(2, V)], 1)
+        store.update_many(updates(1, 2))

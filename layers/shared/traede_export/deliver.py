@@ -1,0 +1,225 @@
+"""A forwarder batch's deliveries: the leases in one ledger call, the POSTs at once, each 2xx recorded.
+
+The delivery is recorded right after its 2xx, not after the batch's last POST: between the ERP's
+acceptance and that record, a crash means the message comes back and the version is POSTed
+again (same Idempotency-Key), so that window is kept to a few milliseconds plus the write in
+flight and its own. Records of POSTs that finish together share one call (`GroupCommit`), and
+the call made once the last POST has answered also carries the batch's mark records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from traede_export.errors import ConfigurationError
+from traede_export.group_commit import GroupCommit
+from traede_export.ledger_store import PartialWrite
+from traede_export.models import InboundOrder, OrderRef
+from traede_export.ports import ForwarderLedger, Target
+from traede_export.protocol import OrderPlan
+from traede_export.samples import sample_key
+from traede_export.target import DeliveryResult, Outcome
+
+logger = Logger(child=True)
+LEASE_GRACE_SECONDS = 30  # the delivery lease outlives the invocation by this much
+NOT_STARTED = "not started: the invocation is close to its timeout"
+# How long a delivery's record waits for its batch mates' (answered within milliseconds of each
+# other, they share one ledger call); it adds at most this to the window for a duplicate POST.
+RECORD_LINGER_SECONDS = 0.01
+
+Answer = bool | Exception  # one write's answer: its condition held or not, or why there is none
+
+
+def answers(write: Callable[[], Sequence[bool]], n: int) -> list[Answer]:
+    """A ledger call's answers: True or False per write, or the exception of a write that failed."""
+    try:
+        return list(write())
+    except PartialWrite as exc:  # the writes that took effect stand; the others fail alone
+        return [exc.error if ok is None else ok for ok in exc.results]
+    except (ClientError, BotoCoreError) as exc:
+        return [exc] * n
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What became of one POST: the target's answer, or why there was none."""
+
+    result: DeliveryResult | None = None  # None: not started or deferred
+    reason: str = ""
+    deferred: bool = False  # another delivery of the order holds its lease
+    stale: bool = False  # accepted, but a newer version had been delivered first
+
+
+def ledger_unavailable(exc: Exception) -> Attempt:
+    return Attempt(DeliveryResult(Outcome.FAILED, f"ledger unavailable: {type(exc).__name__}"))
+
+
+class BatchWrites:
+    """One batch's ledger writes after its POSTs: the delivery records, shared by POSTs answered
+    together, and the mark records, which go with the last delivery record.
+
+    A mark record must follow every POST of the batch; the call made once the last POST has
+    answered is exactly then, so it carries them all. Without such a call (no POST accepted last),
+    `record_marks` writes them. Every mark record carries the batch's token, so a second try finds
+    its own record and the take-back removes only this batch's.
+    """
+
+    def __init__(self, ledger: ForwarderLedger, token: str, mark_only: list[OrderRef], seen: dict[int, str]) -> None:
+        self._ledger = ledger
+        self.token = token
+        self._seen = seen  # order id -> its version's mark token as the batch read it
+        self._to_mark = list(mark_only)  # then each delivery recorded, or whose record failed: it arrived
+        self.marks: dict[int, bool | None] = {}  # order id -> its mark record: written, refused, failed (None)
+        self.tried: set[int] = set()  # orders whose mark record was sent, answered or not
+        self.error = ""
+
+    def record(self, deliveries: list[tuple[OrderRef, str]]) -> list[Answer]:
+        """Delivery records made while other POSTs of the batch are still out."""
+        found = answers(lambda: self._ledger.record_deliveries(deliveries), len(deliveries))
+        self._to_mark += [ref for (ref, _), ok in zip(deliveries, found, strict=True) if ok is not False]
+        return found
+
+    def record_last(self, deliveries: list[tuple[OrderRef, str]]) -> list[Answer]:
+        """The delivery records made once every POST has answered, with the batch's mark records.
+
+        A delivery whose joint write is refused was overtaken: by a newer delivery (its record alone is
+        refused too: stale) or a newer claim or mark (its record alone is written; it is not marked).
+        """
+        n = len(deliveries)
+        refs = [ref for ref, _ in deliveries] + self._to_mark
+        found = answers(
+            lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, self.token, self._seen), len(refs)
+        )
+        self._note(refs, found, final=False)
+        overtaken = [d for d, ok in zip(deliveries, found[:n], strict=True) if ok is False]
+        alone = iter(answers(lambda: self._ledger.record_deliveries(overtaken), len(overtaken)) if overtaken else [])
+        return [next(alone) if ok is False else ok for ok in found[:n]]
+
+    def record_marks(self, refs: list[OrderRef]) -> None:
+        """Mark records not made with the last delivery record, or whose write there failed (a second try)."""
+        found = answers(lambda: self._ledger.record_marks(refs, self.token, self._seen), len(refs))
+        self._note(refs, found, final=True)
+
+    def _note(self, refs: list[OrderRef], found: list[Answer], final: bool) -> None:
+        """A failed write of the joint call is left out of `marks`: `record_marks` tries it again."""
+        for ref, ok in zip(refs, found, strict=True):
+            self.tried.add(ref.order_id)  # even a failed write's: it may have taken effect
+            if isinstance(ok, bool) or final:
+                self.marks[ref.order_id] = ok if isinstance(ok, bool) else None
+            if isinstance(ok, Exception) and final and not self.error:
+                self.error = type(ok).__name__
+
+
+DeliveryRecords = GroupCommit[tuple[OrderRef, str], bool]
+
+
+class Deliveries:
+    """POSTs a batch's orders under the delivery leases that the batch takes with its token."""
+
+    def __init__(self, target: Target, ledger: ForwarderLedger, system_id: str, pool: Executor) -> None:
+        self._target = target
+        self._ledger = ledger
+        self._system_id = system_id
+        self._pool = pool
+
+    def run(self, sending: list[OrderPlan], time_left: Callable[[], float], writes: BatchWrites) -> list[Attempt]:
+        """Take the batch's delivery leases in one ledger call, then POST what got one, concurrently."""
+        if not sending:
+            return []
+        left = time_left()
+        if left <= 0:
+            return [Attempt(reason=NOT_STARTED)] * len(sending)
+        # The leases taken are used: one order's failed write fails it alone.
+        leases = answers(
+            lambda: self._ledger.begin_deliveries(
+                [(p.head.ref, p.head.key(self._system_id)) for p in sending],
+                int(left) + LEASE_GRACE_SECONDS,
+                writes.token,
+            ),
+            len(sending),
+        )
+        deferred = Attempt(reason="another delivery of this order holds its lease", deferred=True)
+        attempts = [ledger_unavailable(ok) if isinstance(ok, Exception) else deferred for ok in leases]
+        leased = [i for i, ok in enumerate(leases) if ok is True]
+        records = DeliveryRecords(
+            writes.record, expected=len(leased), linger=RECORD_LINGER_SECONDS, last=writes.record_last
+        )
+        futures = [self._pool.submit(self._deliver, sending[i].head, time_left, records, writes.token) for i in leased]
+        # Every POST settles before an error is raised: mark records written by the last one are then known.
+        wait(futures)
+        for i, future in zip(leased, futures, strict=True):
+            attempts[i] = future.result()
+        return attempts
+
+    def give_back(self, sending: list[OrderPlan], token: str) -> None:
+        """The invocation fails once every POST has ended: its leases go back at once, so the retry
+        need not wait for them to run out (a killed Lambda's do)."""
+        if not sending:
+            return
+        try:
+            self._ledger.end_deliveries([p.head.ref for p in sending], token)
+        except (ClientError, BotoCoreError, PartialWrite) as exc:
+            logger.warning("could not give back the delivery leases", reason=type(exc).__name__)
+
+    def test_events(self, samples: list[InboundOrder], time_left: Callable[[], float]) -> list[DeliveryResult | None]:
+        """POST test events (samples.py) under their own key, concurrently; None for one not started.
+
+        A test event takes no lease and writes nothing: it never touches the real order's versions.
+        """
+
+        def post(sample: InboundOrder) -> DeliveryResult | None:
+            if time_left() <= 0:
+                return None
+            try:
+                return self._target.deliver(sample.body, sample_key(sample.key(self._system_id)), sample.reexport_since)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the type only, as in `_deliver`
+                return DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+
+        return list(self._pool.map(post, samples))
+
+    def _deliver(
+        self, order: InboundOrder, time_left: Callable[[], float], records: DeliveryRecords, token: str
+    ) -> Attempt:
+        """POST one order under the lease this batch took for it, and record the answer at once."""
+        key = order.key(self._system_id)
+        result: DeliveryResult | None = None
+        try:
+            if time_left() <= 0:
+                self._ledger.end_delivery(order.ref, token)  # the next try need not wait for the lease
+                return Attempt(reason=NOT_STARTED)
+            result = self._target.deliver(order.body, key, order.reexport_since)
+        except (ClientError, BotoCoreError) as exc:
+            return ledger_unavailable(exc)
+        except ConfigurationError:
+            raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
+        except Exception as exc:  # one odd record never sinks its batch
+            # The type only: an exception's text can quote a header value, i.e. a credential.
+            logger.error("unexpected error delivering an order", order_id=order.ref.order_id, error=type(exc).__name__)
+            result = DeliveryResult(Outcome.FAILED, f"unexpected error: {type(exc).__name__}")
+        finally:
+            if result is None or not result.accepted:
+                records.forgo()  # no record from this one: its batch mates' need not wait for it
+        try:
+            return self._after_post(order, result, records, token)
+        except (ClientError, BotoCoreError) as exc:
+            # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
+            logger.warning("could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc))
+            return Attempt(result)
+
+    def _after_post(self, order: InboundOrder, result: DeliveryResult, records: DeliveryRecords, token: str) -> Attempt:
+        if result.accepted:
+            # A record refused by the ledger's guard means a newer version was delivered first.
+            recorded = records.submit((order.ref, order.key(self._system_id)))
+            return Attempt(result, stale=not recorded)
+        if result.refuses_version:
+            self._ledger.record_rejection(order.ref, result.reason)
+        else:
+            self._ledger.end_delivery(order.ref, token)
+        return Attempt(result)
