@@ -1,12 +1,16 @@
-"""What an error quotes from an answer never holds part of a known secret (review of issue 21)."""
+"""What an error quotes from an answer never holds part of a known secret, neither the head of one
+cut through nor one that an authorization value carries encoded (review of issue 21)."""
 
 from __future__ import annotations
 
 import base64
 import json
 
+import requests
+
 from traede_export.credentials import target_headers
-from traede_export.redact import excerpt, mask
+from traede_export.http import describe_redirect
+from traede_export.redact import excerpt, mask, register
 from traede_export.target import DeliveryResult, Outcome
 
 
@@ -28,3 +32,24 @@ def test_the_password_inside_a_basic_authorization_value_is_masked() -> None:
     value = "Basic " + base64.b64encode(f"erp-user:{password}".encode()).decode()
     target_headers("erp/creds", lambda _: {"Authorization": value})()
     assert password not in mask(f"HTTP 401: password '{password}' is wrong for erp-user")
+
+
+def test_the_token_of_a_token_authorization_value_is_masked() -> None:
+    # Rails' `Token token="...", nonce="..."`: an answer may quote the token alone.
+    target_headers("erp/creds", lambda _: {"Authorization": 'Token token="CANARYtok61", nonce="n-0"'})()
+    assert "CANARYtok61" not in mask("HTTP 401: token CANARYtok61 expired")
+
+
+def test_an_excerpt_of_an_answer_without_a_cut_secret_keeps_its_start() -> None:
+    # Dropping the end of the masked window only matters past it: a long answer still shows its start.
+    answer = "upstream says: order rejected, " + "details " * 1000
+    assert excerpt(answer) == answer[:200]
+
+
+def test_a_redirect_target_is_masked_before_it_is_cut() -> None:
+    # A login redirect that carries our key in its path, where the 200-character cut falls inside it.
+    register("CANARYredirect71-0123456789")
+    response = requests.Response()
+    response.status_code, response.url = 302, "https://erp.example.com/orders"
+    response.headers["Location"] = "/login/" + "p" * 164 + "/CANARYredirect71-0123456789/next"
+    assert "CANAR" not in describe_redirect(response)  # cut first, "CANAR" remained
