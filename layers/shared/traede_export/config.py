@@ -31,6 +31,7 @@ class Env:
     TARGET_METHOD = "TARGET_METHOD"
     TARGET_MAPPING = "TARGET_MAPPING"
     TARGET_STATIC_HEADERS = "TARGET_STATIC_HEADERS"
+    TARGET_REFERENCE = "TARGET_REFERENCE"
     EXPORT_INCLUDE_OPEN = "EXPORT_INCLUDE_OPEN"
     EXPORT_INCLUDE_CLOSED = "EXPORT_INCLUDE_CLOSED"
     EXPORT_INCLUDES = "EXPORT_INCLUDES"
@@ -158,6 +159,7 @@ class ForwarderConfig:
     target_method: str = DEFAULT_METHOD
     target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
     target_static_headers: dict[str, str] = field(default_factory=dict)
+    target_reference: str | None = None  # JSONata on the ERP's 2xx answer: its reference for the order
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ForwarderConfig:
@@ -176,6 +178,7 @@ class ForwarderConfig:
             target_method=r.choice(Env.TARGET_METHOD, cls.target_method, METHODS),
             target_mapping=r.optional(Env.TARGET_MAPPING),
             target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
+            target_reference=r.optional(Env.TARGET_REFERENCE),
         )
         r.raise_if_errors()
         return cfg
