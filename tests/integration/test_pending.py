@@ -146,3 +146,19 @@ def test_with_the_stack_it_asks_with_the_pollers_query_and_shows_the_ledgers_vie
     assert drafts and all(d["id"] in view for d in drafts)  # include_open, as the poller asks
     versions = {o["id"]: OrderRef(o["id"], o["updated_at"]).version for o in data["orders"]}
     assert versions[edited] == OrderRef.from_order(stack.sandbox.order(edited)).version
+
+
+def test_with_the_stack_and_the_shells_credentials_the_secret_is_not_read(
+    make_stack: MakeStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # For an operator policy without PendingTraedeCredentials (docs/deploy-and-security.md).
+    stack: LocalStack = make_stack(orders=3)
+    name = as_cloudformation_stack(stack)
+    secret = stack.poller.spec.environment["TRAEDE_CREDENTIALS_SECRET"]
+    stack.secretsmanager.put_secret_value(SecretId=secret, SecretString="not json")
+    code, out = run(capsys, "pending", "--stack", name, "--region", REGION)
+    assert code == cli.EXIT_FAILURE and "is not valid JSON" in out  # it did read the secret
+    monkeypatch.setenv("TRAEDE_ACCESS_TOKEN", stack.credentials["traede"]["access_token"])
+    monkeypatch.setenv("TRAEDE_APP_KEY", stack.credentials["traede"]["app_key"])
+    code, data = run(capsys, "pending", "--stack", name, "--region", REGION, "--json")
+    assert code == cli.EXIT_OK and data["count"] == len(stack.sandbox.pending(SYSTEM))

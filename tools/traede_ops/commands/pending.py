@@ -81,27 +81,40 @@ def _config(environ: Mapping[str, str], where_from: str) -> ExportConfig:
         raise ops.OpsError(f"{where_from}: {exc}") from None
 
 
+def shell_credentials() -> Callable[[], dict[str, str]] | None:
+    """Traede's headers from TRAEDE_ACCESS_TOKEN and TRAEDE_APP_KEY, checked as the secret is; None if unset."""
+    token, app_key = os.environ.get(ACCESS_TOKEN, ""), os.environ.get(APP_KEY, "")
+    if not token or not app_key:
+        return None
+    register(token, f"Bearer {token}", app_key)  # masked from here on, whatever fails next
+    credentials = {"access_token": token, "app_key": app_key}
+    return traede_headers(f"{ACCESS_TOKEN}/{APP_KEY}", lambda _: credentials)
+
+
 def from_stack(target: ops.Target) -> Source:
-    """The poller's own environment and the Traede secret it names (lambda:GetFunctionConfiguration,
-    secretsmanager:GetSecretValue), and the stack's ledger."""
+    """The poller's own environment (lambda:GetFunctionConfiguration) and the Traede secret it names
+    (secretsmanager:GetSecretValue; not read when this shell has the credentials), and the ledger."""
     function = target.value("function")
     answer = ops.client("lambda", target.region).get_function_configuration(FunctionName=function)
     environ = {k: str(v) for k, v in answer.get("Environment", {}).get("Variables", {}).items()}
     config = _config(environ, f"the environment of {function}")
-    secret = environ.get(Env.TRAEDE_CREDENTIALS_SECRET)
-    if not secret:
-        raise ops.OpsError(f"{function} names no {Env.TRAEDE_CREDENTIALS_SECRET}")
-    secrets = ops.client("secretsmanager", target.region)
+    headers = shell_credentials()
+    if headers is None:
+        secret = environ.get(Env.TRAEDE_CREDENTIALS_SECRET)
+        if not secret:
+            raise ops.OpsError(f"{function} names no {Env.TRAEDE_CREDENTIALS_SECRET}")
+        secrets = ops.client("secretsmanager", target.region)
 
-    def read(name: str) -> Any:
-        try:
-            return json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
-        except ValueError:
-            raise ConfigurationError(f"secret {name!r} is not valid JSON") from None
+        def read(name: str) -> Any:
+            try:
+                return json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+            except ValueError:
+                raise ConfigurationError(f"secret {name!r} is not valid JSON") from None
 
+        headers = traede_headers(secret, read)
     table = target.table or environ.get(Env.LEDGER_TABLE)
     ledger = ExportLedger.on_dynamodb(ops.client("dynamodb", target.region), table, config.system_id) if table else None
-    return Source(config, traede_headers(secret, read), f"the poller {function}", ledger)
+    return Source(config, headers, f"the poller {function}", ledger)
 
 
 def from_environment(target: ops.Target) -> Source:
@@ -112,12 +125,9 @@ def from_environment(target: ops.Target) -> Source:
     # Unset, the query is a stack's with the template's defaults (EXPORT_INCLUDES="" asks for none).
     environ.setdefault(Env.EXPORT_INCLUDES, DEFAULT_INCLUDES)
     config = _config(environ, "the environment")
-    token, app_key = environ.get(ACCESS_TOKEN, ""), environ.get(APP_KEY, "")
-    if not token or not app_key:
+    headers = shell_credentials()
+    if headers is None:
         raise ops.OpsError(f"set {ACCESS_TOKEN} and {APP_KEY} (or give --stack)")
-    register(token, f"Bearer {token}", app_key)  # masked from here on, whatever fails next
-    credentials = {"access_token": token, "app_key": app_key}
-    headers = traede_headers(f"{ACCESS_TOKEN}/{APP_KEY}", lambda _: credentials)
     ledger = None
     if target.table:
         ledger = ExportLedger.on_dynamodb(ops.client("dynamodb", target.region), target.table, config.system_id)
@@ -231,8 +241,9 @@ COMMAND = Command(
     description="Asks Traede's export as the poller does: its system_id, includes, filter groups,\n"
     "include_open and include_closed, page after page. It only GETs: nothing is claimed, queued\n"
     "or marked. With --stack (or --function) the query is read from the poller's environment\n"
-    "and the credentials from the Traede secret it names, and the ledger's view of each order is\n"
-    "shown (new, in flight, delivered but not marked, refused). Without, from this shell:\n"
+    "and the credentials from the Traede secret it names (or TRAEDE_ACCESS_TOKEN and\n"
+    "TRAEDE_APP_KEY, when set), and the ledger's view of each order is shown (new, in flight,\n"
+    "delivered but not marked, refused). Without, from this shell:\n"
     "TRAEDE_API_URL, TRAEDE_SYSTEM_ID (or --system-id), TRAEDE_ACCESS_TOKEN, TRAEDE_APP_KEY and\n"
     "the EXPORT_* variables (unset: the template's defaults); --table adds the ledger's view.\n"
     "Credentials are never printed.\n"
