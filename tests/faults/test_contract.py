@@ -5,58 +5,19 @@ Every test runs the real handlers against moto and the local HTTP servers.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
+from helpers.stack import SYSTEM, dlq_reasons, eligible, emitted_metrics, send_order
 from traede_export.models import Attr, OrderRef, idempotency_key
 from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_ops.ops import Target, redrive
 
 pytestmark = pytest.mark.faults
-SYSTEM = "local-erp"
-
-
-def eligible(stack: LocalStack) -> list[int]:
-    return stack.sandbox.pending(SYSTEM)
-
-
-def send_order(stack: LocalStack, order: dict[str, Any], reexport_since: str | None = None) -> None:
-    """A replayed or redriven copy: the body, plus a re-export instant if it is one."""
-    attributes: dict[str, Any] = {}
-    if reexport_since:
-        attributes[Attr.REEXPORT_SINCE] = {"DataType": "String", "StringValue": reexport_since}
-    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(order), MessageAttributes=attributes)
-
-
-def emitted_metrics(text: str) -> dict[str, float]:
-    """Sum of every EMF metric the handlers printed (Powertools writes one JSON object per flush)."""
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                name = metric["Name"]
-                value = blob[name]
-                totals[name] = totals.get(name, 0.0) + (sum(value) if isinstance(value, list) else value)
-    return totals
-
-
-def dlq_reasons(stack: LocalStack) -> dict[str, str]:
-    """order id (or body) -> failure_reason of each parked message."""
-    reasons = {}
-    for m in stack.dlq_messages():
-        attrs = m.get("MessageAttributes", {})
-        key = attrs.get(Attr.ORDER_ID, {}).get("StringValue") or m["Body"][:40]
-        reasons[key] = attrs.get(Attr.FAILURE_REASON, {}).get("StringValue", "")
-    return reasons
 
 
 # ---------------------------------------------------------------- never mark what did not arrive

@@ -42,7 +42,7 @@ def test_mark_failure_after_delivery_retries_only_the_mark(make_stack: MakeStack
     assert stack.receiver.duplicates() == 0
 
 
-def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: MakeStack) -> None:
+def test_lambda_timeout_mid_batch_posts_again_only_what_it_cut_off(make_stack: MakeStack) -> None:
     stack: LocalStack = make_stack(
         orders=14,
         target_faults=ReceiverFaults(latency=0.25),
@@ -50,6 +50,7 @@ def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: Make
     )
     orders = eligible(stack)
     stack.poll()
+    stack.forwarder.cold_start()  # outside the invocation's time, as in Lambda
     stack.forwarder.timeout = 0.6  # ten deliveries two at a time take ~1.25 s
     source = stack.event_source()
     source.poll_once()
@@ -59,10 +60,13 @@ def test_lambda_timeout_mid_batch_redelivers_without_duplicates(make_stack: Make
 
     stack.forwarder.timeout = 30
     source.drain()
-    assert stack.receiver.delivered_ids() == orders
-    assert stack.receiver.duplicates() == 0
-    assert all(stack.receiver.attempts_for(o) == 1 for o in orders)
-    assert stack.sandbox.exported(SYSTEM) == orders
+    assert stack.receiver.delivered_ids() == orders == stack.sandbox.exported(SYSTEM)
+    # The POSTs in flight when Lambda's time ran out were cut off (no POST outlives its invocation):
+    # the ERP may have stored them unanswered, and their retry, under the same Idempotency-Key, is
+    # the only second copy. At most FORWARD_CONCURRENCY of them.
+    assert stack.receiver.duplicates() <= 2
+    assert all(stack.receiver.attempts_for(o) <= 2 for o in orders)
+    assert all(len(keys) == 1 for keys in stack.receiver.keys_by_order().values())
 
 
 def test_forwarder_reports_records_it_did_not_start(make_stack: MakeStack) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import socket
 import threading
 import time
 import zipfile
@@ -14,7 +15,12 @@ from typing import Any
 
 import boto3
 
-from traede_export.models import Attr
+from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
+from traede_export.config import ExportOptions, HttpSettings
+from traede_export.http import HeaderAuth, build_session
+from traede_export.ledger import ExportLedger, LedgerEntry
+from traede_export.models import Attr, OrderRef, idempotency_key, order_attributes
+from traede_export.traede import TraedeClient
 from traede_local.local_stack import LocalStack
 
 SYSTEM = "local-erp"  # the local stack's system id
@@ -109,3 +115,101 @@ def as_cloudformation_stack(stack: LocalStack) -> str:
         Parameters=[{"ParameterKey": "SystemId", "ParameterValue": stack.options.system_id}],
     )
     return name
+
+
+def ledger_of(stack: LocalStack) -> ExportLedger:
+    return ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM)
+
+
+def put_raw(stack: LocalStack, order_id: int, **fields: dict[str, str]) -> None:
+    """An item as another release (or a crashed container) left it."""
+    item = {"pk": {"S": f"order#{SYSTEM}#{order_id}"}, **fields}
+    stack.dynamodb.put_item(TableName=stack.table, Item=item)
+
+
+def traede_client(stack: LocalStack) -> TraedeClient:
+    assert stack.sandbox is not None
+    creds = stack.credentials["traede"]
+    session = build_session()
+    headers = {"Authorization": f"Bearer {creds['access_token']}", "X-Traede-App-Key": creds["app_key"]}
+    session.auth = HeaderAuth(lambda: headers)
+    return TraedeClient(session, stack.sandbox.url, SYSTEM, timeout=HttpSettings().timeout)
+
+
+def export_options(stack: LocalStack) -> ExportOptions:
+    return ExportOptions()
+
+
+def send_message(stack: LocalStack, url: str, body: str, attributes: dict[str, Any]) -> None:
+    stack.sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+
+
+def put_pointer(stack: LocalStack, order_id: int, updated_at: str, data: bytes) -> str:
+    """A pointer message to an object holding `data`, with the attributes the poller gives one."""
+    ref = OrderRef(order_id, updated_at)
+    key = object_key(order_id, ref.version, data)
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType="application/json")
+    attributes = order_attributes(SYSTEM, ref, "run-1", None)
+    attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(len(data))}
+    send_message(stack, stack.queue_url, Pointer(stack.bucket, key).body(), attributes)
+    return key
+
+
+class HangingServer:
+    """A TCP server that accepts connections and never answers: S3 stalled mid-request."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._open: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._open.append(conn)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+def poll_in_thread(poll: Callable[[], Any], budget: float) -> tuple[threading.Thread, float]:
+    """Runs `poll` (an event source's `poll_once`) in a thread of its own and waits for it at most
+    `budget` seconds: (the thread, the seconds waited). A stalled invocation cannot hang the test."""
+    thread = threading.Thread(target=poll, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=budget)
+    return thread, time.monotonic() - started
+
+
+def delivered_and_held(stack: LocalStack) -> tuple[int, int, threading.Thread]:
+    """Container A delivers order x's version and then waits 2.5 s on its slow batch mate y before marking."""
+    sandbox, receiver = stack.sandbox, stack.receiver
+    x, y = eligible(stack)[:2]
+    v1, slow = sandbox.order(x), sandbox.order(y)
+    receiver.delays[idempotency_key(SYSTEM, OrderRef.from_order(slow))] = 2.5  # holds container A's batch
+    send_order(stack, v1)
+    send_order(stack, slow)
+    first = threading.Thread(target=stack.event_source().poll_once)
+    first.start()
+    deadline = time.monotonic() + 2
+    while x not in receiver.delivered_ids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert x in receiver.delivered_ids()  # A delivered v1 and waits on its batch mate
+    return x, y, first
+
+
+def stack_ledger(stack: LocalStack) -> list[LedgerEntry]:
+    """Every entry of the stack's ledger."""
+    return list(ExportLedger.on_dynamodb(stack.dynamodb, stack.table, SYSTEM).entries())

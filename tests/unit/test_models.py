@@ -90,3 +90,8 @@ def test_idempotency_key_is_stable_per_version_and_distinct_for_reexport() -> No
 )
 def test_whole_number_reads_plain_digits_only(text: str | None, number: int | None) -> None:
     assert whole_number(text) == number
+
+
+def test_version_of_pads_years_below_1000_so_text_order_is_time_order() -> None:
+    assert version_of("0999-12-31T23:59:59Z") == "0999-12-31T23:59:59.000000Z"
+    assert version_of("0999-12-31T23:59:59Z") < version_of("1000-01-01T00:00:00Z")

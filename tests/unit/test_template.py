@@ -375,3 +375,29 @@ def test_cfn_lint_passes() -> None:
         pytest.skip(f"{cfn_lint} not installed (make setup)")
     result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, resource) pairs of a role's inline policies, resources as CloudFormation wrote them."""
+    pairs = set()
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            pairs |= {(a, json.dumps(r, sort_keys=True)) for a in actions for r in resources}
+    return pairs
+
+
+def test_a_deleted_large_order_object_reads_as_missing_in_aws_not_as_access_denied() -> None:
+    """AWS answers GetObject on a missing key with 403 AccessDenied unless the caller may also
+    s3:ListBucket the bucket (S3 API reference, GetObject, "Permissions"); only then is it 404
+    NoSuchKey. moto always says NoSuchKey, so the missing-object test passes locally; deployed,
+    a deleted or expired object would be read as a transient S3 error: no LargeOrderMissing
+    metric or alarm, the lease kept for 2 h, and the pointer retried into the DLQ."""
+    template = load_template()
+    grants = _grants(template["Resources"]["ForwarderRole"])
+    bucket = json.dumps({"Fn::GetAtt": ["LargeOrderBucket", "Arn"]})
+    assert ("s3:GetObject", json.dumps({"Fn::Sub": "${LargeOrderBucket.Arn}/*"})) in grants
+    assert ("s3:ListBucket", bucket) in grants

@@ -30,12 +30,14 @@ class DeadlineRetry(Retry):
     waits always fit in the Lambda's remaining time.
     """
 
-    deadline: float | None = None
+    deadline: float | None = None  # no attempt starts after this
+    end: float | None = None  # no attempt outlasts this (the invocation's end, less a reserve)
     max_retry_after: float = MAX_RETRY_AFTER
 
     def new(self, **kw: Any) -> DeadlineRetry:
         fresh = super().new(**kw)
         fresh.deadline = self.deadline
+        fresh.end = self.end
         fresh.max_retry_after = self.max_retry_after
         return fresh
 
@@ -78,31 +80,31 @@ class DeadlineRetry(Retry):
 
 
 class DeadlineTimeout(Timeout):
-    """A (connect, read) timeout that no attempt may outlast the deadline with.
+    """A (connect, read) timeout that no attempt may outlast `end` with.
 
     urllib3 clones the request's timeout for each attempt, retries included: each clone's total is
     the time left then, so a POST started near the deadline (or retried after a backoff) gives up
-    before the invocation's safety margin runs out instead of outliving the Lambda.
+    before the invocation ends instead of outliving the Lambda (and its delivery lease).
     """
 
-    def __init__(self, connect: float | None, read: float | None, deadline: float) -> None:
-        super().__init__(connect=connect, read=read, total=max(0.001, deadline - time.monotonic()))
-        self.deadline = deadline
+    def __init__(self, connect: float | None, read: float | None, end: float) -> None:
+        super().__init__(connect=connect, read=read, total=max(0.001, end - time.monotonic()))
+        self.end = end
 
     def clone(self) -> DeadlineTimeout:
-        return DeadlineTimeout(self._connect, self._read, self.deadline)  # type: ignore[arg-type]
+        return DeadlineTimeout(self._connect, self._read, self.end)  # type: ignore[arg-type]
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """Sends each request with its timeout clamped to the deadline that `arm_deadline` set."""
+    """Sends each request with its timeout clamped to the end that `arm_deadline` set."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         retry = self.max_retries
-        deadline = retry.deadline if isinstance(retry, DeadlineRetry) else None
+        end = retry.end if isinstance(retry, DeadlineRetry) else None
         timeout = kwargs.get("timeout")
-        if deadline is not None and timeout is not None and not isinstance(timeout, Timeout):
+        if end is not None and timeout is not None and not isinstance(timeout, Timeout):
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-            kwargs["timeout"] = DeadlineTimeout(connect, read, deadline)
+            kwargs["timeout"] = DeadlineTimeout(connect, read, end)
         return super().send(request, **kwargs)
 
 
@@ -163,19 +165,29 @@ def build_session(pool_size: int = 10, retries: int = 3) -> requests.Session:
     return session
 
 
+# What an attempt leaves of the invocation when it ends: enough to record its answer in the ledger.
+END_RESERVE = 1.0
+
+
 def arm_deadline(sessions: Iterable[requests.Session], remaining_ms: int, margin: float) -> float:
-    """The invocation's deadline (a monotonic instant, `margin` seconds before Lambda's), applied to the sessions."""
-    deadline = time.monotonic() + remaining_ms / 1000 - margin
+    """The invocation's deadline (a monotonic instant, `margin` seconds before Lambda's), applied to the
+    sessions: no attempt starts after it, and none outlasts Lambda's end less `END_RESERVE` (a POST
+    started just before the deadline may use the margin rather than be cut off and stored unanswered)."""
+    now = time.monotonic()
+    deadline = now + remaining_ms / 1000 - margin
+    end = max(deadline, now + remaining_ms / 1000 - END_RESERVE)
     for session in sessions:
-        set_deadline(session, deadline)
+        set_deadline(session, deadline, end)
     return deadline
 
 
-def set_deadline(session: requests.Session, deadline: float | None) -> None:
-    """Bound every retry wait of this session by `deadline` (a monotonic instant)."""
+def set_deadline(session: requests.Session, deadline: float | None, end: float | None = None) -> None:
+    """Bound every retry wait of this session by `deadline` and every attempt by `end` (monotonic
+    instants; `end` defaults to `deadline`)."""
     for adapter in session.adapters.values():
         if isinstance(adapter, HTTPAdapter) and isinstance(adapter.max_retries, DeadlineRetry):
             adapter.max_retries.deadline = deadline
+            adapter.max_retries.end = deadline if end is None else end
 
 
 class HeaderAuth(requests.auth.AuthBase):
