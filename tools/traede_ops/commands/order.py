@@ -34,7 +34,7 @@ class Version:
     version: str
     state: str  # the protocol's word (protocol.State)
     meaning: str
-    at: dict[str, str] = field(default_factory=dict)  # what happened to it -> when (UTC)
+    at: dict[str, str] = field(default_factory=dict)  # what happened to it (claimed, delivered, ...) -> when, UTC
     idempotency_key: str = ""
     key_recorded: bool = False  # False: the key a scheduled copy of it is POSTed under, computed
     reference: str | None = None  # the ERP's, kept with its delivery
@@ -93,9 +93,9 @@ def versions_of(entry: LedgerEntry | None, order_id: int, system_id: str, dlq: D
         e = entry or LedgerEntry(order_id)
         if e.enqueued_version == v and e.enqueued_ms:
             version.at["claimed"] = _when(e.enqueued_ms)
-            version.at["claim lease until"] = utc_text(datetime.fromtimestamp(e.lease_until, UTC))
+            version.at["claim_lease_until"] = utc_text(datetime.fromtimestamp(e.lease_until, UTC))
         if e.delivering_version == v and e.delivering_until >= now:
-            version.at["delivery lease until"] = utc_text(datetime.fromtimestamp(e.delivering_until, UTC))
+            version.at["delivery_lease_until"] = utc_text(datetime.fromtimestamp(e.delivering_until, UTC))
         if e.delivered_version == v:
             version.at["delivered"] = _when(e.delivered_ms)
             version.idempotency_key, version.key_recorded = e.delivered_key, True
@@ -107,7 +107,8 @@ def versions_of(entry: LedgerEntry | None, order_id: int, system_id: str, dlq: D
         if e.marked_version == v:
             version.at["marked"] = _when(e.marked_ms)
         if e.rejected_version == v:
-            version.at["refused"] = _when(e.rejected_ms) if e.rejected_ms else "(before this release kept the time)"
+            if e.rejected_ms:  # an older release did not keep it
+                version.at["refused"] = _when(e.rejected_ms)
             version.failure = e.rejected_reason or None
         parked = [c for c in dlq.copies if c.get("version") == v and c.get("last_error")]
         if parked and not version.failure:
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     for column in ("version", "state", "when (UTC)", "Idempotency-Key", "ERP reference", "last failure"):
         table.add_column(column, overflow="fold")
     for v in data["versions"]:
-        when = "\n".join(f"{what} {at}" for what, at in v["at"].items())
+        when = "\n".join(f"{what.replace('_', ' ')} {at}" for what, at in v["at"].items())
         key = v["idempotency_key"] + ("" if v["key_recorded"] else " (computed)")
         # Reasons and references quote the ERP's answers: text, never Rich markup.
         row = (v["version"], v["state"], when, key, v["reference"] or "", v["failure"] or "")
