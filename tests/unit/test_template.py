@@ -332,6 +332,15 @@ def test_every_alarm_has_a_row_in_the_runbook(tpl: dict[str, Any]) -> None:
     assert set(_resources(tpl, "AWS::CloudWatch::Alarm")) == rows
 
 
+def test_every_resource_is_written_out_for_the_tools_that_cannot_expand_loops(tpl: dict[str, Any]) -> None:
+    """checkov skips what is inside Fn::ForEach; samtranslator, moto and traede_local cannot expand it."""
+    transforms = tpl["Transform"] if isinstance(tpl["Transform"], list) else [tpl["Transform"]]
+    loops = [name for name, resource in tpl["Resources"].items() if not isinstance(resource, dict)]
+    why = "see docs/decisions/0010-alarms-without-foreach.md"
+    assert "AWS::LanguageExtensions" not in transforms, why
+    assert not loops, f"{loops}: {why}"
+
+
 # ---------------------------------------------------------------- large orders (claim-check)
 
 
