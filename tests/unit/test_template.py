@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES
-from traede_export.config import INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
+from traede_export.config import DEFAULT_INCLUDES, INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.template import TEMPLATE, load_template
 
@@ -220,6 +220,10 @@ def test_secrets_are_not_parameters(tpl: dict[str, Any]) -> None:
     assert not bad
     for name in ("TRAEDE_CREDENTIALS_SECRET",):
         assert "Fn::If" in _global(tpl, "Environment")["Variables"][name]  # created secret or existing ARN
+
+
+def test_the_default_includes_are_the_ones_pending_asks_for_without_a_stack(tpl: dict[str, Any]) -> None:
+    assert tpl["Parameters"]["Includes"]["Default"] == DEFAULT_INCLUDES
 
 
 def test_includes_pattern_matches_the_code(tpl: dict[str, Any]) -> None:
