@@ -109,6 +109,18 @@ SLIPS = [
         'guard="attribute_exists(rejected_version)"',
     ),
     Slip(
+        "reference: an older one kept",
+        f"{LAYER}/protocol.py",
+        "    removes=(*DELIVERY_LEASE, *REJECTION, REFERENCE),",
+        "    removes=(*DELIVERY_LEASE, *REJECTION),",
+    ),
+    Slip(
+        "reference: a later mark forgets it",
+        f"{LAYER}/mark.py",
+        "key, reference = e.delivered_key, e.delivered_reference or None",
+        "key, reference = e.delivered_key, None",
+    ),
+    Slip(
         "read-back: never",
         f"{LAYER}/ledger.py",
         "            if entry is not None and took_effect(entry):",

@@ -16,8 +16,10 @@ role instead, configured from the mapping's translated properties), and the alar
 EventInvokeConfig and schedule (moto skips them with a warning; nothing here needs them).
 
 Other moto 5.2.5 gaps, worked around where they are met (iam_moto.py lists those it patches):
-* With IAM on, moto's Lambda API fails signature checks: the functions' configuration is read
-  while IAM is still off, and the functions are invoked through their containers.
+* With IAM on, moto's Lambda API failed signature checks on every GET (iam_moto.py, gap 6, closes
+  that, so the operator's `pending --stack` reads the poller's configuration under IAM); the
+  functions' configuration is still read while IAM is off, and the functions are invoked through
+  their containers.
 * AssumeRole on a role whose trust policy names only a Service crashes moto's trust check:
   the roles are assumed (Lambda's part) before IAM is switched on; the trust policies are
   checked on the translated template (test_least_privilege.py).

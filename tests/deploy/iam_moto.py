@@ -19,6 +19,10 @@ What moto 5.2.5 gets wrong, and what this file does about it (nothing else is ch
      the document is a dict, not a string).
   5. Its S3 check is separate (`_authenticate_and_authorize_s3_action`, on the bucket or object
      ARN); it is kept as it is and only recorded in the audit like the others.
+  6. Its Lambda API leaves a GET request's headers in the request's form data, and moto then
+     signs them as the body: every GET (GetFunctionConfiguration) fails SignatureDoesNotMatch. A
+     GET is checked with the empty body the client signed.
+  7. It authorizes Lambda calls against resource "*"; `CHECKS` names the function's ARN from the path.
 Every authorization decision is appended to AUDIT_FILE as a JSON line (principal, action,
 resource, allowed), so the tests can compare what each role used with what it was granted.
 """
@@ -115,6 +119,16 @@ def _as_called(handler: Any, api: str, resource: str) -> list[Check]:
     return [(api, resource)]
 
 
+def _lambda(handler: Any, api: str, default: str) -> list[Check]:
+    parts = handler.raw_path.split("/")  # /2015-03-31/functions/NAME/configuration
+    if len(parts) > 3 and parts[2] == "functions":
+        name = parts[3]
+        if name.startswith("arn:"):
+            return [(api, name)]
+        return [(api, f"arn:aws:lambda:{handler.region}:{handler.current_account}:function:{name}")]
+    return [(api, default)]
+
+
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # signing name -> IAM action prefix, where they differ
 
 CHECKS: dict[str, Callable[[Any, str, str], list[Check]]] = {
@@ -122,6 +136,7 @@ CHECKS: dict[str, Callable[[Any, str, str], list[Check]]] = {
     "dynamodb": _dynamodb,
     "secretsmanager": _secretsmanager,
     "cloudformation": _cloudformation,
+    "lambda": _lambda,
 }
 
 
@@ -154,13 +169,14 @@ def patch_moto(audit_path: str) -> None:
         service_name = service[0] if service else ""
         checks = CHECKS.get(service_name, _as_called)(self, api, resource)
         path = self.raw_path + (f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else "")
+        data = {} if self.method == "GET" and not self.raw_body else self.data  # gap 6
         signed = False
         for action, arn in checks:
             request = IAMRequest(
                 account_id=self.current_account,
                 method=self.method,
                 path=path,
-                data=self.data,
+                data=data,
                 body=self.raw_body,
                 headers=self.headers,
                 action=action,

@@ -44,13 +44,14 @@ REJECTED = 1002  # the receiving system of sys-a refuses it (4xx) until the test
 TRAEDE = {"access_token": "tok-deploy-test", "app_key": "app-deploy-test"}
 
 
-def operator_policy(stack: str) -> dict[str, Any]:
+def operator_policy(stack: str, traede_secret_arn: str) -> dict[str, Any]:
     """The documented operator policy, for this stack: the one document operators copy."""
     doc = (ROOT / DOC).read_text()
     section = doc.split("## IAM policy for operators", 1)[1]
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
     assert block, f"{DOC}: no JSON policy under 'IAM policy for operators'"
-    text = block.group(1).replace("REGION", REGION).replace("ACCOUNT", ACCOUNT).replace("STACK", stack)
+    text = block.group(1).replace("TRAEDE_SECRET_ARN", traede_secret_arn)
+    text = text.replace("REGION", REGION).replace("ACCOUNT", ACCOUNT).replace("STACK", stack)
     return dict(json.loads(text))
 
 
@@ -154,7 +155,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             }
             stack = Stack(deploy(account, name, parameters), receiver, system_id, secrets)
             stacks[suffix] = stack  # stopped in `finally`, even if what follows fails
-            stack.operator = account.user(f"operator-{suffix}", operator_policy(name))
+            stack.operator = account.user(f"operator-{suffix}", operator_policy(name, secrets["TraedeSecret"]))
             for function in FUNCTION_ROLES:
                 stack.deployment.start(function, workdir)
         account.enforce(True)
@@ -194,6 +195,9 @@ def run(world: World) -> dict[str, Any]:
     steps["drain"] = event_source(a).drain(max_seconds=60)
     steps["marked"] = world.sandbox.exported("sys-a")
     steps["delivered"] = set(a.receiver.keys_by_order())
+    steps["pending"] = a.cli("pending")  # the poller's query, the Traede secret, the ledger's view
+    steps["order_refused"] = a.cli("order", str(REJECTED))
+    steps["order_marked"] = a.cli("order", str(LARGE))
     steps["status_stuck"] = a.cli("status", "--age-source", "cloudwatch")  # what `auto` does against AWS
     replay_file = world.workdir / "replay-1001.json"
     replay_file.write_text(json.dumps([world.sandbox.order(1001), world.sandbox.order(LARGE)]))  # LARGE via S3
@@ -255,6 +259,21 @@ def test_replay_redrive_and_reexport(run: dict[str, Any], world: World) -> None:
     assert all(any(":reexport:" in k for k in keys[i]) for i in ELIGIBLE)
     code, status = run["status_healthy"]
     assert code == 0 and status["healthy"], status
+
+
+def test_pending_and_order_run_under_the_operator_policy(run: dict[str, Any], world: World) -> None:
+    code, pending = run["pending"]
+    assert code == 0, pending
+    assert pending["source"] == "the poller traede-export-a-poller" and pending["system_id"] == "sys-a"
+    assert [(o["id"], o["ledger"]) for o in pending["orders"]] == [(REJECTED, "refused")]
+    code, refused = run["order_refused"]
+    assert code == 0 and [v["state"] for v in refused["versions"]] == ["refused"], refused
+    (copy,) = refused["dlq"]["copies"]
+    assert "HTTP 422" in copy["last_error"] and refused["next"].endswith("then `redrive`")
+    code, marked = run["order_marked"]
+    assert code == 0 and marked["next"] == "delivered and marked" and marked["dlq"]["copies"] == []
+    for output in (pending, refused, marked):
+        assert TRAEDE["access_token"] not in json.dumps(output) and TRAEDE["app_key"] not in json.dumps(output)
 
 
 def test_two_stacks_side_by_side_export_only_their_own_system(run: dict[str, Any], world: World) -> None:
@@ -376,9 +395,22 @@ PROBES: dict[str, Any] = {
     "operator of one stack cannot send to the other stack's queue": lambda own, other: own.deployment.account.client(
         "sqs", own.operator
     ).send_message(QueueUrl=other.deployment.outputs["QueueUrl"], MessageBody="{}"),
-    "operator cannot read the credentials": lambda own, other: own.deployment.account.client(
+    "operator cannot read the receiving system's credentials": lambda own, other: own.deployment.account.client(
         "secretsmanager", own.operator
-    ).get_secret_value(SecretId=own.secrets["TraedeSecret"]),
+    ).get_secret_value(SecretId=own.secrets["TargetSecret"]),
+    "operator of one stack cannot read the other stack's Traede credentials": lambda own, other: (
+        own.deployment.account.client("secretsmanager", own.operator).get_secret_value(
+            SecretId=other.secrets["TraedeSecret"]
+        )
+    ),
+    "operator of one stack cannot read the other stack's poller configuration": lambda own, other: (
+        own.deployment.account.client("lambda", own.operator).get_function_configuration(
+            FunctionName=other.deployment.outputs["PollerFunctionName"]
+        )
+    ),
+    "operator cannot read the forwarder's configuration": lambda own, other: own.deployment.account.client(
+        "lambda", own.operator
+    ).get_function_configuration(FunctionName=f"{own.name}-forwarder"),
 }
 # Every function: no table deletion, no scan of its own ledger or of the other stack's.
 for _fn in (POLLER, FORWARDER):
@@ -541,7 +573,7 @@ def test_operator_may_invoke_only_its_own_poller(world: World) -> None:
     from moto.iam.access_control import IAMPolicy, PermissionResult
 
     a, b = world.stacks["a"], world.stacks["b"]
-    policy = IAMPolicy(json.dumps(operator_policy(a.name)))
+    policy = IAMPolicy(json.dumps(operator_policy(a.name, a.secrets["TraedeSecret"])))
 
     def allowed(arn: str) -> bool:
         return policy.is_action_permitted("lambda:InvokeFunction", arn) == PermissionResult.PERMITTED

@@ -3,12 +3,17 @@ and the local HTTP servers)."""
 
 from __future__ import annotations
 
+import io
 import json
+import secrets
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from typing import Any
+
+import boto3
 
 from traede_export.claim_check import SIZE_ATTRIBUTE, Pointer, object_key
 from traede_export.config import ExportOptions, HttpSettings
@@ -71,6 +76,45 @@ def in_background(work: Callable[[], Any]) -> threading.Thread:
     thread = threading.Thread(target=work)
     thread.start()
     return thread
+
+
+def as_cloudformation_stack(stack: LocalStack) -> str:
+    """Register the local stack in moto as `sam deploy` leaves it, so `--stack NAME` finds it: a
+    CloudFormation stack with the template's outputs and SystemId, and the poller as a Lambda
+    function with the environment the template gives it (what `pending` reads). Returns the name."""
+    name = f"traede-export-{secrets.token_hex(3)}"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+    role = boto3.client("iam").create_role(RoleName=f"{name}-poller", AssumeRolePolicyDocument=json.dumps(trust))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return None\n")
+    function = f"{name}-poller"
+    boto3.client("lambda").create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+        Environment={"Variables": dict(stack.poller.spec.environment)},
+    )
+    outputs = {
+        "QueueUrl": stack.queue_url,
+        "DeadLetterQueueUrl": stack.dlq_url,
+        "LedgerTableName": stack.table,
+        "PollerFunctionName": function,
+        "LargeOrderBucketName": stack.bucket,
+    }
+    template = {
+        "Parameters": {"SystemId": {"Type": "String"}},
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "SystemId", "ParameterValue": stack.options.system_id}],
+    )
+    return name
 
 
 def ledger_of(stack: LocalStack) -> ExportLedger:

@@ -53,7 +53,7 @@ def drain(stack: LocalStack) -> None:
 # ------------------------------------------------------------------------------ help and usage
 
 
-@pytest.mark.parametrize("command", ["map", "replay", "reexport", "redrive", "status"])
+@pytest.mark.parametrize("command", ["map", "pending", "replay", "reexport", "redrive", "status", "order"])
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         cli.main([command, "--help"])
@@ -78,7 +78,8 @@ def test_missing_resources_are_named(capsys: pytest.CaptureFixture[str], monkeyp
 
 
 def test_unknown_stack_is_a_clear_failure(moto_endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
-    for command in (["status"], ["redrive"], ["reexport", "--since", "2026-01-01T00:00:00Z"], ["replay", "x.json"]):
+    commands = (["status"], ["redrive"], ["reexport", "--since", "2026-01-01T00:00:00Z"], ["replay", "x.json"])
+    for command in (*commands, ["order", "4711"], ["pending"]):
         code = cli.main([*command, "--stack", "no-such-stack", "--region", REGION])
         captured = capsys.readouterr()
         assert code == cli.EXIT_FAILURE

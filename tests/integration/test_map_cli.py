@@ -28,7 +28,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
 
 @pytest.fixture(autouse=True)
 def _no_forwarder_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TARGET_MAPPING", "TARGET_URL", "TARGET_METHOD", "TARGET_STATIC_HEADERS", "TRAEDE_SYSTEM_ID"):
+    names = (
+        "TARGET_MAPPING",
+        "TARGET_URL",
+        "TARGET_METHOD",
+        "TARGET_STATIC_HEADERS",
+        "TARGET_REFERENCE",
+        "TRAEDE_SYSTEM_ID",
+    )
+    for name in names:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -137,3 +145,51 @@ def test_run_local_with_a_mapping(
     stored = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
     assert len(stored) == out["delivered"]
     assert all(body["header"]["documentType"] == "PurchaseOrder" for body in stored)
+
+
+# ------------------------------------------------------------------------------ the ERP's reference
+
+LOCATION_REFERENCE = '$substringAfter(headers.location, "/purchase-orders/")'
+
+
+def test_the_reference_is_previewed_from_a_saved_http_answer_and_from_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path / "answer.http"  # as `curl -i` saves it
+    saved.write_bytes(
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        b"Location: https://erp.example.com/api/purchase-orders/PO-4711\r\nContent-Length: 16\r\n\r\n"
+        b'{"received": 12}'
+    )
+    as_json = tmp_path / "answer.json"
+    as_json.write_text(json.dumps({"status": 201, "headers": {"Location": "/api/purchase-orders/PO-9"}, "body": {}}))
+    code, out, _ = run(
+        capsys, "map", "--answer", str(saved), "--answer", str(as_json), "--reference", LOCATION_REFERENCE
+    )
+    assert code == cli.EXIT_OK
+    assert f"ERP reference from {saved}: PO-4711" in out and f"ERP reference from {as_json}: PO-9" in out
+
+    monkeypatch.setenv("TARGET_REFERENCE", '"PO-" & $string(body.received)')  # the forwarder's variable
+    code, data, _ = run(capsys, "map", ORDER_FILE, "--answer", str(saved), "--json")
+    assert code == cli.EXIT_OK and data["requests"][0]["ok"]
+    assert data["references"] == [{"answer": str(saved), "reference": "PO-12", "problem": None, "ok": True}]
+
+
+def test_an_answer_without_a_reference_says_why_and_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bare = tmp_path / "bare.http"
+    bare.write_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstored")
+    not_an_answer = tmp_path / "order.json"
+    not_an_answer.write_text(json.dumps({"id": 1}))
+    code, _, err = run(capsys, "map", "--answer", str(bare), "--answer", str(not_an_answer), "--reference", "body.id")
+    assert code == cli.EXIT_FAILURE
+    assert f"no ERP reference from {bare}: TARGET_REFERENCE yielded nothing" in err
+    assert f"no ERP reference from {not_an_answer}: JSON must be" in err
+
+
+def test_a_reference_that_does_not_compile_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answer = tmp_path / "a.json"
+    answer.write_text('{"body": {}}')
+    code, _, err = run(capsys, "map", "--answer", str(answer), "--reference", "body.(")
+    assert code == cli.EXIT_FAILURE and "TARGET_REFERENCE does not compile" in err
+    code, _, err = run(capsys, "map", "--answer", str(answer))
+    assert code == cli.EXIT_FAILURE and "--reference" in err

@@ -18,7 +18,7 @@ from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
 from traede_export.credentials import CredentialsError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
-from traede_export.ledger import ExportLedger, LedgerEntry, PartialWrite
+from traede_export.ledger import Delivery, ExportLedger, LedgerEntry, PartialWrite
 from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
@@ -278,10 +278,10 @@ def test_a_failed_record_of_one_delivery_still_marks_it_and_its_batch_mates(
     finish = parts.ledger.finish_deliveries
 
     def partly(
-        deliveries: Sequence[tuple[OrderRef, str]], marks: Sequence[OrderRef], token: str, seen: Mapping[int, str]
+        deliveries: Sequence[Delivery], marks: Sequence[OrderRef], token: str, seen: Mapping[int, str]
     ) -> list[bool]:
         results: list[bool | None] = [
-            None if ref.order_id == 2 else finish([(ref, key)], [], token, seen)[0] for ref, key in deliveries
+            None if d.ref.order_id == 2 else finish([d], [], token, seen)[0] for d in deliveries
         ]
         results += finish([], marks, token, seen)
         if None in results:

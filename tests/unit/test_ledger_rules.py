@@ -262,3 +262,22 @@ def test_a_mark_record_of_an_older_release_is_given_a_token_and_can_be_marked_ag
 )
 def test_the_state_of_a_version(entry_: LedgerEntry | None, state: State) -> None:
     assert state_of(entry_, V_OLD, now=100) is state
+
+
+# ------------------------------------------------------------------------------------ reads
+
+
+def test_an_operators_read_writes_nothing_even_for_an_older_releases_item(
+    ledger: ExportLedger, store: MemoryStore
+) -> None:
+    # An item as an older release left it: a version stored as raw text, a mark record without a token.
+    store.items["order#erp#5"] = {
+        "pk": {"S": "order#erp#5"},
+        "enqueued_version": {"S": "2026-01-01 00:00:00"},
+        "marked_version": {"S": V_OLD},
+        "marked_ms": {"N": "17"},
+    }
+    found = ledger.read([5])[5]
+    assert store.writes == []  # `order` and `pending` only look: the operator's policy has no UpdateItem
+    assert (found.enqueued_version, found.mark_token) == ("", "legacy-17")  # as `get_many` would read it
+    assert ledger.get_many([5])[5] == found and store.writes  # the forwarder's read repairs it

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES
-from traede_export.config import INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
+from traede_export.config import DEFAULT_INCLUDES, INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.template import TEMPLATE, load_template
 
@@ -222,6 +222,10 @@ def test_secrets_are_not_parameters(tpl: dict[str, Any]) -> None:
         assert "Fn::If" in _global(tpl, "Environment")["Variables"][name]  # created secret or existing ARN
 
 
+def test_the_default_includes_are_the_ones_pending_asks_for_without_a_stack(tpl: dict[str, Any]) -> None:
+    assert tpl["Parameters"]["Includes"]["Default"] == DEFAULT_INCLUDES
+
+
 def test_includes_pattern_matches_the_code(tpl: dict[str, Any]) -> None:
     param = tpl["Parameters"]["Includes"]
     pattern = re.compile(param["AllowedPattern"])
@@ -326,6 +330,15 @@ def test_every_alarm_has_a_row_in_the_runbook(tpl: dict[str, Any]) -> None:
     runbook = (ROOT / "docs" / "operations.md").read_text()
     rows = set(re.findall(r"^\| `(\w+Alarm)` \|", runbook, re.MULTILINE))
     assert set(_resources(tpl, "AWS::CloudWatch::Alarm")) == rows
+
+
+def test_every_resource_is_written_out_for_the_tools_that_cannot_expand_loops(tpl: dict[str, Any]) -> None:
+    """checkov skips what is inside Fn::ForEach; samtranslator, moto and traede_local cannot expand it."""
+    transforms = tpl["Transform"] if isinstance(tpl["Transform"], list) else [tpl["Transform"]]
+    loops = [name for name, resource in tpl["Resources"].items() if not isinstance(resource, dict)]
+    why = "see docs/decisions/0010-alarms-without-foreach.md"
+    assert "AWS::LanguageExtensions" not in transforms, why
+    assert not loops, f"{loops}: {why}"
 
 
 # ---------------------------------------------------------------- large orders (claim-check)

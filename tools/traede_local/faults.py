@@ -87,10 +87,14 @@ class Request:
     body: bytes
 
 
+class Text(str):
+    """A reply body sent as it is (text/plain), not as JSON."""
+
+
 @dataclass
 class Reply:
     status: int
-    body: Any = None  # serialised as JSON
+    body: Any = None  # serialised as JSON, unless it is `Text`
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without any response
 
@@ -212,10 +216,11 @@ def _handler_for(dispatch: Callable[[Request], Reply]) -> type[BaseHTTPRequestHa
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            payload = json.dumps(reply.body).encode("utf-8")
+            plain = isinstance(reply.body, Text)
+            payload = (str(reply.body) if plain else json.dumps(reply.body)).encode("utf-8")
             try:
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if plain else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

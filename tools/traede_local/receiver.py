@@ -9,7 +9,10 @@ Order of checks per request: `latency` sleep, then `required_headers` (401; a re
 auth is never faulted, as in the Traede sandbox), then the injected fault, then validation (400),
 permanent rejection of `reject_ids` (422), `forbidden_ids` (403, quoting the credentials the request
 carried, as careless ERPs do: "API key ... has no access"), and the duplicate check (409, only with
-`conflict_on_duplicate`); otherwise the order is stored and answered 201. The fault
+`conflict_on_duplicate`); otherwise the order is stored and answered 201 with the ERP's own
+document number for it, in the body (`{"ok": true, "id": <order id>, "document_number": "ERP-000001"}`)
+and in `Location` (`<url>/ERP-000001`), as ERPs answer a created purchase order; an order in
+`bare_ids` is stored and answered 201 with neither (a plain-text body). The fault
 `accepted_but_502` stores the order and then answers 502: the ambiguous outcome a client must
 resolve with its Idempotency-Key.
 
@@ -36,6 +39,7 @@ from traede_local.faults import (
     ReceiverFaults,
     Reply,
     Request,
+    Text,
     fault_reply,
     redirect_reply,
 )
@@ -52,6 +56,7 @@ class Delivery:
     status: int
     method: str = "POST"
     path: str = ORDERS_PATH
+    document: str = ""  # the ERP's own number for what it stored ("" when answered bare)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class ReceivingSystem(LocalServer):
         self.reject_ids = set(reject_ids)
         self.fail_ids: set[int] = set()  # answered 503 every time: a transient failure that never clears
         self.forbidden_ids: set[int] = set()  # answered 403, quoting the request's credential headers
+        self.bare_ids: set[int] = set()  # stored, but answered without a document number (text body, no Location)
         self.delays: dict[str, float] = {}  # Idempotency-Key -> seconds to wait before storing (a slow write)
         self._attempts_by_order: dict[int, int] = {}
         self.required_headers = dict(required_headers or {})
@@ -184,15 +190,21 @@ class ReceivingSystem(LocalServer):
             if self.conflict_on_duplicate and key in self._accepted_keys:
                 return Reply(409, {"error": "conflict", "message": f"Idempotency-Key {key} was already accepted"})
             self._accepted_keys.add(key)
+            bare = order_id in self.bare_ids
+            document = "" if bare else f"ERP-{len(self.deliveries) + 1:06d}"
             self.deliveries.append(
-                Delivery(order_id, key, dict(request.headers), body, status, request.method, request.path)
+                Delivery(order_id, key, dict(request.headers), body, status, request.method, request.path, document)
             )
             if status == 502:
                 self.ambiguous += 1
             self._write(order_id, request.body)
         if status == 502:
             return Reply(502, {"error": "bad gateway"})
-        return Reply(201, {"ok": True, "id": order_id})
+        if bare:
+            return Reply(201, Text("stored"))
+        return Reply(
+            201, {"ok": True, "id": order_id, "document_number": document}, {"Location": f"{self.url}/{document}"}
+        )
 
     def _hold_first_request(self, key: str) -> Reply | None:
         """The IETF draft's in-progress state: see the module docstring."""

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.claim_check import is_pointer
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, whole_number
+from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, version_of, whole_number
 from traede_export.queue import OutboundMessage, QueueWriter
 
 Progress = Callable[..., Any]
@@ -293,6 +293,8 @@ class DeadLetter:
     last_error: str | None
     sent_at: str | None
     large: bool = False  # the body is an S3 pointer (claim-check); a redrive moves the pointer as is
+    version: str | None = None  # the order's version (its updated_at, as the ledger writes it), if readable
+    reexport_since: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
@@ -306,12 +308,17 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         value = attrs.get(name, {}).get("StringValue")
         return str(value) if value else None
 
-    order_id = whole_number(text(Attr.ORDER_ID))
-    if order_id is None:
+    order_id, updated_at = whole_number(text(Attr.ORDER_ID)), text(Attr.UPDATED_AT)
+    if order_id is None or updated_at is None:
         try:
-            order_id = OrderRef.from_body(message.get("Body")).order_id
+            ref = OrderRef.from_body(message.get("Body"))
+            order_id, updated_at = ref.order_id if order_id is None else order_id, updated_at or ref.updated_at
         except InvalidOrder:
-            order_id = None
+            pass
+    try:
+        version = version_of(updated_at) if updated_at else None
+    except ValueError:
+        version = None
     sent = system.get("SentTimestamp")
     return DeadLetter(
         message_id=message["MessageId"],
@@ -320,6 +327,8 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         last_error=text(Attr.FAILURE_REASON),
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="seconds") if sent else None,
         large=is_pointer(message.get("Body")),
+        version=version,
+        reexport_since=text(Attr.REEXPORT_SINCE),
     )
 
 
@@ -367,10 +376,22 @@ def peek_messages(sqs: Any, url: str, wait_seconds: int = 1) -> list[dict[str, A
     return list(seen.values())
 
 
-def dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetter]:
+def dead_letters(sqs: Any, dlq_url: str, wait_seconds: int = 1) -> list[DeadLetter]:
     """Every message on the DLQ (up to `PEEK_LIMIT`), left in place, oldest first."""
-    letters = [_dead_letter(m) for m in peek_messages(sqs, dlq_url)]
+    letters = [_dead_letter(m) for m in peek_messages(sqs, dlq_url, wait_seconds)]
     return sorted(letters, key=lambda d: (d.sent_at or "", d.message_id))
+
+
+def receive_limit(sqs: Any, url: str) -> int | None:
+    """The queue's redrive policy's maxReceiveCount: what a look at it (a receive) counts towards; None if none."""
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    policy = attrs.get("RedrivePolicy")
+    if not policy:
+        return None
+    try:
+        return int(json.loads(policy)["maxReceiveCount"])
+    except (ValueError, KeyError, TypeError):
+        return 0  # a policy we cannot read still counts receives
 
 
 @dataclass

@@ -2,11 +2,14 @@
 
 No AWS and no network: the mapping, the URL placeholders, the method and the static headers
 are applied exactly as `TargetClient` applies them. Secret headers (the target secret) are
-added on the wire only and are never shown.
+added on the wire only and are never shown. The ERP's reference (TARGET_REFERENCE) is read from
+a saved answer exactly as the forwarder reads it from a live one.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +19,14 @@ from traede_export.mapping import OrderMapping
 from traede_export.models import InvalidOrder, idempotency_key
 from traede_export.redact import mask
 from traede_export.samples import is_sample, sample_key
-from traede_export.target import RequestError, RequestShape, build_request, sent_url
+from traede_export.target import (
+    ReferenceExpression,
+    RequestError,
+    RequestShape,
+    answer_document,
+    build_request,
+    sent_url,
+)
 from traede_ops.replay import order_files, orders_in
 
 
@@ -82,4 +92,75 @@ def preview(
                     body=json.loads(request.body),
                 )
             )
+    return results
+
+
+@dataclass
+class ReferencePreview:
+    answer: str  # the file
+    reference: str | None = None
+    problem: str | None = None  # why there is none: the answer's, or the file's
+
+    @property
+    def ok(self) -> bool:
+        return self.reference is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+class AnswerError(ValueError):
+    """A file that holds no answer."""
+
+
+class _Saved:
+    """A saved HTTP answer as the socket `http.client` parses answers from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, *args: Any, **kwargs: Any) -> io.BytesIO:
+        return io.BytesIO(self._data)
+
+
+def read_answer(path: Path) -> dict[str, Any]:
+    """The answer as TARGET_REFERENCE sees it, from a file: an HTTP answer as `curl -i` saves it
+    (status line, headers, body), or the JSON `{"status": ..., "headers": {...}, "body": ...}`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AnswerError(f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+    if data.lstrip().startswith(b"HTTP/"):
+        response = http.client.HTTPResponse(_Saved(data.lstrip()))  # type: ignore[arg-type]
+        try:
+            response.begin()
+            body = response.read()
+        except (http.client.HTTPException, ValueError) as exc:
+            raise AnswerError(f"not an HTTP answer ({type(exc).__name__})") from None
+        text = body.decode(response.headers.get_content_charset() or "utf-8", "replace")
+        return answer_document(response.status, dict(response.headers.items()), text)
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise AnswerError('neither an HTTP answer ("HTTP/1.1 201 ...") nor JSON') from None
+    if not isinstance(answer, dict) or not set(answer) <= {"status", "headers", "body"} or "body" not in answer:
+        raise AnswerError('JSON must be {"status": 201, "headers": {...}, "body": ...} (status and headers optional)')
+    headers = answer.get("headers") or {}
+    status = answer.get("status", 200)
+    if not isinstance(headers, dict) or not isinstance(status, int) or isinstance(status, bool):
+        raise AnswerError('"status" must be a number and "headers" an object')
+    return {"status": status, "headers": {str(k).lower(): v for k, v in headers.items()}, "body": answer["body"]}
+
+
+def preview_references(paths: list[str], expression: ReferenceExpression) -> list[ReferencePreview]:
+    """The reference each saved answer gives, as the forwarder would read it from a live one."""
+    results = []
+    for raw in paths:
+        try:
+            answer = read_answer(Path(raw))
+        except AnswerError as exc:
+            results.append(ReferencePreview(raw, problem=str(exc)))
+            continue
+        found = expression.evaluate(answer)
+        results.append(ReferencePreview(raw, found.text, found.problem or None))
     return results

@@ -98,6 +98,11 @@ def payload_size(attributes: Attributes) -> int | None:
     return None
 
 
+def is_large(body: str, threshold: int = MAX_THRESHOLD_BYTES) -> bool:
+    """Over the threshold: the order travels as a pointer to its S3 object."""
+    return len(body.encode("utf-8")) > threshold
+
+
 def object_key(order_id: int, version: str, body: bytes) -> str:
     """Content-addressed: a second poll of the same version rewrites the same object."""
     return f"orders/{order_id}/{version}/{hashlib.sha256(body).hexdigest()}.json"
@@ -120,7 +125,7 @@ class ClaimCheck:
         self.threshold = threshold
 
     def is_large(self, body: str) -> bool:
-        return len(body.encode("utf-8")) > self.threshold
+        return is_large(body, self.threshold)
 
     def offload(self, key: str, body: str, attributes: Attributes) -> tuple[str, Attributes]:
         """Store the body; returns the pointer body and the attributes with the size added."""

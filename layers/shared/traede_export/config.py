@@ -33,6 +33,7 @@ class Env:
     TARGET_METHOD = "TARGET_METHOD"
     TARGET_MAPPING = "TARGET_MAPPING"
     TARGET_STATIC_HEADERS = "TARGET_STATIC_HEADERS"
+    TARGET_REFERENCE = "TARGET_REFERENCE"
     EXPORT_INCLUDE_OPEN = "EXPORT_INCLUDE_OPEN"
     EXPORT_INCLUDE_CLOSED = "EXPORT_INCLUDE_CLOSED"
     EXPORT_INCLUDES = "EXPORT_INCLUDES"
@@ -52,6 +53,8 @@ class Env:
 
 DEFAULT_TRAEDE_API_URL = "https://api.traede.com"
 MAX_PAGE_SIZE = 60  # Traede's documented maximum for `limit`
+# The template's default `Includes`: what a stack deployed with the defaults asks the export for.
+DEFAULT_INCLUDES = "lines,lines.product,lines.variant,supplier"
 INCLUDABLE = frozenset(
     {
         "deliveryNotes",
@@ -126,13 +129,7 @@ class PollerConfig:
         r = _Reader(os.environ if environ is None else environ)
         cfg = cls(
             traede=_traede(r),
-            export=ExportOptions(
-                include_open=r.boolean(Env.EXPORT_INCLUDE_OPEN, False),
-                include_closed=r.boolean(Env.EXPORT_INCLUDE_CLOSED, False),
-                includes=r.includes(Env.EXPORT_INCLUDES),
-                filter_groups=r.filter_groups(Env.EXPORT_FILTER_GROUPS),
-                page_size=r.integer(Env.EXPORT_PAGE_SIZE, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
-            ),
+            export=_export(r),
             queue_url=r.url(Env.QUEUE_URL),
             dlq_url=r.url(Env.DLQ_URL),
             ledger_table=r.required(Env.LEDGER_TABLE),
@@ -140,6 +137,32 @@ class PollerConfig:
             large=_large(r),
             http=_http(r),
             time_margin=r.number(Env.TIME_SAFETY_MARGIN_SECONDS, cls.time_margin, 0.0, 300.0),
+        )
+        r.raise_if_errors()
+        return cfg
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What asking Traede's export as the poller asks it takes, and nothing else: the API, the system,
+    the query, and the size over which an order goes through S3. `traede-export pending` reads it
+    from the poller's own environment (or the operator's), with the poller's parser."""
+
+    api_url: str
+    system_id: str
+    export: ExportOptions
+    large_threshold: int = MAX_THRESHOLD_BYTES
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExportConfig:
+        r = _Reader(os.environ if environ is None else environ)
+        cfg = cls(
+            api_url=r.url(Env.TRAEDE_API_URL, DEFAULT_TRAEDE_API_URL).rstrip("/"),
+            system_id=r.system_id(Env.TRAEDE_SYSTEM_ID),  # refused as the poller refuses it
+            export=_export(r),
+            large_threshold=_threshold(r),
+            http=_http(r),
         )
         r.raise_if_errors()
         return cfg
@@ -160,6 +183,7 @@ class ForwarderConfig:
     target_method: str = DEFAULT_METHOD
     target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
     target_static_headers: dict[str, str] = field(default_factory=dict)
+    target_reference: str | None = None  # JSONata on the ERP's 2xx answer: its reference for the order
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ForwarderConfig:
@@ -178,6 +202,7 @@ class ForwarderConfig:
             target_method=r.choice(Env.TARGET_METHOD, cls.target_method, METHODS),
             target_mapping=r.optional(Env.TARGET_MAPPING),
             target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
+            target_reference=r.optional(Env.TARGET_REFERENCE),
         )
         r.raise_if_errors()
         return cfg
@@ -201,13 +226,22 @@ def _traede(r: _Reader) -> TraedeSettings:
     )
 
 
-def _large(r: _Reader) -> LargeOrders:
-    return LargeOrders(
-        bucket=r.required(Env.LARGE_ORDER_BUCKET),
-        threshold=r.integer(
-            Env.LARGE_ORDER_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES
-        ),
+def _export(r: _Reader) -> ExportOptions:
+    return ExportOptions(
+        include_open=r.boolean(Env.EXPORT_INCLUDE_OPEN, False),
+        include_closed=r.boolean(Env.EXPORT_INCLUDE_CLOSED, False),
+        includes=r.includes(Env.EXPORT_INCLUDES),
+        filter_groups=r.filter_groups(Env.EXPORT_FILTER_GROUPS),
+        page_size=r.integer(Env.EXPORT_PAGE_SIZE, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
     )
+
+
+def _threshold(r: _Reader) -> int:
+    return r.integer(Env.LARGE_ORDER_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES, MAX_THRESHOLD_BYTES)
+
+
+def _large(r: _Reader) -> LargeOrders:
+    return LargeOrders(bucket=r.required(Env.LARGE_ORDER_BUCKET), threshold=_threshold(r))
 
 
 def _http(r: _Reader) -> HttpSettings:

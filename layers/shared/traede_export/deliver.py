@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.errors import ConfigurationError
 from traede_export.group_commit import GroupCommit
+from traede_export.ledger import Delivery
 from traede_export.ledger_store import PartialWrite
 from traede_export.models import InboundOrder, OrderRef
 from traede_export.ports import ForwarderLedger, Target
@@ -78,20 +79,20 @@ class BatchWrites:
         self.tried: set[int] = set()  # orders whose mark record was sent, answered or not
         self.error = ""
 
-    def record(self, deliveries: list[tuple[OrderRef, str]]) -> list[Answer]:
+    def record(self, deliveries: list[Delivery]) -> list[Answer]:
         """Delivery records made while other POSTs of the batch are still out."""
         found = answers(lambda: self._ledger.record_deliveries(deliveries), len(deliveries))
-        self._to_mark += [ref for (ref, _), ok in zip(deliveries, found, strict=True) if ok is not False]
+        self._to_mark += [d.ref for d, ok in zip(deliveries, found, strict=True) if ok is not False]
         return found
 
-    def record_last(self, deliveries: list[tuple[OrderRef, str]]) -> list[Answer]:
+    def record_last(self, deliveries: list[Delivery]) -> list[Answer]:
         """The delivery records made once every POST has answered, with the batch's mark records.
 
         A delivery whose joint write is refused was overtaken: by a newer delivery (its record alone is
         refused too: stale) or a newer claim or mark (its record alone is written; it is not marked).
         """
         n = len(deliveries)
-        refs = [ref for ref, _ in deliveries] + self._to_mark
+        refs = [d.ref for d in deliveries] + self._to_mark
         found = answers(
             lambda: self._ledger.finish_deliveries(deliveries, self._to_mark, self.token, self._seen), len(refs)
         )
@@ -115,7 +116,7 @@ class BatchWrites:
                 self.error = type(ok).__name__
 
 
-DeliveryRecords = GroupCommit[tuple[OrderRef, str], bool]
+DeliveryRecords = GroupCommit[Delivery, bool]
 
 
 class Deliveries:
@@ -216,7 +217,7 @@ class Deliveries:
     def _after_post(self, order: InboundOrder, result: DeliveryResult, records: DeliveryRecords, token: str) -> Attempt:
         if result.accepted:
             # A record refused by the ledger's guard means a newer version was delivered first.
-            recorded = records.submit((order.ref, order.key(self._system_id)))
+            recorded = records.submit(Delivery(order.ref, order.key(self._system_id), result.reference or ""))
             return Attempt(result, stale=not recorded)
         if result.refuses_version:
             self._ledger.record_rejection(order.ref, result.reason)

@@ -141,6 +141,12 @@ class Forwarder:
     def _after_delivery(self, s: Settler, work: OrderWork, attempt: Attempt) -> None:
         copies = work.copies
         result = attempt.result
+        if result is not None and result.reference_problem:
+            # Accepted all the same: the note falls back to the key alone (ReferenceMissing).
+            s.summary.reference_missing += 1
+            logger.warning(
+                "no ERP reference in the answer", order_id=work.head.ref.order_id, reason=result.reference_problem
+            )
         if attempt.deferred:
             s.summary.deferred += len(copies)
             s.settle(copies, False, f"deferred: {attempt.reason}")
@@ -156,7 +162,8 @@ class Forwarder:
         elif result.accepted:
             s.summary.delivered += 1
             s.summary.already_delivered += len(copies) - 1
-            work.mark = True
+            work.mark = work.posted = True
+            work.reference = result.reference
         elif result.outcome is Outcome.REJECTED:
             s.summary.rejected += len(copies)
             # No status: the order could not be made into a request (mapping, URL placeholder, header).

@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,7 +25,7 @@ from traede_export.protocol import LedgerEntry, Transition
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["ExportLedger", "LedgerEntry", "PartialWrite"]
+__all__ = ["Delivery", "ExportLedger", "LedgerEntry", "PartialWrite"]
 
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_REASON_CHARS = 500
@@ -43,6 +43,18 @@ VERSION_FIELDS = (
 _VALUE = re.compile(r":\w+")
 
 Witness = Callable[[LedgerEntry], bool]  # true when the entry shows that a write took effect
+
+
+class Delivery(NamedTuple):
+    """One delivery to record: the version, its Idempotency-Key, and the ERP's reference ("" if none)."""
+
+    ref: OrderRef
+    key: str
+    reference: str = ""
+
+
+# A delivery as callers give it: a `Delivery`, or (ref, key) when the ERP gave no reference.
+Delivered = Delivery | tuple[OrderRef, str]
 
 
 def _typed(value: Any) -> dict[str, Any]:
@@ -200,22 +212,27 @@ class ExportLedger:
         witnesses = [(ref.order_id, lambda e: e.delivering_token != token) for ref in refs]
         return self._write(updates, witnesses)
 
-    def record_deliveries(self, deliveries: Sequence[tuple[OrderRef, str]]) -> list[bool]:
-        """Remember the delivered versions (ref, Idempotency-Key); False for an order whose newer
-        version was delivered first (never backwards). A delivery supersedes an earlier refusal
-        (e.g. a redrive after the ERP was fixed), so a later poll may send it again if its mark failed.
+    def record_deliveries(self, deliveries: Sequence[Delivered]) -> list[bool]:
+        """Remember the delivered versions (ref, Idempotency-Key, the ERP's reference); False for an
+        order whose newer version was delivered first (never backwards). A delivery supersedes an
+        earlier refusal (e.g. a redrive after the ERP was fixed), so a later poll may send it again
+        if its mark failed.
         """
         ms = self._now_ms()
         updates, witnesses = [], []
-        for ref, key in deliveries:
-            values = {"v": ref.version, "delivered_version": ref.version, "delivered_key": key, "delivered_ms": ms}
-            updates.append(self._update(protocol.RECORD_DELIVERY, ref.order_id, values))
-            witnesses.append((ref.order_id, _delivered(ref.version, key)))
+        for d in map(_delivery, deliveries):
+            values = {"v": d.ref.version, **_delivery_values(d, ms)}
+            updates.append(self._update(protocol.RECORD_DELIVERY, d.ref.order_id, values, _delivery_sets(d, ())))
+            witnesses.append((d.ref.order_id, _delivered(d.ref.version, d.key)))
         return self._write(updates, witnesses)
 
     def record_rejection(self, ref: OrderRef, reason: str) -> bool:
         """Remember that the receiving system refused this version, so polls stop re-sending it."""
-        values = {"rejected_version": ref.version, "rejected_reason": reason[:MAX_REASON_CHARS]}
+        values = {
+            "rejected_version": ref.version,
+            "rejected_reason": reason[:MAX_REASON_CHARS],
+            "rejected_ms": self._now_ms(),
+        }
         return self.store.update(self._update(protocol.RECORD_REJECTION, ref.order_id, values))
 
     # --------------------------------------------------------------------------------- marks
@@ -235,21 +252,23 @@ class ExportLedger:
 
     def finish_deliveries(
         self,
-        deliveries: Sequence[tuple[OrderRef, str]],
+        deliveries: Sequence[Delivered],
         marks: Sequence[OrderRef],
         token: str,
         seen: Mapping[int, str],
     ) -> list[bool]:
         """A batch's last delivery records and all its mark records, in one call.
 
-        Each of `deliveries` (ref, Idempotency-Key) is recorded and its mark recorded in one write
-        whose guard is `record_marks`'; False when it fails, and the caller then records the
-        delivery alone. Answers one bool per delivery, then one per mark.
+        Each of `deliveries` (ref, Idempotency-Key, the ERP's reference) is recorded and its mark
+        recorded in one write whose guard is `record_marks`'; False when it fails, and the caller
+        then records the delivery alone. Answers one bool per delivery, then one per mark.
         """
         ms = self._now_ms()
         updates, witnesses = [], []
-        for (ref, key), is_delivery in [(d, True) for d in deliveries] + [((r, ""), False) for r in marks]:
-            values = {
+        writes = [(d, True) for d in map(_delivery, deliveries)] + [(Delivery(r, ""), False) for r in marks]
+        for d, is_delivery in writes:
+            ref = d.ref
+            values: dict[str, Any] = {
                 "v": ref.version,
                 "token": token,
                 "seen": seen.get(ref.order_id, ""),
@@ -258,9 +277,11 @@ class ExportLedger:
                 "mark_token": token,
             }
             if is_delivery:
-                values.update(delivered_version=ref.version, delivered_key=key, delivered_ms=ms)
-            t = protocol.RECORD_DELIVERY_AND_MARK if is_delivery else protocol.RECORD_MARK
-            updates.append(self._update(t, ref.order_id, values))
+                values.update(_delivery_values(d, ms))
+                t = protocol.RECORD_DELIVERY_AND_MARK
+                updates.append(self._update(t, ref.order_id, values, _delivery_sets(d, protocol.MARK_RECORD)))
+            else:
+                updates.append(self._update(protocol.RECORD_MARK, ref.order_id, values))
             witnesses.append((ref.order_id, lambda e, v=ref.version: e.marked_version == v and e.mark_token == token))
         return self._write(updates, witnesses) if updates else []
 
@@ -305,16 +326,24 @@ class ExportLedger:
 
     def get_many(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
         """Strongly consistent reads, so a redelivery sees the delivery that came just before."""
+        return self._read(order_ids, repair=True)
+
+    def read(self, order_ids: Iterable[int]) -> dict[int, LedgerEntry]:
+        """What `get_many` answers, with nothing written: the operator's commands (`order`, `pending`)
+        only look. An older release's item reads as `get_many` would leave it."""
+        return self._read(order_ids, repair=False)
+
+    def _read(self, order_ids: Iterable[int], repair: bool) -> dict[int, LedgerEntry]:
         items = self.store.get_many([self._key(i) for i in set(order_ids)])
         found: dict[int, LedgerEntry] = {}
         for item in items.values():
-            self._forget_unreadable_versions(item)
-            self._adopt_untokened_mark(item)
+            self._forget_unreadable_versions(item, repair)
+            self._adopt_untokened_mark(item, repair)
             entry = _entry(item)
             found[entry.order_id] = entry
         return found
 
-    def _forget_unreadable_versions(self, item: Item) -> None:
+    def _forget_unreadable_versions(self, item: Item, repair: bool) -> None:
         """Drop versions an older release stored as raw text: compared as text, they could block the order forever.
 
         Removed only while unchanged (a conditional update), and dropped from `item` as if absent.
@@ -324,16 +353,20 @@ class ExportLedger:
             if value is None or _VERSION.match(value):
                 continue
             item.pop(name)
+            if not repair:
+                continue
             with contextlib.suppress(ClientError, BotoCoreError):  # read as absent all the same; retried next read
                 self.store.update(Update(item["pk"]["S"], f"REMOVE {name}", f"{name} = :old", {":old": {"S": value}}))
 
-    def _adopt_untokened_mark(self, item: Item) -> None:
+    def _adopt_untokened_mark(self, item: Item, repair: bool) -> None:
         """Give a mark record of an older release (no `mark_token`) a token, so the mark guard can
         name it; derived from its instant, so two readers write the same one."""
         if "marked_version" not in item or "mark_token" in item:
             return
         token = f"legacy-{item.get('marked_ms', {}).get('N', '0')}"
         item["mark_token"] = {"S": token}
+        if not repair:
+            return
         with contextlib.suppress(ClientError, BotoCoreError):  # the guard refuses until a read writes it
             self.store.update(
                 Update(
@@ -366,6 +399,23 @@ class ExportLedger:
 
 def _delivered(version: str, key: str) -> Witness:
     return lambda e: e.delivered_version == version and e.delivered_key == key
+
+
+def _delivery(d: Delivered) -> Delivery:
+    return d if isinstance(d, Delivery) else Delivery(*d)
+
+
+def _delivery_values(d: Delivery, ms: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"delivered_version": d.ref.version, "delivered_key": d.key, "delivered_ms": ms}
+    if d.reference:
+        values[protocol.REFERENCE] = d.reference
+    return values
+
+
+def _delivery_sets(d: Delivery, also: tuple[str, ...]) -> tuple[str, ...]:
+    """The delivery record's attributes (and `also`'s): without the reference when the ERP gave none,
+    so the row removes an older delivery's reference rather than leave it next to this key."""
+    return tuple(a for a in protocol.DELIVERY_RECORD if d.reference or a != protocol.REFERENCE) + also
 
 
 def _order_id(item: Item) -> int:
@@ -403,8 +453,11 @@ def _entry(item: Item) -> LedgerEntry:
         delivered_version=text("delivered_version"),
         delivered_key=text("delivered_key"),
         delivered_ms=ms("delivered_ms", "delivered_at"),
+        delivered_reference=text(protocol.REFERENCE),
         marked_version=text("marked_version"),
         marked_ms=ms("marked_ms", "marked_at"),
         mark_token=text("mark_token"),
         rejected_version=text("rejected_version"),
+        rejected_reason=text("rejected_reason"),
+        rejected_ms=number("rejected_ms"),
     )

@@ -4,7 +4,8 @@ The mapping reads the order as its input and the bindings `$system_id`, `$idempo
 `$reexport_since` (JSON null unless the run is a re-export, as in the JavaScript reference engine).
 Its result must be a JSON object or array. Mappings are files in the bundled `mappings/` folder
 next to this module (packaged into the layer by `sam build`); an absolute path is used as it is
-(local runs, tests, the preview).
+(local runs, tests, the preview). `Expression`, the engine underneath, also evaluates the
+forwarder's TARGET_REFERENCE on the ERP's answer (target.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ SUFFIX = ".jsonata"
 
 
 class MappingError(ValueError):
-    """A mapping that cannot be loaded, or cannot map one order. The message says which and why."""
+    """A mapping that cannot be loaded, or cannot map one order. The message says which and why.
+
+    `code` is JSONata's error code when the engine gave one (e.g. T1006: not a function).
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -63,32 +71,26 @@ def bundled() -> list[Path]:
     return sorted(MAPPINGS_DIR.glob(f"*{SUFFIX}"))
 
 
-class OrderMapping:
-    """A compiled mapping. Safe to apply from several threads at once."""
+class Expression:
+    """A compiled JSONata expression. Safe to evaluate from several threads at once.
 
-    def __init__(self, source: str, name: str) -> None:
-        self.name = name
+    `label` names it in every error ("mapping /path/x.jsonata", "TARGET_REFERENCE").
+    """
+
+    def __init__(self, source: str, label: str) -> None:
         self.source = source
+        self.label = label
         self._local = threading.local()
         self._local.expression = self._compile()  # a syntax error surfaces here, at load time
 
-    @classmethod
-    def load(cls, name: str) -> OrderMapping:
-        path = resolve(name)
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise MappingError(f"mapping {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-        return cls(source, str(path))
-
     def _compile(self) -> Any:
-        # Imported here: a deployment without a mapping never pays for JSONata.
+        # Imported here: a deployment without an expression never pays for JSONata.
         from jsonata import JException, Jsonata
 
         try:
             return Jsonata(self.source)
         except JException as exc:
-            raise MappingError(f"mapping {self.name} does not compile: {_describe(exc)}") from None
+            raise MappingError(f"{self.label} does not compile: {_describe(exc)}") from None
 
     def _expression(self) -> Any:
         """One compiled expression per thread.
@@ -105,14 +107,35 @@ class OrderMapping:
         Jsonata.CURRENT.jsonata = expression
         return expression
 
+    def evaluate(self, data: Any, bindings: dict[str, Any] | None = None) -> Any:
+        """The expression's result on `data`; MappingError says why there is none."""
+        try:
+            return self._expression().evaluate(data, bindings)
+        except RecursionError:
+            raise MappingError(f"{self.label} recursed too deeply") from None
+        except Exception as exc:  # JException and errors from inside the engine alike
+            raise MappingError(f"{self.label} failed: {_describe(exc)}", code=getattr(exc, "error", None)) from None
+
+
+class OrderMapping(Expression):
+    """A compiled mapping. Safe to apply from several threads at once."""
+
+    def __init__(self, source: str, name: str) -> None:
+        self.name = name
+        super().__init__(source, f"mapping {name}")
+
+    @classmethod
+    def load(cls, name: str) -> OrderMapping:
+        path = resolve(name)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MappingError(f"mapping {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+        return cls(source, str(path))
+
     def apply(self, order: Any, bindings: Bindings) -> Any:
         """The request body for one order (a dict or list), or MappingError saying why not."""
-        try:
-            result = self._expression().evaluate(order, bindings.as_jsonata())
-        except RecursionError:
-            raise MappingError(f"mapping {self.name} recursed too deeply") from None
-        except Exception as exc:  # JException and errors from inside the engine alike
-            raise MappingError(f"mapping {self.name} failed: {_describe(exc)}") from None
+        result = self.evaluate(order, bindings.as_jsonata())
         if not isinstance(result, dict | list):
             raise MappingError(f"mapping {self.name} produced {_kind(result)}, not a JSON object or array")
         return result

@@ -35,6 +35,8 @@ class OrderWork:
     plan: OrderPlan
     entry: LedgerEntry | None
     mark: bool = False
+    posted: bool = False  # this batch's POST was accepted (else the mark rides on a delivery the ledger knows)
+    reference: str | None = None  # the ERP's reference from this batch's answer
 
     @property
     def head(self) -> InboundOrder:
@@ -120,13 +122,7 @@ class Marking:
     def _mark_batch(self, batch: list[OrderWork]) -> tuple[int, dict[int, TraedeError | None]]:
         """Mark up to 10; a refusal (4xx) is split in halves until the refused orders are isolated."""
         try:
-            # The note shows in Traede's timeline: the key finds the order in the ERP.
-            self._traede.mark_as_exported(
-                [
-                    (w.head.ref.order_id, f"Delivered by traede-export, Idempotency-Key {w.head.key(self._system_id)}")
-                    for w in batch
-                ]
-            )
+            self._traede.mark_as_exported([(w.head.ref.order_id, self.note(w)) for w in batch])
         except TraedeError as exc:
             if not exc.refused or len(batch) == 1:
                 return 1, {w.head.ref.order_id: exc for w in batch}
@@ -138,6 +134,20 @@ class Marking:
                 errors.update(part_errors)
             return calls, errors
         return 1, {w.head.ref.order_id: None for w in batch}
+
+    def note(self, w: OrderWork) -> str:
+        """The note in Traede's timeline: the ERP's reference, and the key that finds the order in the ERP.
+
+        A mark that rides on an earlier delivery (a retry after a failed mark, a redelivery, another
+        invocation's copy) names that delivery, as the ledger recorded it: its key and its reference.
+        """
+        key, reference = w.head.key(self._system_id), w.reference
+        e = w.entry
+        if not w.posted and e is not None and e.delivered_version == w.head.ref.version and e.delivered_key:
+            key, reference = e.delivered_key, e.delivered_reference or None
+        if reference:
+            return f"ERP reference {reference} \u00b7 Idempotency-Key {key}"
+        return f"Delivered by traede-export, Idempotency-Key {key}"
 
     def undo(self, unmarked: list[OrderWork], writes: BatchWrites) -> None:
         """Take back the records of marks that were not made, so the retry marks; only this batch's."""

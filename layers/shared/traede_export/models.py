@@ -135,6 +135,11 @@ class OrderRef:
         return cls.from_order(order)
 
 
+def message_body(order: Any) -> str:
+    """An export entry as the poller puts it on the queue (or in S3, when large): its JSON."""
+    return json.dumps(order)
+
+
 def idempotency_key(system_id: str, ref: OrderRef, reexport_since: str | None = None) -> str:
     """Stable per order version; a re-export gets its own key so the target accepts it again."""
     key = f"traede:{system_id}:{ref.order_id}:{ref.version}"

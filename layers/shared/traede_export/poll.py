@@ -22,6 +22,7 @@ from traede_export.models import (
     InvalidOrder,
     OrderRef,
     chunk,
+    message_body,
     order_attributes,
     string_attributes,
     utc_text,
@@ -160,7 +161,7 @@ class Poller:
         self, ref: OrderRef, order: dict[str, Any], result: PollResult, keep_going: Callable[[], bool]
     ) -> Body | None:
         """The order's message body and attributes: its JSON, or a pointer to it in S3 when over the threshold."""
-        body = json.dumps(order)
+        body = message_body(order)
         attributes = order_attributes(self.system_id, ref, result.run_id, result.reexport_since)
         if self.claims.is_large(body):
             if not keep_going():  # past the deadline an upload could outlive the function, leases held

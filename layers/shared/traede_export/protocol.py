@@ -43,10 +43,13 @@ class LedgerEntry:
     delivered_version: str = ""  # the newest version the ERP accepted (2xx)
     delivered_key: str = ""
     delivered_ms: int = 0
+    delivered_reference: str = ""  # the ERP's own reference for that delivery (TARGET_REFERENCE), "" if none
     marked_version: str = ""  # the mark record: written before the mark call, taken back if it fails
     marked_ms: int = 0
     mark_token: str = ""
     rejected_version: str = ""  # a version the ERP refused (4xx about its content)
+    rejected_reason: str = ""
+    rejected_ms: int = 0
 
     def newest(self) -> str:
         """The newest version the ledger knows of: claimed, sent, delivered or marked."""
@@ -115,6 +118,9 @@ _MARK = (
 DELIVERY_LEASE = ("delivering_version", "delivering_key", "delivering_until", "delivering_token")
 SENT = "sent_version"  # the newest version ever POSTed: it may have reached the ERP, even with no answer
 MARK_RECORD = ("marked_version", "marked_ms", "mark_token")
+REFERENCE = "delivered_reference"  # kept with the delivered key; removed when the ERP's answer gave none
+DELIVERY_RECORD = ("delivered_version", "delivered_key", "delivered_ms", REFERENCE)
+REJECTION = ("rejected_version", "rejected_reason", "rejected_ms")
 
 
 @dataclass(frozen=True)
@@ -197,16 +203,17 @@ RECORD_DELIVERY = Transition(
     owner="the lease's holder, after a 2xx",
     to="delivered",
     guard=_NOT_DELIVERED_NEWER,
-    sets=("delivered_version", "delivered_key", "delivered_ms"),
-    removes=(*DELIVERY_LEASE, "rejected_version", "rejected_reason"),
-    why="never backwards: refused means a newer version landed first (StaleDeliveries)",
+    sets=DELIVERY_RECORD,
+    removes=(*DELIVERY_LEASE, *REJECTION, REFERENCE),
+    why="never backwards: refused means a newer version landed first (StaleDeliveries); the ERP's reference"
+    " goes with the key (removed when its answer gave none)",
 )
 RECORD_REJECTION = Transition(
     "record_rejection",
     owner="the lease's holder, after a 4xx about the content",
     to="refused",
     guard="",
-    sets=("rejected_version", "rejected_reason"),
+    sets=REJECTION,
     removes=DELIVERY_LEASE,
     why="polls stop re-sending a version the ERP refused",
 )
@@ -216,7 +223,7 @@ FORGET_REJECTION = Transition(
     to="unseen",
     guard="rejected_version = :v",
     sets=(),
-    removes=("rejected_version", "rejected_reason"),
+    removes=REJECTION,
     why="no redrive can send it again, so the next poll must",
 )
 RECORD_MARK = Transition(
@@ -235,7 +242,8 @@ RECORD_DELIVERY_AND_MARK = Transition(
     guard=_MARK,
     sets=RECORD_DELIVERY.sets + MARK_RECORD,
     removes=RECORD_DELIVERY.removes,
-    why="the batch's last delivery record carries its mark records: one ledger call fewer",
+    why="the batch's last delivery record carries its mark records: one ledger call fewer; the reference as in"
+    " `record_delivery`",
 )
 UNDO_MARK = Transition(
     "undo_mark",

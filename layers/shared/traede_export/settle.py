@@ -46,6 +46,7 @@ class ForwardSummary:
     large_missing: int = 0  # a large order's S3 object was gone
     large_mismatch: int = 0  # a large order's S3 object held something else than its pointer names
     samples: int = 0  # test events (samples.py): delivered, never marked, never in the ledger
+    reference_missing: int = 0  # accepted, but TARGET_REFERENCE failed or yielded nothing for the answer
     marked: int = 0
     mark_calls: int = 0
     mark_failures: int = 0

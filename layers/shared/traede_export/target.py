@@ -1,13 +1,17 @@
 """Client for the receiving system: send one order as JSON under an Idempotency-Key.
 
 The request's shape (method, URL placeholders, static headers, a mapping of the body) is
-built here; an order that cannot be shaped is a permanent, per-order rejection.
+built here; an order that cannot be shaped is a permanent, per-order rejection. The ERP's own
+reference for an accepted order (TARGET_REFERENCE, a JSONata expression on its 2xx answer) is
+read here too; one that cannot be read never fails the delivery.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,7 +22,7 @@ import requests
 
 from traede_export.errors import ConfigurationError
 from traede_export.http import describe_redirect, header_value_problem
-from traede_export.mapping import Bindings, MappingError, OrderMapping
+from traede_export.mapping import Bindings, Expression, MappingError, OrderMapping
 from traede_export.redact import excerpt, mask
 
 
@@ -34,10 +38,15 @@ class DeliveryResult:
     outcome: Outcome
     reason: str
     status: int | None = None
+    reference: str | None = None  # the ERP's own reference for the order, read from its 2xx answer
+    reference_problem: str = ""  # why TARGET_REFERENCE gave none for this answer ("" if none was asked for)
 
     def __post_init__(self) -> None:
         # The reason travels to the logs, the DLQ and the ledger: an ERP's answer may quote our credentials.
         object.__setattr__(self, "reason", mask(self.reason))
+        object.__setattr__(self, "reference_problem", mask(self.reference_problem))
+        if self.reference is not None:
+            object.__setattr__(self, "reference", mask(self.reference))
 
     @property
     def accepted(self) -> bool:
@@ -69,12 +78,14 @@ class TargetClient:
         timeout: tuple[float, float],  # (connect, read): config.HttpSettings holds the defaults
         conflict_is_delivered: bool = False,
         shape: RequestShape | None = None,
+        reference: ReferenceExpression | None = None,
     ) -> None:
         self._session = session
         self._url = url
         self._timeout = timeout
         self._conflict_is_delivered = conflict_is_delivered
         self._shape = shape or RequestShape()
+        self._reference = reference
 
     def deliver(self, body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
         # An odd character from the order or the message fails this record alone (retrying cannot help).
@@ -101,7 +112,10 @@ class TargetClient:
             return DeliveryResult(Outcome.FAILED, f"no answer from receiving system: {type(exc).__name__}")
         status = response.status_code
         if 200 <= status < 300:
-            return DeliveryResult(Outcome.DELIVERED, f"HTTP {status}", status)
+            if self._reference is None:
+                return DeliveryResult(Outcome.DELIVERED, f"HTTP {status}", status)
+            found = self._reference.evaluate(answer_document(status, response.headers, response.text))
+            return DeliveryResult(Outcome.DELIVERED, f"HTTP {status}", status, found.text, found.problem)
         if 300 <= status < 400:
             # Permanent until an operator fixes the URL; never followed (see http.NoRedirectSession).
             reason = f"{describe_redirect(response)}; redirects are never followed: set TARGET_URL to the final address"
@@ -116,6 +130,89 @@ class TargetClient:
         if 400 <= status < 500 and status not in TRANSIENT_4XX:
             return DeliveryResult(Outcome.REJECTED, detail, status)
         return DeliveryResult(Outcome.FAILED, detail, status)
+
+
+# ------------------------------------------------------------------------ the ERP's reference
+
+MAX_REFERENCE_CHARS = 100  # a document number, not a document: Traede shows it in the order's timeline
+# What the cold start runs the expression on, as an ERP answers (an unknown function only fails when it runs).
+SAMPLE_ANSWER: dict[str, Any] = {
+    "status": 201,
+    "headers": {"content-type": "application/json", "location": "https://erp.example.com/purchase-orders/PO-4711"},
+    "body": {"id": "PO-4711", "received": 4711},
+}
+_NOT_A_FUNCTION = frozenset({"T1005", "T1006"})  # JSONata: "Attempted to invoke a non-function"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What TARGET_REFERENCE gave for one answer: the reference as text, or why there is none."""
+
+    text: str | None
+    problem: str = ""
+
+
+def answer_document(status: int, headers: Mapping[str, str], text: str) -> dict[str, Any]:
+    """The ERP's answer as the expression reads it: the status, the headers by lower-case name,
+    and the body parsed as JSON, else as the text it is."""
+    body: Any = text
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON, an integer beyond the digit limit, too deep
+        body = json.loads(text)
+    return {"status": status, "headers": {name.lower(): value for name, value in headers.items()}, "body": body}
+
+
+def reference_text(value: Any) -> str | None:
+    """The expression's result as the text kept in the ledger and shown in Traede; None for nothing.
+
+    A string stays as it is, anything else is written as JSON (12, true, ["a", "b"]). Control
+    characters go, secrets are masked (an ERP could echo a key), then it is cut to a sensible length.
+    """
+    if value is None or (isinstance(value, list) and not value):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # JSONata's arithmetic gives 4712.0 where the ERP meant 4712
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):
+            value = str(value)
+    cleaned = "".join(c for c in value if unicodedata.category(c) != "Cc").strip()
+    cleaned = mask(cleaned)[:MAX_REFERENCE_CHARS].strip()
+    return cleaned or None
+
+
+class ReferenceExpression:
+    """TARGET_REFERENCE: a JSONata expression on the ERP's 2xx answer (`answer_document`)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._expression = Expression(source, "TARGET_REFERENCE")
+
+    @classmethod
+    def load_checked(cls, source: str | None) -> ReferenceExpression | None:
+        """The cold start's load: compile, then run on `SAMPLE_ANSWER`, so an expression calling a
+        function that does not exist fails here rather than on every answer. Other errors there
+        depend on the answer, and one answer's failure never fails a delivery."""
+        if not source:
+            return None
+        expression = cls(source)
+        try:
+            expression._expression.evaluate(SAMPLE_ANSWER)
+        except MappingError as exc:
+            if exc.code in _NOT_A_FUNCTION:
+                raise MappingError(f"{exc} (on a sample answer)", exc.code) from None
+        return expression
+
+    def evaluate(self, answer: dict[str, Any]) -> Reference:
+        """The reference in one answer; never raises: a failure is a reason, not an error."""
+        try:
+            value = self._expression.evaluate(answer)
+        except MappingError as exc:  # the engine's own errors and any other alike (Expression.evaluate)
+            return Reference(None, str(exc))
+        text = reference_text(value)
+        if text is None:
+            return Reference(None, "TARGET_REFERENCE yielded nothing for this answer")
+        return Reference(text)
 
 
 # ------------------------------------------------------------------------------ the request

@@ -109,7 +109,7 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
 
     from traede_export.forward import Forwarder
     from traede_export.mapping import load_checked
-    from traede_export.target import RequestShape, TargetClient
+    from traede_export.target import ReferenceExpression, RequestShape, TargetClient
 
     install_log_filter()
     aws = _bounded(cfg.http)
@@ -124,8 +124,11 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
         mapping=load_checked(cfg.target_mapping),  # a broken mapping fails the cold start, naming the file
         system_id=cfg.traede.system_id,
     )
+    reference = ReferenceExpression.load_checked(cfg.target_reference)  # one that does not compile fails here too
     forwarder = Forwarder(
-        target=TargetClient(target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape),
+        target=TargetClient(
+            target_session, cfg.target_url, cfg.http.timeout, cfg.conflict_is_delivered, shape, reference
+        ),
         traede=_traede_client(cfg.traede, traede_session, cfg.http.timeout, secrets),
         ledger=ExportLedger.on_dynamodb(aws_client("dynamodb", aws), cfg.ledger_table, cfg.traede.system_id),
         dlq=QueueWriter(aws_client("sqs", aws), cfg.dlq_url),

@@ -8,13 +8,15 @@ with `traede_ops.where.target(args)`; `traede_ops.output` prints tables or `--js
 from __future__ import annotations
 
 from traede_ops.commands import map as map_  # `map` alone would hide the builtin here
-from traede_ops.commands import redrive, reexport, replay, status
+from traede_ops.commands import order, pending, redrive, reexport, replay, status
 from traede_ops.parser import Command
 
 COMMANDS: tuple[Command, ...] = (
     map_.COMMAND,
+    pending.COMMAND,
     replay.COMMAND,
     reexport.COMMAND,
     redrive.COMMAND,
     status.COMMAND,
+    order.COMMAND,
 )
