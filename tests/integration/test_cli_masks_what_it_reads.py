@@ -1,6 +1,6 @@
 """The standalone `traede-export` masks what it reads itself (review of issue 21): in a process of
-its own, where no function registered anything, a URL's query credential or password never
-reaches its output, however the output is folded.
+its own, where no function registered anything, a URL's query credential or password, and the
+Traede credentials `pending` reads, never reach its output, however the output is folded.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from traede_local.events import EVENTS
+from traede_local.local_stack import LocalStack, MakeStack
 
 ORDER_FILE = str(EVENTS / "order.json")
 
@@ -45,3 +48,23 @@ def test_map_refuses_a_url_password_in_a_fresh_process(tmp_path: Path) -> None:
         done = traede_export(*argv, env=env, cwd=tmp_path)
         assert done.returncode == 1 and "must not carry credentials" in done.stdout + done.stderr, done
         assert "CANARYsub52" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_pending_masks_the_credentials_traede_quotes_back(
+    make_stack: MakeStack, tmp_path: Path, json_flag: list[str]
+) -> None:
+    stack: LocalStack = make_stack(orders=1)
+    token, app_key = "CANARYsubtok53-" + "t" * 70, "CANARYsubkey54"  # the token is long enough to be folded
+    stack.sandbox.access_token, stack.sandbox.app_key = token, app_key
+    stack.sandbox.credentials_expired = True  # 401 "Bearer <token> with app key <key> has expired"
+    variables = {
+        "TRAEDE_API_URL": stack.sandbox.url,
+        "TRAEDE_SYSTEM_ID": "local-erp",
+        "TRAEDE_ACCESS_TOKEN": token,
+        "TRAEDE_APP_KEY": app_key,
+    }
+    done = traede_export("pending", *json_flag, env=variables, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "HTTP 401" in output and "***" in output, output
+    assert "CANARYsub" not in output
