@@ -62,10 +62,10 @@ def test_preview_with_the_erp_mapping_a_put_url_and_headers(capsys: pytest.Captu
     assert out["mapping"] == str(MAPPINGS_DIR / "erp-purchase-order.jsonata")
     first, second = out["requests"]
     assert first["file"] == ORDER_FILE and second["file"] == SQS_FILE
-    assert first["method"] == "PUT" and first["url"] == "https://erp.example.com/purchase-orders/PO-4711"
+    assert first["method"] == "PUT" and first["url"] == "https://erp.example.com/purchase-orders/TEST-EVENT-4711"
     key = "traede:erp-1:4711:2026-11-24T15:30:45.000000Z:test-event"  # the samples are test events: their own key
     assert first["headers"] == {"Content-Type": "application/json", "X-Erp-Company": "CRONUS", "Idempotency-Key": key}
-    assert first["body"]["header"]["externalDocumentNo"] == "PO-4711"
+    assert first["body"]["header"]["externalDocumentNo"] == "TEST-EVENT-4711"
     assert [line["lineNo"] for line in first["body"]["lines"]] == [10, 20]
     assert second["body"] == first["body"]
 
@@ -94,7 +94,7 @@ def test_a_failing_order_exits_1_with_its_reason(tmp_path: Path, capsys: pytest.
     code, out, err = run(capsys, "map", str(orders), "--url", "https://erp/po/{order_number}")
     assert code == cli.EXIT_FAILURE
     assert "order 9" in err and "has no 'order_number'" in err
-    assert "PUT" not in out and "POST https://erp/po/PO-4711" in out
+    assert "PUT" not in out and "POST https://erp/po/TEST-EVENT-4711" in out
     assert "1 request(s) built, 1 failed" in out
 
 
@@ -103,7 +103,10 @@ def test_a_mapping_file_by_path_and_its_errors(tmp_path: Path, capsys: pytest.Ca
     mapping.write_text('{"po": order_number, "lines": [lines.sku]}')
     code, out, _ = run(capsys, "map", ORDER_FILE, "--mapping", str(mapping), "--json")
     assert code == cli.EXIT_OK
-    assert out["requests"][0]["body"] == {"po": "PO-4711", "lines": ["AW27-COAT-WOOL-NAVY-M", "AW27-COAT-WOOL-NAVY-L"]}
+    assert out["requests"][0]["body"] == {
+        "po": "TEST-EVENT-4711",
+        "lines": ["AW27-COAT-WOOL-NAVY-M", "AW27-COAT-WOOL-NAVY-L"],
+    }
 
     mapping.write_text('$error("not for this ERP")')
     code, out, _ = run(capsys, "map", ORDER_FILE, "--mapping", str(mapping), "--json")

@@ -56,7 +56,7 @@ def test_erp_mapping_output_for_the_sample_order() -> None:
     assert erp().apply(ORDER, BINDINGS) == {
         "header": {
             "documentType": "PurchaseOrder",
-            "externalDocumentNo": "PO-4711",
+            "externalDocumentNo": "TEST-EVENT-4711",
             "externalId": "4711",
             "status": "CONFIRMED",
             "orderDate": "2026-11-20",

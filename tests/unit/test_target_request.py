@@ -52,7 +52,7 @@ def test_put_with_placeholders_static_headers_and_a_mapping() -> None:
     )
     request = build_request("https://erp.example.com/po/{id}?number={order_number}", shape, BODY, KEY, None)
     assert request.method == "PUT"
-    assert request.url == "https://erp.example.com/po/4711?number=PO-4711"
+    assert request.url == "https://erp.example.com/po/4711?number=TEST-EVENT-4711"
     assert request.headers == {
         "Content-Type": "application/json",
         "X-Erp-Company": "CRONUS",
@@ -60,7 +60,7 @@ def test_put_with_placeholders_static_headers_and_a_mapping() -> None:
         "Idempotency-Key": KEY,
     }
     body = json.loads(request.body)
-    assert body["header"]["externalDocumentNo"] == "PO-4711"
+    assert body["header"]["externalDocumentNo"] == "TEST-EVENT-4711"
     assert body["header"]["source"] == {
         "system": "traede",
         "systemId": "erp-1",

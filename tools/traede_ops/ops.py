@@ -61,11 +61,13 @@ def local_endpoint() -> bool:
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def loopback_queue() -> bool:
-    """SQS is an endpoint on this machine (moto, a local stack), not a deployed stack."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL") or ""
+def loopback_queue(sqs: Any) -> bool:
+    """This SQS client reaches an endpoint on this machine (moto, a local stack), not a deployed stack.
+
+    The client's own endpoint, not the variables: boto3 ignores AWS_ENDPOINT_URL(_SQS) under
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (or a profile's setting), and then talks to AWS."""
     try:
-        host = urlsplit(endpoint).hostname
+        host = urlsplit(sqs.meta.endpoint_url).hostname
     except ValueError:
         return False
     return host in LOOPBACK

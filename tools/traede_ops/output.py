@@ -24,7 +24,8 @@ def show(args: argparse.Namespace, data: Any, table: Table | str) -> None:
 
 
 def fail(args: argparse.Namespace, message: str) -> int:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # Not folded: a line split by rich is no longer masked whole by the output stream (redact.py).
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": message}, indent=2))
     return EXIT_FAILURE

@@ -17,6 +17,7 @@ from typing import Any
 
 from traede_export.mapping import OrderMapping
 from traede_export.models import InvalidOrder, idempotency_key
+from traede_export.redact import mask
 from traede_export.samples import is_sample, sample_key
 from traede_export.target import (
     ReferenceExpression,
@@ -84,8 +85,10 @@ def preview(
                     order.ref.order_id,
                     True,
                     method=request.method,
-                    url=sent or None,
-                    headers=request.headers,
+                    # Masked here, not only by the output stream: rich folds a long URL across
+                    # lines, and a credential split in two is no longer recognised there.
+                    url=mask(sent) or None,
+                    headers={name: mask(value) for name, value in request.headers.items()},
                     body=json.loads(request.body),
                 )
             )

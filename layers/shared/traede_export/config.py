@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, unquote_plus, urlparse
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
 from traede_export.errors import ConfigurationError
 from traede_export.filters import FilterGroup, parse_filter_groups
+from traede_export.http import header_value_problem
 from traede_export.redact import register
 from traede_export.target import DEFAULT_METHOD, METHODS, parse_static_headers, url_template_problem
 
@@ -157,7 +159,7 @@ class ExportConfig:
         r = _Reader(os.environ if environ is None else environ)
         cfg = cls(
             api_url=r.url(Env.TRAEDE_API_URL, DEFAULT_TRAEDE_API_URL).rstrip("/"),
-            system_id=r.required(Env.TRAEDE_SYSTEM_ID),
+            system_id=r.system_id(Env.TRAEDE_SYSTEM_ID),  # refused as the poller refuses it
             export=_export(r),
             large_threshold=_threshold(r),
             http=_http(r),
@@ -206,10 +208,20 @@ class ForwarderConfig:
         return cfg
 
 
+def read_target_url(value: str | None, name: str = Env.TARGET_URL) -> str | None:
+    """A TARGET_URL read as the forwarder's cold start reads it (stripped; the same refusals, never
+    echoing the value; its password and query values registered for masking), for tools that
+    show requests (`traede-export map`). None when empty; ConfigError names the problem."""
+    reader = _Reader({name: value or ""})
+    url = reader.url_template(name) if reader.optional(name) else None
+    reader.raise_if_errors()
+    return url
+
+
 def _traede(r: _Reader) -> TraedeSettings:
     return TraedeSettings(
         api_url=r.url(Env.TRAEDE_API_URL, DEFAULT_TRAEDE_API_URL).rstrip("/"),
-        system_id=r.required(Env.TRAEDE_SYSTEM_ID),
+        system_id=r.system_id(Env.TRAEDE_SYSTEM_ID),
         credentials_secret=r.required(Env.TRAEDE_CREDENTIALS_SECRET),
     )
 
@@ -248,6 +260,30 @@ def _url_password(url: str) -> tuple[str, str]:
     return secret, unquote(secret)
 
 
+# What NFKC turns into "@" (urllib normalises a host that way): a full-width or small commercial at.
+_COMPATIBLE_AT = str.maketrans(dict.fromkeys("\uff20\ufe6b", "@"))
+
+
+def _url_passwords(value: str, normalized: str) -> tuple[str, ...]:
+    """The password of a URL with user info, in the forms it may be quoted in: as written (behind an
+    "@" of any width) and NFKC-normalised, each also percent-decoded."""
+    return (*_url_password(value.translate(_COMPATIBLE_AT)), *_url_password(normalized))
+
+
+def _query_values(url: str) -> tuple[str, ...]:
+    """Every value in a URL's query and fragment, as written and decoded, but `{placeholders}`.
+
+    A query may carry a credential (an Azure Functions `code`, a SAS `sig`, an `api_key`) and the URL
+    does not say which value is one; HTTP libraries log the path and query of each retry."""
+    start = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    values: list[str] = []
+    for part in re.split(r"[?#&;]", url[start:]):
+        value = part.partition("=")[2] or part
+        if value and "{" not in value:
+            values += [value, unquote(value), unquote_plus(value)]
+    return tuple(values)
+
+
 class _Reader:
     """Reads variables and collects every problem, so one message names them all."""
 
@@ -274,13 +310,17 @@ class _Reader:
         return value
 
     def url(self, name: str, default: str | None = None) -> str:
+        """An http(s) URL; every problem is named without showing the value, which may hold a secret."""
         value = self.optional(name) or default
         if value is None:
             return self.required(name)
-        if "@" in value:
+        register(*_query_values(value))  # a credential in the query: masked like a password
+        # NFKC as urllib applies it to a host: a full-width "@" is an "@" there.
+        normalized = unicodedata.normalize("NFKC", value)
+        if "@" in normalized:
             # User info in any form, never echoed: a mistyped separator (`https//u:p@h`) hides it
             # from urlparse's netloc, and a "/", "?" or "#" in the password moves the "@" past it.
-            register(*_url_password(value))
+            register(*_url_passwords(value, normalized))
             self._fail(
                 name,
                 "must not carry credentials (user:password@host): put them in the credentials secret"
@@ -289,19 +329,31 @@ class _Reader:
             return value
         try:
             parsed = urlparse(value)
-        except ValueError:  # e.g. an unclosed "[" of an IPv6 host
-            parsed = None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            # Shown without its query and fragment, which may carry a token.
-            self._fail(name, f"must be an http(s) URL, got {re.split('[?#]', value)[0]!r}")
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 host, or a host NFKC changes
+            self._fail(name, "is not a valid URL (the value is not shown)")
+            return value
+        if parsed.scheme not in ("http", "https"):
+            self._fail(name, "must start with http:// or https:// (the value is not shown)")
+        elif not parsed.netloc:
+            self._fail(name, "must name a host, as in https://host/path (the value is not shown)")
         return value
 
     def url_template(self, name: str) -> str:
         """A URL that may hold `{field}` placeholders filled from each order."""
+        before = len(self._errors)
         value = self.url(name)
-        problem = url_template_problem(value) if value else None
+        # Only for a URL accepted so far: braces in a refused one may be a password's.
+        problem = url_template_problem(value) if value and len(self._errors) == before else None
         if problem:
             self._fail(name, problem)
+        return value
+
+    def system_id(self, name: str) -> str:
+        """The receiving system's id, which every Idempotency-Key carries (`traede:{system_id}:...`)."""
+        value = self.required(name)
+        problem = header_value_problem(f"traede:{value}:") if value else None
+        if problem:
+            self._fail(name, f"cannot go in an Idempotency-Key header: it {problem}; got {value!r}")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -19,6 +19,8 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
+from traede_export.redact import excerpt
+
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 20.0  # a server asking for longer is left to the queue's redelivery
 
@@ -141,7 +143,7 @@ def describe_redirect(response: requests.Response) -> str:
     target = urlsplit(urljoin(response.url or "", location.strip()))
     host = target.netloc.rpartition("@")[2]
     where = "".join(c if c.isprintable() else "?" for c in f"{target.scheme}://{host}{target.path}")
-    return f"HTTP {response.status_code} redirect to {where[:200]}"
+    return f"HTTP {response.status_code} redirect to {excerpt(where)}"  # masked before it is cut
 
 
 def header_value_problem(value: str) -> str | None:

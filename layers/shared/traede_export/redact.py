@@ -17,6 +17,8 @@ Empty values never are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -34,6 +36,7 @@ _lock = threading.Lock()
 _values: set[str] = set()  # as registered
 _forms: set[str] = set()  # every form they are matched in
 _pattern: re.Pattern[str] | None = None
+_longest = 0  # the longest form's length: what a cut can leave of one
 
 
 def register(*values: str | None) -> None:
@@ -41,16 +44,42 @@ def register(*values: str | None) -> None:
     fresh = [v for v in values if v and len(v) >= MIN_CHARS and v not in _values]
     if not fresh:
         return
-    global _pattern
+    global _pattern, _longest
     with _lock:
         for value in fresh:
             _values.add(value)
-            _forms.update(f for f in _forms_of(value) if len(f) >= MIN_CHARS)
-            # "Bearer <token>", "Basic <base64>": an answer may quote the credential alone.
-            _, _, credential = value.partition(" ")
-            if len(credential) >= MIN_CHARS:
-                _forms.update(_forms_of(credential))
+            for part in (value, *_carried(value)):
+                if len(part) >= MIN_CHARS:
+                    _forms.update(f for f in _forms_of(part) if len(f) >= MIN_CHARS)
+        _longest = max(map(len, _forms), default=0)
         _pattern = re.compile(_trie(_forms))
+
+
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^\s,]*)')
+
+
+def _carried(value: str) -> list[str]:
+    """What an authorization value carries that an answer may quote on its own: the credential after
+    its scheme ("Bearer <token>"), a Basic value's decoded `user:password` and password, and the
+    parameters of a scheme such as `Token token="..."`."""
+    scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    if not credential:
+        return []
+    carried = [credential]
+    if scheme.lower() == "basic":
+        try:
+            raw = base64.b64decode(credential, validate=True)
+        except binascii.Error:
+            return carried
+        for encoding in ("utf-8", "latin-1"):  # RFC 7617: UTF-8 if the server asks, else often Latin-1
+            with contextlib.suppress(UnicodeDecodeError):
+                decoded = raw.decode(encoding)
+                carried += [decoded, decoded.partition(":")[2]]
+    else:
+        params = (param for _, param in _AUTH_PARAM.findall(credential))
+        carried += [p[1:-1].replace('\\"', '"') if p.startswith('"') else p for p in params]
+    return carried
 
 
 def _forms_of(value: str) -> set[str]:
@@ -100,9 +129,15 @@ def mask(text: str) -> str:
 
 
 def excerpt(text: str, limit: int = 200) -> str:
-    """The start of an answer's body for a message: masked before it is cut, so no cut leaves a
-    secret's first characters behind."""
-    return mask(text[: limit * 20])[:limit]
+    """The start of an answer's body for a message, masked.
+
+    Only a window is masked (an answer may be megabytes); a secret the window's end cuts through
+    is not matched, so when there was a cut its last characters that may hold one go too."""
+    window = limit * 20 + _longest
+    if len(text) <= window:
+        return mask(text)[:limit]
+    masked = mask(text[:window])
+    return masked[: len(masked) - max(0, _longest - 1)][:limit]
 
 
 def json_dumps(log: dict[str, Any]) -> str:

@@ -56,8 +56,10 @@ class DeliveryResult:
     def refuses_version(self) -> bool:
         """A refusal of this order's content, remembered per version; not a configuration error.
 
-        401/403/407 (credentials), 3xx (URL), 404/405 (endpoint, method) are the same for every
-        order: once an operator fixes them the version must go again, so they are not remembered.
+        401/403/407 (credentials), 3xx (URL), 404/405 (endpoint, method), 415 (the body's type),
+        421 (a host this server does not serve), 426 (http where https is wanted) and 431 (our
+        headers) are the same for every order: once an operator fixes them the version must go
+        again, so they are not remembered.
         """
         if self.outcome is not Outcome.REJECTED:
             return False
@@ -65,7 +67,7 @@ class DeliveryResult:
 
 
 TRANSIENT_4XX = frozenset({408, 429})
-CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405, 407})
+CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405, 407, 415, 421, 426, 431})
 
 
 class TargetClient:
@@ -302,9 +304,10 @@ def fill_url(url_template: str, order: Any) -> str:
 
 
 def sent_url(url: str) -> str:
-    """The URL as requests prepares it, i.e. as it goes on the wire: requoted, dot segments dropped.
-    ValueError (InvalidURL, ...) when requests cannot send to it."""
-    return requests.Request("GET", url).prepare().url or url
+    """The URL as requests prepares it, i.e. as it goes on the wire: requoted, dot segments dropped,
+    and without its #fragment, which no request carries. ValueError (InvalidURL, ...) when requests
+    cannot send to it."""
+    return (requests.Request("GET", url).prepare().url or url).partition("#")[0]
 
 
 def url_template_problem(url: str) -> str | None:
@@ -317,6 +320,9 @@ def url_template_problem(url: str) -> str | None:
         return "has an unmatched { or }"
     if names and _PLACEHOLDER.search(urlsplit(url).netloc):
         return "may have placeholders in its path and query only, not in the host"
+    if names and _PLACEHOLDER.search(url.partition("#")[2]):
+        # Never sent: every order would go to the one resource the rest names.
+        return "may have placeholders in its path and query only, not in the #fragment, which is never sent"
     return None
 
 

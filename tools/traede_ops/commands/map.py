@@ -32,16 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from traede_export.config import Env
+    from traede_export.config import ConfigError, Env, read_target_url
     from traede_export.mapping import MappingError
-    from traede_export.target import (
-        DEFAULT_METHOD,
-        METHODS,
-        ReferenceExpression,
-        RequestShape,
-        parse_static_headers,
-        url_template_problem,
-    )
+    from traede_export.target import DEFAULT_METHOD, METHODS, ReferenceExpression, RequestShape, parse_static_headers
     from traede_ops.preview import ReferencePreview, mapping_arg, preview, preview_references
 
     if not args.paths and not args.answer:
@@ -56,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
     method = (args.method or os.environ.get(Env.TARGET_METHOD) or DEFAULT_METHOD).upper()
     if method not in METHODS:
         return fail(args, f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    url = args.url or os.environ.get(Env.TARGET_URL) or None
-    problem = url_template_problem(url) if url else None
-    if problem:
-        return fail(args, f"the URL {problem}")
+    try:
+        # As the forwarder reads it: what its cold start refuses is refused here, and a URL's
+        # password or query credential is masked in this command's output.
+        url = read_target_url(args.url, "--url") if args.url else read_target_url(os.environ.get(Env.TARGET_URL))
+    except ConfigError as exc:
+        return fail(args, str(exc).removeprefix("invalid configuration: "))
     try:
         headers = parse_static_headers(args.headers or os.environ.get(Env.TARGET_STATIC_HEADERS) or "{}")
     except ValueError as exc:

@@ -68,7 +68,7 @@ def look_at_dlq(target: ops.Target, order_id: int) -> Dlq:
             f"not read: the DLQ has a redrive policy (maxReceiveCount {limit}), and SQS cannot read a message"
             " without a receive that counts towards it; `redrive --dry-run` looks anyway",
         )
-    letters = ops.dead_letters(sqs, target.dlq_url, wait_seconds=0 if ops.loopback_queue() else 1)
+    letters = ops.dead_letters(sqs, target.dlq_url, wait_seconds=0 if ops.loopback_queue(sqs) else 1)
     how = (
         f"read by receiving each of its {len(letters)} message(s) and making it visible again at once: nothing"
         " taken; each look adds 1 to a message's receive count (redrive's 'attempts'), and the DLQ has no"

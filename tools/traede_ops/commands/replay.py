@@ -30,10 +30,13 @@ def run(args: argparse.Namespace) -> int:
     writer = None
     target = None
     claims = None
+    loopback = False
     if not args.dry_run:
         target = where.target(args)
         target.need("queue_url", "system_id")
-        writer = QueueWriter(ops.client("sqs", target.region), target.value("queue_url"))
+        sqs = ops.client("sqs", target.region)
+        loopback = ops.loopback_queue(sqs)
+        writer = QueueWriter(sqs, target.value("queue_url"))
         if target.bucket:  # large orders go through S3 as the poller sends them
             claims = ClaimCheck(ops.client("s3", target.region), target.bucket)
     files = [str(p) for p in order_files(args.paths)]
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     with progress(args, "files", total=len(files)) as advance:
         system_id = (target.system_id or "") if target else ""
         # A sample is safe for Traede anywhere (never marked), but puts a fictional order in a real ERP.
-        allowed = args.dry_run or args.allow_samples or ops.loopback_queue()
+        allowed = args.dry_run or args.allow_samples or loopback
         reports = replay(files, writer, system_id, advance, run_id, claims, samples_allowed=allowed)
     sent = sum(len(r.sent) for r in reports)
     bad = [r for r in reports if not r.ok]
