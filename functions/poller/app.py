@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from traede_export.config import PollerConfig
+from traede_export.errors import PollFailed
 from traede_export.events import reexport_since
 from traede_export.http import arm_deadline
 from traede_export.redact import json_dumps
@@ -33,10 +34,6 @@ METRICS = {
     "blocked": ("PollBlocked", MetricUnit.Count),
     "seconds": ("PollDuration", MetricUnit.Seconds),
 }
-
-
-class PollFailed(RuntimeError):
-    """The poll stopped on an error; what was enqueued before it stays enqueued."""
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,8 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from traede_export.config import ConfigError
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigError, ConfigurationError
 from traede_export.ledger import ExportLedger
 from traede_local.lambda_runtime import sqs_event
 from traede_local.local_stack import LocalStack, MakeStack

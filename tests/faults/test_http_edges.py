@@ -14,11 +14,12 @@ import boto3
 import pytest
 
 from traede_export.config import ExportOptions
+from traede_export.errors import TraedeError
 from traede_export.http import HeaderAuth, build_session, describe_redirect
 from traede_export.ledger import ExportLedger
 from traede_export.models import Attr, OrderRef, order_attributes
 from traede_export.target import Outcome, TargetClient
-from traede_export.traede import TraedeClient, TraedeError
+from traede_export.traede import TraedeClient
 from traede_local.faults import OtherHost
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_local.receiver import ReceivingSystem

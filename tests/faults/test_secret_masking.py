@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from traede_export.config import ConfigError
+from traede_export.errors import ConfigError
 from traede_local.lambda_endpoint import LambdaEndpoint
 from traede_local.lambda_runtime import LocalFunction
 from traede_local.local_stack import LocalStack, MakeStack

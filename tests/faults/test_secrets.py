@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from traede_export.credentials import CredentialsError
+from traede_export.errors import CredentialsError
 from traede_local.lambda_endpoint import LambdaEndpoint
 from traede_local.lambda_runtime import sqs_event
 from traede_local.local_stack import LocalStack, MakeStack

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from traede_export.config import ConfigError
+from traede_export.errors import ConfigError
 from traede_local.local_stack import LocalStack, MakeStack
 from traede_ops import cli
 

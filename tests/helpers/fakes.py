@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from traede_export.config import ExportOptions
+from traede_export.errors import TraedeError
 from traede_export.models import OrderRef
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
-from traede_export.traede import ExportStats, TraedeError, walk_pages
+from traede_export.traede import ExportStats, walk_pages
 
 Attributes = dict[str, dict[str, str]]
 

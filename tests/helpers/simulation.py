@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from traede_export.config import ExportOptions
+from traede_export.errors import TraedeError
 from traede_export.events import inbound_order
 from traede_export.forward import Forwarder, partial_batch_response
 from traede_export.ledger import ExportLedger
@@ -45,7 +46,7 @@ from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage
 from traede_export.poll import Poller
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
-from traede_export.traede import ExportStats, TraedeError, walk_pages
+from traede_export.traede import ExportStats, walk_pages
 from traede_local.memory_store import failure
 
 SYSTEM = "sim"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from traede_export.errors import MappingError
 from traede_export.ledger import ExportLedger
-from traede_export.mapping import MappingError
 from traede_local.local_stack import LocalStack, MakeStack
 
 SYSTEM = "local-erp"

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from traede_export.config import ConfigError
+from traede_export.errors import ConfigError, MappingError
 from traede_export.http import build_session
-from traede_export.mapping import MappingError
 from traede_export.target import Outcome, RequestShape, TargetClient
 from traede_local.events import load_event
 from traede_local.local_stack import LocalStack, MakeStack

@@ -13,13 +13,12 @@ from traede_export.claim_check import (
     POINTER_CLASS,
     SIZE_ATTRIBUTE,
     ClaimCheck,
-    LargeOrderMismatch,
-    LargeOrderMissing,
     Pointer,
     is_pointer,
     object_key,
     payload_size,
 )
+from traede_export.errors import LargeOrderMismatch, LargeOrderMissing
 from traede_export.events import MismatchedLargeOrder, UnresolvedLargeOrder, read_record
 from traede_export.models import InboundOrder, OrderRef, idempotency_key, order_attributes
 

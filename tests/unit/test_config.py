@@ -1,6 +1,7 @@
 import pytest
 
-from traede_export.config import ConfigError, Env, ForwarderConfig, PollerConfig
+from traede_export.config import Env, ForwarderConfig, PollerConfig
+from traede_export.errors import ConfigError
 from traede_export.redact import mask
 
 POLLER = {

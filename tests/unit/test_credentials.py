@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from traede_export.credentials import CredentialsError, ReadsSecrets, SecretReader, target_headers, traede_headers
+from traede_export.credentials import ReadsSecrets, SecretReader, target_headers, traede_headers
+from traede_export.errors import CredentialsError
 
 SECRET = "traede-export/target"
 CANARY = "CANARY8841"

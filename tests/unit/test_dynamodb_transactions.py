@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from traede_export import ledger_store
-from traede_export.ledger_store import TRANSACT_ATTEMPTS, DynamoStore, PartialWrite, Update
+from traede_export.errors import PartialWrite
+from traede_export.ledger_store import TRANSACT_ATTEMPTS, DynamoStore, Update
 
 
 def updates(*keys: int) -> list[Update]:

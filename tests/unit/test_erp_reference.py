@@ -12,9 +12,9 @@ import pytest
 
 from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
 from helpers.ledger import SYSTEM, entry, memory_ledger
+from traede_export.errors import MappingError, TraedeError
 from traede_export.forward import Forwarder
 from traede_export.ledger import Delivery, ExportLedger
-from traede_export.mapping import MappingError
 from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
 from traede_export.redact import register
 from traede_export.target import (
@@ -25,7 +25,6 @@ from traede_export.target import (
     answer_document,
     reference_text,
 )
-from traede_export.traede import TraedeError
 
 V1, V2 = "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"
 LOCATION = "https://erp.example.com/api/purchase-orders/PO-4711"

@@ -15,14 +15,13 @@ from botocore.exceptions import EndpointConnectionError
 
 from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
 from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
-from traede_export.credentials import CredentialsError
+from traede_export.errors import CredentialsError, PartialWrite, TraedeError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
-from traede_export.ledger import Delivery, ExportLedger, LedgerEntry, PartialWrite
+from traede_export.ledger import Delivery, ExportLedger, LedgerEntry
 from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
-from traede_export.traede import TraedeError
 from traede_local.memory_store import Fault, MemoryStore
 
 V1, V2 = "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"

@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 
-from traede_export.mapping import (
-    MAPPINGS_DIR,
-    SAMPLE_ORDER,
-    Bindings,
-    MappingError,
-    OrderMapping,
-    bundled,
-    load_checked,
-    resolve,
-)
+from traede_export.errors import MappingError
+from traede_export.mapping import MAPPINGS_DIR, SAMPLE_ORDER, Bindings, OrderMapping, bundled, load_checked, resolve
 from traede_local.events import load_event
 
 ORDER = load_event("order")

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from traede_export.mapping import Bindings, MappingError, OrderMapping, bundled
+from traede_export.errors import MappingError
+from traede_export.mapping import Bindings, OrderMapping, bundled
 
 DATA = Path(__file__).parents[1] / "data" / "jsonata-reference"
 RERECORD = "re-record with `python tools/record_jsonata_reference.py` (needs node and npm) and review the diff"

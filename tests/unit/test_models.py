@@ -2,15 +2,8 @@ import json
 
 import pytest
 
-from traede_export.models import (
-    MAX_MARK_BATCH,
-    InvalidOrder,
-    OrderRef,
-    chunk,
-    idempotency_key,
-    version_of,
-    whole_number,
-)
+from traede_export.errors import InvalidOrder
+from traede_export.models import MAX_MARK_BATCH, OrderRef, chunk, idempotency_key, version_of, whole_number
 from traede_local.events import load_event
 
 

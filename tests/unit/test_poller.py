@@ -11,10 +11,10 @@ import pytest
 from helpers.fakes import FakeExport, FakeOffload, FakeQueue
 from helpers.ledger import SYSTEM, entry
 from traede_export.config import ExportOptions
+from traede_export.errors import TraedeError
 from traede_export.ledger import ExportLedger
 from traede_export.models import Attr, OrderRef
 from traede_export.poll import Poller, PollResult
-from traede_export.traede import TraedeError
 from traede_local.memory_store import Fault, MemoryStore
 
 T1, T2 = "2026-01-05 10:00:00", "2026-01-06 10:00:00"

@@ -12,11 +12,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from traede_export.credentials import target_headers, traede_headers
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigurationError, TraedeError
 from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.redact import MASK, MaskingFilter, excerpt, json_dumps, mask, masked_streams, register
 from traede_export.target import DeliveryResult, Outcome
-from traede_export.traede import TraedeError
 
 # Unique per test: the registry is process-wide, and a value once registered stays masked.
 SECRET = 'k3y/with+odd"chars\\and-ø'

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from traede_export.config import ConfigError, Env, ForwarderConfig, PollerConfig
+from traede_export.config import Env, ForwarderConfig, PollerConfig
+from traede_export.errors import ConfigError
 from traede_export.http import header_value_problem
 from traede_export.models import OrderRef, idempotency_key
 from traede_export.target import DeliveryResult, Outcome

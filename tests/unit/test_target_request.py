@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import requests
 
-from traede_export.config import ConfigError, Env, ForwarderConfig
-from traede_export.credentials import CredentialsError, target_headers
+from traede_export.config import Env, ForwarderConfig
+from traede_export.credentials import target_headers
+from traede_export.errors import ConfigError, CredentialsError, RequestError
 from traede_export.mapping import OrderMapping
 from traede_export.target import (
     Outcome,
-    RequestError,
     RequestShape,
     TargetClient,
     build_request,

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES
-from traede_export.config import DEFAULT_INCLUDES, INCLUDABLE, ConfigError, ForwarderConfig, PollerConfig
+from traede_export.config import DEFAULT_INCLUDES, INCLUDABLE, ForwarderConfig, PollerConfig
+from traede_export.errors import ConfigError
 from traede_export.models import MAX_MARK_BATCH
 from traede_local.template import TEMPLATE, load_template
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from traede_export.config import ConfigError, Env, ForwarderConfig, PollerConfig
+from traede_export.config import Env, ForwarderConfig, PollerConfig
+from traede_export.errors import ConfigError
 
 PASSWORD = "CANARYwide83"
 FORWARDER = {

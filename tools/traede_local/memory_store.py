@@ -22,7 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from traede_export.ledger_store import Item, PartialWrite, Update
+from traede_export.errors import PartialWrite
+from traede_export.ledger_store import Item, Update
 
 
 class Fault(Enum):

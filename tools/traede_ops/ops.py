@@ -20,8 +20,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.claim_check import is_pointer
+from traede_export.errors import InvalidOrder
 from traede_export.ledger import ExportLedger
-from traede_export.models import MAX_SEND_BATCH, Attr, InvalidOrder, OrderRef, chunk, version_of, whole_number
+from traede_export.models import MAX_SEND_BATCH, Attr, OrderRef, chunk, version_of, whole_number
 from traede_export.queue import OutboundMessage, QueueWriter
 
 Progress = Callable[..., Any]

@@ -15,18 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from traede_export.errors import InvalidOrder, RequestError
 from traede_export.mapping import OrderMapping
-from traede_export.models import InvalidOrder, idempotency_key
+from traede_export.models import idempotency_key
 from traede_export.redact import mask
 from traede_export.samples import is_sample, sample_key
-from traede_export.target import (
-    ReferenceExpression,
-    RequestError,
-    RequestShape,
-    answer_document,
-    build_request,
-    sent_url,
-)
+from traede_export.target import ReferenceExpression, RequestShape, answer_document, build_request, sent_url
 from traede_ops.replay import order_files, orders_in
 
 

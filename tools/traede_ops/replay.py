@@ -21,7 +21,8 @@ from traede_export.claim_check import (
     Pointer,
     payload_size,
 )
-from traede_export.models import Attr, InvalidOrder, OrderRef, order_attributes, whole_number
+from traede_export.errors import InvalidOrder
+from traede_export.models import Attr, OrderRef, order_attributes, whole_number
 from traede_export.queue import OutboundMessage, QueueWriter
 from traede_export.samples import is_sample
 

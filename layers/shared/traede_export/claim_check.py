@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from traede_export.errors import LargeOrderMismatch, LargeOrderMissing
 from traede_export.models import OrderRef, whole_number
 
 if TYPE_CHECKING:  # boto3-stubs: types only, no import cost
@@ -41,18 +42,6 @@ _DIGEST = re.compile(r"(?:^|/)([0-9a-f]{64})\.json$")
 _ORDER_KEY = re.compile(r"^orders/(\d{1,19})/([^/]+)/[0-9a-f]{64}\.json$")
 
 Attributes = dict[str, dict[str, str]]
-
-
-class LargeOrderMissing(Exception):
-    """The object a pointer names is gone (expired, deleted) or the bucket is not this stack's."""
-
-
-class LargeOrderMismatch(Exception):
-    """The object does not hold what its pointer names: it was replaced in the bucket."""
-
-    def __init__(self, message: str, data: bytes) -> None:
-        super().__init__(message)
-        self.data = data  # what the object holds instead, for a reason that says what it is
 
 
 @dataclass(frozen=True)

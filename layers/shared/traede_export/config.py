@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlparse
 
 from traede_export.claim_check import MAX_THRESHOLD_BYTES, MIN_THRESHOLD_BYTES
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigError
 from traede_export.filters import FilterGroup, parse_filter_groups
 from traede_export.http import header_value_problem
 from traede_export.redact import register
@@ -72,10 +72,6 @@ INCLUDABLE = frozenset(
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-
-
-class ConfigError(ConfigurationError, ValueError):
-    """Raised at cold start; the message names every bad variable."""
 
 
 @dataclass(frozen=True)

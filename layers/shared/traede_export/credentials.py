@@ -13,17 +13,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from traede_export.errors import ConfigurationError
+from traede_export.errors import CredentialsError
 from traede_export.http import header_value_problem
 from traede_export.redact import register
 from traede_export.target import RESERVED_HEADERS
 
 SECRET_MAX_AGE = 300  # seconds; short enough for a rotation to take effect quickly
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 7230 token
-
-
-class CredentialsError(ConfigurationError):
-    """A secret is missing, unreadable or of the wrong shape. Names the secret, never its value."""
 
 
 class _NoSecretBodies(logging.Filter):

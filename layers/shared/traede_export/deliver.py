@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigurationError, PartialWrite
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger import Delivery
-from traede_export.ledger_store import PartialWrite
 from traede_export.models import InboundOrder, OrderRef
 from traede_export.ports import ForwarderLedger, Target
 from traede_export.protocol import OrderPlan

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from traede_export.claim_check import ClaimCheck, LargeOrderMismatch, LargeOrderMissing, Pointer, named_by_key
+from traede_export.claim_check import ClaimCheck, Pointer, named_by_key
+from traede_export.errors import BadEvent, InvalidOrder, LargeOrderMismatch, LargeOrderMissing
 from traede_export.models import (
     Attr,
     InboundOrder,
-    InvalidOrder,
     OrderRef,
     SqsAttributes,
     UnreadableMessage,
@@ -25,10 +25,6 @@ if TYPE_CHECKING:  # the poller reads only its trigger: Powertools' data classes
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 REEXPORT_FIELD = "not_exported_since"
-
-
-class BadEvent(ValueError):
-    """The poller was invoked with input it cannot act on."""
 
 
 def reexport_since(event: Any) -> datetime | None:

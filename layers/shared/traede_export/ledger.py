@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export import protocol
-from traede_export.ledger_store import DynamoStore, Item, PartialWrite, Store, Update
+from traede_export.errors import PartialWrite
+from traede_export.ledger_store import DynamoStore, Item, Store, Update
 from traede_export.models import OrderRef, epoch_ms
 from traede_export.protocol import LedgerEntry, Transition
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from traede_export.errors import PartialWrite
 from traede_export.models import chunk
 
 if TYPE_CHECKING:
@@ -37,18 +38,6 @@ class Update:
     expression: str  # `SET a = :a REMOVE b`
     condition: str  # "" for none
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-class PartialWrite(Exception):
-    """Some of a call's writes failed for another reason than their condition; the others took effect.
-
-    `results` has one answer per request, as the call would have returned, and None for a write that failed.
-    """
-
-    def __init__(self, results: list[bool | None], error: Exception) -> None:
-        super().__init__(f"{results.count(None)} of {len(results)} ledger writes failed: {type(error).__name__}")
-        self.results = results
-        self.error = error
 
 
 class Store(Protocol):

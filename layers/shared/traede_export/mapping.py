@@ -16,20 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from traede_export.errors import MappingError
+
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
 SAMPLE_ORDER = MAPPINGS_DIR / "sample-order.json"  # what the cold start runs a mapping on
 SUFFIX = ".jsonata"
-
-
-class MappingError(ValueError):
-    """A mapping that cannot be loaded, or cannot map one order. The message says which and why.
-
-    `code` is JSONata's error code when the engine gave one (e.g. T1006: not a function).
-    """
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

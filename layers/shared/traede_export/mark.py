@@ -18,12 +18,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.deliver import NOT_STARTED, BatchWrites
-from traede_export.ledger_store import PartialWrite
+from traede_export.errors import PartialWrite, TraedeError
 from traede_export.models import MAX_MARK_BATCH, InboundOrder, chunk
 from traede_export.ports import ForwarderLedger, Marker
 from traede_export.protocol import LedgerEntry, OrderPlan
 from traede_export.settle import Settler
-from traede_export.traede import TraedeError
 
 logger = Logger(child=True)
 

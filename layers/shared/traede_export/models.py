@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from traede_export.errors import InvalidOrder
+
 MAX_MARK_BATCH = 10  # Traede accepts at most 10 items per mark-as-exported call
 MAX_SEND_BATCH = 10  # SQS accepts at most 10 entries per SendMessageBatch
 MAX_ORDER_ID = 2**63 - 1  # any real id fits; a longer one would not fit a ledger key
@@ -38,10 +40,6 @@ def chunk[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
-
-
-class InvalidOrder(ValueError):
-    """A message body that is not a production order."""
 
 
 class Attr:

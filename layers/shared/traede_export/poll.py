@@ -15,11 +15,10 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export.config import ExportOptions
-from traede_export.ledger_store import PartialWrite
+from traede_export.errors import InvalidOrder, PartialWrite, TraedeError
 from traede_export.models import (
     MAX_SEND_BATCH,
     Attr,
-    InvalidOrder,
     OrderRef,
     chunk,
     message_body,
@@ -29,7 +28,7 @@ from traede_export.models import (
 )
 from traede_export.ports import ExportSource, Offload, PollerLedger, Queue
 from traede_export.queue import OutboundMessage
-from traede_export.traede import ExportStats, TraedeError
+from traede_export.traede import ExportStats
 
 logger = Logger(child=True)
 Body = tuple[str, dict[str, dict[str, str]]]  # a message's body and its SQS attributes

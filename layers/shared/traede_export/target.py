@@ -20,9 +20,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigurationError, MappingError, RequestError
 from traede_export.http import describe_redirect, header_value_problem
-from traede_export.mapping import Bindings, Expression, MappingError, OrderMapping
+from traede_export.mapping import Bindings, Expression, OrderMapping
 from traede_export.redact import excerpt, mask
 
 
@@ -225,10 +225,6 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOT_SEGMENTS = frozenset({".", ".."})  # RFC 3986 5.2.4: removed from a path before it is sent
-
-
-class RequestError(ValueError):
-    """This order cannot become a request (mapping or URL placeholder): retrying cannot help."""
 
 
 @dataclass(frozen=True)

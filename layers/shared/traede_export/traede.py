@@ -12,44 +12,15 @@ from typing import Any
 import requests
 
 from traede_export.config import ExportOptions
+from traede_export.errors import TraedeError
 from traede_export.filters import encode_filter_groups
 from traede_export.http import describe_redirect
 from traede_export.models import MAX_MARK_BATCH, version_of
-from traede_export.redact import excerpt, mask
+from traede_export.redact import excerpt
 
 EXPORT_PATH = "/v10/production-orders/export"
 MARK_PATH = "/v10/production-orders/mark-as-exported"
 MAX_PAGES = 2000  # a hard stop against a server that pages forever
-
-
-# 4xx answers that say nothing about the orders in the call: credentials, time-outs, throttling.
-NOT_ABOUT_THE_ORDERS = frozenset({401, 403, 407, 408, 429})
-
-
-# Answers that come back the same on every try until someone fixes the configuration.
-PERSISTENT_STATUSES = frozenset({401, 403, 404, 405, 407})
-
-
-class TraedeError(RuntimeError):
-    """Traede answered with an error, an unexpected body, or not at all. The message is masked:
-    Traede's answer may quote our token or app key (see redact.py)."""
-
-    def __init__(self, message: str, status: int | None = None, unreadable: bool = False) -> None:
-        super().__init__(mask(message))
-        self.status = status
-        self.unreadable = unreadable  # answered, but not with the export's shape
-
-    @property
-    def persistent(self) -> bool:
-        """Every poll will fail alike (credentials, URL, redirect, a body that is not the export)."""
-        if self.unreadable:
-            return True
-        return self.status is not None and (300 <= self.status < 400 or self.status in PERSISTENT_STATUSES)
-
-    @property
-    def refused(self) -> bool:
-        """A 4xx about the orders themselves (e.g. one was deleted): repeating the call cannot help."""
-        return self.status is not None and 400 <= self.status < 500 and self.status not in NOT_ABOUT_THE_ORDERS
 
 
 def _answered(what: str, response: requests.Response) -> TraedeError:

@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from traede_export.config import ConfigError, Env, read_target_url
-    from traede_export.mapping import MappingError
+    from traede_export.config import Env, read_target_url
+    from traede_export.errors import ConfigError, MappingError
     from traede_export.target import DEFAULT_METHOD, METHODS, ReferenceExpression, RequestShape, parse_static_headers
     from traede_ops.preview import ReferencePreview, mapping_arg, preview, preview_references
 

@@ -21,15 +21,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from traede_export.claim_check import is_large
-from traede_export.config import DEFAULT_INCLUDES, ConfigError, Env, ExportConfig
+from traede_export.config import DEFAULT_INCLUDES, Env, ExportConfig
 from traede_export.credentials import traede_headers
-from traede_export.errors import ConfigurationError
+from traede_export.errors import ConfigError, ConfigurationError, InvalidOrder, TraedeError
 from traede_export.http import HeaderAuth, build_session
 from traede_export.ledger import ExportLedger, LedgerEntry
-from traede_export.models import InvalidOrder, OrderRef, message_body
+from traede_export.models import OrderRef, message_body
 from traede_export.protocol import State, state_of
 from traede_export.redact import register
-from traede_export.traede import ExportStats, TraedeClient, TraedeError, export_params
+from traede_export.traede import ExportStats, TraedeClient, export_params
 from traede_ops import ops, where
 from traede_ops.output import EXIT_FAILURE, EXIT_OK, console, progress, show
 from traede_ops.parser import Command
