@@ -1,25 +1,9 @@
 import pytest
 
+from helpers.env import FORWARDER, POLLER
 from traede_export.config import Env, ForwarderConfig, PollerConfig
 from traede_export.errors import ConfigError
 from traede_export.redact import mask
-
-POLLER = {
-    Env.TRAEDE_SYSTEM_ID: "erp",
-    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
-    Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q",
-    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
-    Env.LEDGER_TABLE: "ledger",
-    Env.LARGE_ORDER_BUCKET: "large-orders",
-}
-FORWARDER = {
-    Env.TRAEDE_SYSTEM_ID: "erp",
-    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
-    Env.TARGET_URL: "https://erp.example.com/orders",
-    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
-    Env.LEDGER_TABLE: "ledger",
-    Env.LARGE_ORDER_BUCKET: "large-orders",
-}
 
 
 def test_defaults() -> None:

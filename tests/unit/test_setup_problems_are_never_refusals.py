@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.env import FORWARDER, POLLER
 from traede_export.config import Env, ForwarderConfig, PollerConfig
 from traede_export.errors import ConfigError
 from traede_export.http import header_value_problem
 from traede_export.models import OrderRef, idempotency_key
 from traede_export.target import DeliveryResult, Outcome
 
-FORWARDER = {
-    Env.TRAEDE_SYSTEM_ID: "erp",
-    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
-    Env.TARGET_URL: "https://erp.example.com/orders",
-    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
-    Env.LEDGER_TABLE: "ledger",
-    Env.LARGE_ORDER_BUCKET: "large-orders",
-}
-POLLER = {**FORWARDER, Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q"}
 ORDER = {"id": 7, "updated_at": "2026-11-02 10:00:00"}
 
 

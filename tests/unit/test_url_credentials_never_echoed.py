@@ -7,19 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.env import FORWARDER, POLLER
 from traede_export.config import Env, ForwarderConfig, PollerConfig
 from traede_export.errors import ConfigError
 
 PASSWORD = "CANARYwide83"
-FORWARDER = {
-    Env.TRAEDE_SYSTEM_ID: "erp",
-    Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
-    Env.TARGET_URL: "https://erp.example.com/orders",
-    Env.DLQ_URL: "https://sqs.eu-west-1.amazonaws.com/1/dlq",
-    Env.LEDGER_TABLE: "ledger",
-    Env.LARGE_ORDER_BUCKET: "large-orders",
-}
-POLLER = {**FORWARDER, Env.QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/q"}
 
 
 # A full-width (U+FF20) or small (U+FE6B) commercial at, as an IME or a pasted document gives it:

@@ -19,26 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from traede_export.config import INCLUDABLE
+
 PAGING_MODES = ("paged", "all", "ignore_page")
 # Traede's documented values (docs/traede-api.md), stated here rather than imported from the client,
 # so that a wrong limit in the client fails against the sandbox instead of agreeing with it.
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 60
-INCLUDES = frozenset(
-    {
-        "deliveryNotes",
-        "lines",
-        "lines.product",
-        "lines.variant",
-        "salesOrders",
-        "salesOrders.delivery",
-        "salesOrders.lines",
-        "salesOrders.lines.product",
-        "salesOrders.lines.variant",
-        "salesOrders.shop",
-        "supplier",
-    }
-)
+INCLUDES = INCLUDABLE  # what Traede documents as includable (config.py holds the list)
 OPERATORS = frozenset({"eq", "gt", "gte", "lt", "lte", "ct", "sw", "ew", "in", "bt"})
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
