@@ -45,6 +45,7 @@ METRICS = {
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
     "mark_refused": "MarksRefused",
+    "stranded_marks": "MarkRecordsStranded",
     "reference_missing": "ReferenceMissing",  # the note falls back to the key alone; no alarm (docs/operations.md)
 }
 

@@ -22,7 +22,7 @@ from traede_local.memory_store import Fault, MemoryStore
 
 V1 = "2026-01-05T10:00:00Z"
 # ForwardSummary fields whose metrics have an alarm in template.yaml.
-ALARMED = ("stale", "went_backwards", "large_missing", "large_mismatch", "invalid")
+ALARMED = ("stale", "went_backwards", "large_missing", "large_mismatch", "invalid", "stranded_marks")
 
 
 def copy() -> InboundOrder:

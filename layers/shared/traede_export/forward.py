@@ -46,11 +46,13 @@ class Forwarder:
         dlq: Queue,
         system_id: str,
         pool: Executor,
+        margin: float = 10.0,  # the invocation's safety margin (TIME_SAFETY_MARGIN_SECONDS)
+        hold: float | None = None,  # how long a failed POST keeps its lease (None: until it runs out)
     ) -> None:
         self._ledger = ledger
         self._dlq = dlq
         self._system_id = system_id
-        self._deliveries = Deliveries(target, ledger, system_id, pool)
+        self._deliveries = Deliveries(target, ledger, system_id, pool, margin, hold)
         self._marking = Marking(traede, ledger, system_id, pool)
 
     def forward(
@@ -95,9 +97,12 @@ class Forwarder:
             # Marks recorded with the last delivery record, and now never made: taken back, so the retry
             # marks; and the batch's leases, whose POSTs have all ended, go back with them.
             self._marking.undo(acting, writes)
-            self._deliveries.give_back([w.plan for w in sending], writes.token)
+            self._deliveries.give_back([w.plan for w in sending], writes)
             raise
-        self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
+        try:
+            self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
+        finally:
+            s.summary.stranded_marks += writes.stranded
         return s.out
 
     def _test_events(self, s: Settler, samples: list[InboundOrder], time_left: Callable[[], float]) -> None:

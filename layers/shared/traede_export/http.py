@@ -107,7 +107,23 @@ class DeadlineAdapter(HTTPAdapter):
         if end is not None and timeout is not None and not isinstance(timeout, Timeout):
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             kwargs["timeout"] = DeadlineTimeout(connect, read, end)
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        if end is not None and not kwargs.get("stream"):
+            _read_by(response, end)
+        return response
+
+
+def _read_by(response: requests.Response, end: float) -> None:
+    """Read the answer's body now, giving up at `end`: a read timeout bounds each socket read, so an
+    answer that trickles in a byte at a time would otherwise outlive the invocation."""
+    chunks = []
+    for part in response.raw.stream(16 * 1024, decode_content=True):
+        chunks.append(part)
+        if time.monotonic() > end:
+            response.close()
+            raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
+    response._content = b"".join(chunks)  # what requests' own read would have set
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def build_retry(total: int = 3) -> DeadlineRetry:
