@@ -117,7 +117,7 @@ def _read_by(response: requests.Response, end: float) -> None:
     """Read the answer's body now, giving up at `end`: a read timeout bounds each socket read, so an
     answer that trickles in a byte at a time would otherwise outlive the invocation."""
     chunks = []
-    for part in response.raw.stream(16 * 1024, decode_content=True):
+    while part := response.raw.read1(16 * 1024, decode_content=True):  # read1: one socket read at most
         chunks.append(part)
         if time.monotonic() > end:
             response.close()
