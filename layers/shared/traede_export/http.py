@@ -7,6 +7,9 @@ host carries every header but `Authorization` (an `X-Api-Key`, Traede's app key)
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -114,16 +117,46 @@ class DeadlineAdapter(HTTPAdapter):
 
 
 def _read_by(response: requests.Response, end: float) -> None:
-    """Read the answer's body now, giving up at `end`: a read timeout bounds each socket read, so an
-    answer that trickles in a byte at a time would otherwise outlive the invocation."""
-    chunks = []
-    while part := response.raw.read1(16 * 1024, decode_content=True):  # read1: one socket read at most
-        chunks.append(part)
-        if time.monotonic() > end:
-            response.close()
-            raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
-    response._content = b"".join(chunks)  # what requests' own read would have set
-    response._content_consumed = True  # type: ignore[attr-defined]
+    """Read the answer's body now, as requests reads it, and cut its connection at `end`.
+
+    A read timeout bounds each socket read, so an answer that trickles in (a byte at a time, or a
+    gzip header that decodes to nothing yet) would otherwise outlive the invocation. Reading it
+    here with requests keeps its de-chunking, decoding and exceptions.
+    """
+    sock = _socket_of(response)
+    if sock is None:  # already read (or nothing to read): nothing can block
+        return
+    cut = threading.Event()
+    timer = threading.Timer(max(0.0, end - time.monotonic()), _cut, (sock, cut))
+    timer.daemon = True
+    timer.start()
+    try:
+        response.content  # noqa: B018 - reads the body into response._content
+    except requests.exceptions.RequestException:
+        if not cut.is_set():
+            raise
+    finally:
+        timer.cancel()
+    if cut.is_set():  # a body read to the connection's close would look whole: drop it
+        response.close()
+        raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket the body is read from: the connection's, or, once http.client let go of it (an
+    answer that closes the connection), the one under the response's file."""
+    sock = getattr(response.raw.connection, "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _cut(sock: socket.socket, cut: threading.Event) -> None:
+    cut.set()
+    with contextlib.suppress(OSError):
+        # socket.socket's own shutdown, also for TLS: wakes the blocked read with an end of stream
+        # and leaves the TLS object alone to fail that read.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def build_retry(total: int = 3) -> DeadlineRetry:
