@@ -370,6 +370,7 @@ class ExportLedger:
         found: dict[int, LedgerEntry] = {}
         for item in items.values():
             self._forget_unreadable_versions(item, repair)
+            self._adopt_text_instants(item, repair)
             self._adopt_untokened_mark(item, repair)
             entry = _entry(item)
             found[entry.order_id] = entry
@@ -389,6 +390,30 @@ class ExportLedger:
                 continue
             with contextlib.suppress(ClientError, BotoCoreError):  # read as absent all the same; retried next read
                 self.store.update(Update(item["pk"]["S"], f"REMOVE {name}", f"{name} = :old", {":old": {"S": value}}))
+
+    def _adopt_text_instants(self, item: Item, repair: bool) -> None:
+        """Give an older release's text instant (`delivered_at`, `marked_at`) its `*_ms`, which the
+        guards compare (a re-export's lease asks `delivered_ms < :since`); written while unchanged."""
+        for name, legacy in (("delivered_ms", "delivered_at"), ("marked_ms", "marked_at")):
+            text = item.get(legacy, {}).get("S")
+            if name in item or text is None:
+                continue
+            try:
+                ms = {"N": str(epoch_ms(text))}
+            except ValueError:
+                continue  # read as 0, as before
+            item[name] = ms
+            if not repair:
+                continue
+            with contextlib.suppress(ClientError, BotoCoreError):  # read alike all the same; retried next read
+                self.store.update(
+                    Update(
+                        item["pk"]["S"],
+                        f"SET {name} = :ms",
+                        f"attribute_not_exists({name}) AND {legacy} = :old",
+                        {":ms": ms, ":old": {"S": text}},
+                    )
+                )
 
     def _adopt_untokened_mark(self, item: Item, repair: bool) -> None:
         """Give a mark record of an older release (no `mark_token`) a token, so the mark guard can
