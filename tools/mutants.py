@@ -207,6 +207,12 @@ SLIPS = [
         "        else:\n            self._ledger.end_delivery(order.ref, token)",
     ),
     Slip(
+        "ledger: an older release's instants never adopted",
+        f"{LAYER}/ledger.py",
+        "            self._adopt_text_instants(item, repair)\n",
+        "",
+    ),
+    Slip(
         "forwarder: stranded marks uncounted",
         f"{LAYER}/mark.py",
         "            writes.stranded += stranded",
