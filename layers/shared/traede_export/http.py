@@ -72,6 +72,11 @@ class DeadlineRetry(Retry):
         if wait >= self._time_left():
             # No time for another attempt: give up now, exactly as an exhausted Retry does.
             raise MaxRetryError(_pool, url or "", error or ResponseError("deadline reached"))
+        if response is not None:
+            # urllib3 reads a retried answer's body to the end before the next attempt, each read
+            # bounded only by the read timeout: one that trickles in would start the retry past
+            # the deadline. Closed unread instead; the retry opens a new connection.
+            response.close()
         return fresh
 
     def sleep(self, response: Any = None) -> None:

@@ -401,7 +401,7 @@ class ExportLedger:
             try:
                 ms = {"N": str(epoch_ms(text))}
             except ValueError:
-                continue  # read as 0, as before
+                ms = {"N": "0"}  # read as 0 (long ago), by the plan and the guards alike
             item[name] = ms
             if not repair:
                 continue
