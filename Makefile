@@ -34,8 +34,8 @@ local: setup  ## run the whole pipeline locally: moto + Traede sandbox + local r
 unit: $(BIN)/.installed  ## the unit tier: in-memory fakes, no sockets, seconds (needs no DynamoDB Local)
 	$(BIN)/pytest -q tests/unit
 
-test: setup  ## the test suite (unit + integration + fault scenarios; soak excluded)
-	$(BIN)/pytest -q
+test: setup  ## the test suite (unit + integration + fault scenarios; soak excluded), a file per worker on 2 workers
+	$(BIN)/pytest -q -n auto --maxprocesses 2 --dist loadfile
 
 soak: setup  ## the long fault-injection soak run
 	$(BIN)/pytest -q -m soak -s

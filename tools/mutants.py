@@ -54,10 +54,28 @@ SLIPS = [
     ),
     Slip("lease: no own-token clause", f"{LAYER}/protocol.py", " OR delivering_token = :token)", ")"),
     Slip(
-        "lease: a recorded key POSTed again",
+        "lease: a delivered version POSTed again",
         f"{LAYER}/protocol.py",
-        ' AND (attribute_not_exists(delivered_key) OR delivered_key <> :k)"',
+        ' AND (attribute_not_exists(delivered_version) OR delivered_version <> :v OR delivered_ms < :since)"',
         '"',
+    ),
+    Slip(
+        "lease: a re-export ignores its instant",
+        f"{LAYER}/protocol.py",
+        "OR delivered_version <> :v OR delivered_ms < :since)",
+        "OR delivered_version <> :v OR attribute_exists(delivered_ms))",
+    ),
+    Slip(
+        "record: over another's live lease",
+        f"{LAYER}/protocol.py",
+        'OR delivering_token = :token OR delivering_until < :now)"\nSENT',
+        'OR attribute_exists(delivering_token))"\nSENT',
+    ),
+    Slip(
+        "hold: anyone's claim",
+        f"{LAYER}/protocol.py",
+        'run_id = :run_id",\n    sets=("lease_until",),\n    why="a claim\'s first lease',
+        'attribute_exists(run_id)",\n    sets=("lease_until",),\n    why="a claim\'s first lease',
     ),
     Slip(
         "lease: sent versions forgotten",
@@ -93,14 +111,14 @@ SLIPS = [
     Slip(
         "release: anyone's lease",
         f"{LAYER}/protocol.py",
-        'guard="enqueued_version = :v AND run_id = :run_id"',
-        'guard="enqueued_version = :v AND attribute_exists(run_id)"',
+        'run_id = :run_id",\n    sets=("lease_until",),\n    why="it could not',
+        'attribute_exists(run_id)",\n    sets=("lease_until",),\n    why="it could not',
     ),
     Slip(
         "end delivery: anyone's lease",
         f"{LAYER}/protocol.py",
-        'guard="delivering_token = :token"',
-        'guard="attribute_exists(delivering_token)"',
+        'guard="delivering_token = :token",\n    sets=(),',
+        'guard="attribute_exists(delivering_token)",\n    sets=(),',
     ),
     Slip(
         "forget: any version",
@@ -179,8 +197,32 @@ SLIPS = [
     Slip(
         "forwarder: leases kept on failure",
         f"{LAYER}/deliver.py",
-        "        if not sending:\n            return\n        try:\n            self._ledger.end_deliveries",
-        "        if sending:\n            return\n        try:\n            self._ledger.end_deliveries",
+        "            if unsent:\n                self._ledger.end_deliveries(unsent",
+        "            if False:\n                self._ledger.end_deliveries(unsent",
+    ),
+    Slip(
+        "forwarder: a failed POST frees its lease",
+        f"{LAYER}/deliver.py",
+        "        elif result.outcome is Outcome.REJECTED:\n            self._ledger.end_delivery(order.ref, token)",
+        "        else:\n            self._ledger.end_delivery(order.ref, token)",
+    ),
+    Slip(
+        "ledger: an older release's instants never adopted",
+        f"{LAYER}/ledger.py",
+        "            self._adopt_text_instants(item, repair)\n",
+        "",
+    ),
+    Slip(
+        "forwarder: stranded marks uncounted",
+        f"{LAYER}/mark.py",
+        "            writes.stranded += stranded",
+        "            pass",
+    ),
+    Slip(
+        "poller: claims take the whole lease at once",
+        f"{LAYER}/poll.py",
+        "result.run_id, self._claim_seconds, force",
+        "result.run_id, self.lease_seconds, force",
     ),
     Slip(
         "forwarder: no mark past the deadline ignored",

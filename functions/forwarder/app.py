@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from traede_export.config import ForwarderConfig
 from traede_export.events import read_record
-from traede_export.forward import partial_batch_response
+from traede_export.forward import BatchOutcome, partial_batch_response
 from traede_export.http import arm_deadline
 from traede_export.redact import json_dumps
 from traede_export.wiring import build_forwarder
@@ -45,6 +45,7 @@ METRICS = {
     "marked": "OrdersMarked",
     "mark_failures": "MarkFailures",
     "mark_refused": "MarksRefused",
+    "stranded_marks": "MarkRecordsStranded",
     "reference_missing": "ReferenceMissing",  # the note falls back to the key alone; no alarm (docs/operations.md)
 }
 
@@ -56,10 +57,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
 
     records = list(SQSEvent(event).records)
     messages = list(READERS.map(lambda r: read_record(r, RUNTIME.claims), records))  # Forwarder never sees SQS types
-    outcome = RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic())
-
-    counts = outcome.summary.counts()
-    for field, metric in METRICS.items():
-        metrics.add_metric(metric, MetricUnit.Count, counts[field])
-    logger.info("batch finished", extra=counts)
+    outcome = BatchOutcome()
+    try:
+        RUNTIME.forwarder.forward(messages, lambda: deadline - time.monotonic(), outcome)
+    finally:  # a failed invocation counts what it did too: a stranded mark record above all
+        counts = outcome.summary.counts()
+        for field, metric in METRICS.items():
+            metrics.add_metric(metric, MetricUnit.Count, counts[field])
+        logger.info("batch finished", extra=counts)
     return partial_batch_response((r.message_id for r in records), outcome)

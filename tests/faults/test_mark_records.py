@@ -5,6 +5,7 @@ The real handlers against moto, DynamoDB Local and the local HTTP servers.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers.stack import emitted_metrics
 from traede_local.local_stack import LocalStack, MakeStack
 
 pytestmark = pytest.mark.faults
@@ -80,3 +82,21 @@ def test_a_mark_record_left_without_its_mark_is_marked_by_the_first_poll_after_t
     source.drain(max_seconds=30)
     assert sandbox.exported(SYSTEM) == set(pending)
     assert len(receiver.deliveries) == len(pending)
+
+
+def test_a_mark_record_stranded_by_a_failing_invocation_is_counted(
+    make_stack: MakeStack, failed_undo: FailedUndo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The mark fails with other than Traede's answer (its secret unreadable: the invocation fails) and
+    # the take-back of its record fails too. The handler emitted its metrics only when the batch
+    # returned, so MarkRecordsStranded, the one alarm on this state, was never counted.
+    stack: LocalStack = make_stack(orders=2, visibility_timeout=1)
+    secret = stack.forwarder.environment["TRAEDE_CREDENTIALS_SECRET"]
+    stack.poll()
+    stack.secretsmanager.put_secret_value(SecretId=secret, SecretString=json.dumps({"app_key": "k"}))  # no token
+    capsys.readouterr()
+    source = stack.event_source()
+    source.poll_once()
+    assert source.stats.crashes == 1 and failed_undo.hits  # delivered, the mark failed the invocation
+    assert stack.receiver is not None and stack.receiver.delivered_ids()
+    assert emitted_metrics(capsys.readouterr().out).get("MarkRecordsStranded") == len(stack.receiver.delivered_ids())

@@ -62,9 +62,11 @@ def faulty(make_stack: MakeStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
     service = logging.getLogger(stack.poller.environment["POWERTOOLS_SERVICE_NAME"])
     handler: logging.StreamHandler[Any] = getattr(service, "powertools_handler")  # noqa: B009 - set by Powertools
     lines = io.StringIO()
-    previous = handler.setStream(lines)
+    # Swapped without setStream, which flushes the old stream first: an earlier test's captured
+    # stdout, closed by now when that test ran first in this process.
+    previous, handler.stream = handler.stream, lines
     yield stack, lines
-    handler.setStream(previous)
+    handler.stream = previous
     server.stop()
 
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
-from helpers.ledger import SYSTEM, entry, memory_ledger, seed, writes_setting
+from helpers.ledger import SYSTEM, entry, seed, writes_setting
 from traede_export.errors import CredentialsError, PartialWrite, TraedeError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
@@ -27,10 +27,19 @@ from traede_local.memory_store import Fault, MemoryStore
 V1, V2 = "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z"
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class Parts:
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self.store = MemoryStore()
-        self.ledger: ExportLedger = memory_ledger(store=self.store)
+        self.clock = Clock()  # the ledger's: leases run out when a test moves it
+        self.ledger = ExportLedger(self.store, SYSTEM, self.clock)
         self.target, self.traede, self.dlq = FakeTarget(), FakeTraede(), FakeDlq()
         self.forwarder = Forwarder(self.target, self.traede, self.ledger, self.dlq, SYSTEM, pool)
 
@@ -484,7 +493,12 @@ def test_a_delivery_overtaken_by_a_newer_one_during_its_post_is_a_stale_delivery
     deliver = parts.target.deliver
 
     def overtaken(body: str, idempotency_key: str, reexport_since: str | None = None) -> DeliveryResult:
-        parts.delivered(1, V2)  # another container's v2 lands while this v1 POST runs
+        # The v1 POST outlives its lease (which the deadline's clamp is there to prevent); another
+        # container then takes the lease for v2 and delivers it while this one still runs.
+        parts.clock.now += 3600
+        v2 = (OrderRef(1, V2), copy(1, V2).key(SYSTEM))
+        assert parts.ledger.begin_deliveries([v2], 60, "another-batch") == [True]
+        assert parts.ledger.record_deliveries([v2], "another-batch") == [True]
         return deliver(body, idempotency_key, reexport_since)
 
     monkeypatch.setattr(parts.target, "deliver", overtaken)

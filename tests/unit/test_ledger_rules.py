@@ -114,13 +114,18 @@ def test_a_delivery_lease_that_ran_out_is_taken_by_the_next_copy(ledger: ExportL
     assert entry(ledger, 1).delivering_token == "batch-b"
 
 
-def test_a_delivery_lease_refuses_a_version_older_than_one_claimed_delivered_or_marked(ledger: ExportLedger) -> None:
+def test_a_delivery_lease_refuses_a_version_older_than_one_claimed_delivered_or_marked(
+    ledger: ExportLedger, clock: Clock
+) -> None:
     assert ledger.claim(OrderRef(1, NEW), "run", 600)
     assert ledger.record_deliveries([(OrderRef(2, NEW), "key-2")]) == [True]
     assert ledger.record_marks([OrderRef(3, NEW)], "batch-x", {}) == [True]
     leases = [(OrderRef(i, OLD), f"key-{i}") for i in (1, 2, 3, 4)]
     assert ledger.begin_deliveries(leases, 60, "batch-a") == [False, False, False, True]
-    assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2:reexport")], 60, "batch-b") == [True]  # a re-export may
+    delivered_ms = int(clock.now * 1000)
+    # The same version again: only a re-export whose instant is after that delivery.
+    assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2:reexport:a", delivered_ms)], 60, "batch-b") == [False]
+    assert ledger.begin_deliveries([(OrderRef(2, NEW), "key-2:reexport:b", delivered_ms + 1)], 60, "batch-c") == [True]
 
 
 def test_a_delivery_lease_refuses_a_version_older_than_one_sent_without_an_answer(ledger: ExportLedger) -> None:
@@ -159,14 +164,14 @@ def test_a_delivery_record_never_goes_backwards_and_may_repeat_its_version(ledge
 def test_a_delivery_record_ends_the_lease_and_clears_a_refusal(ledger: ExportLedger) -> None:
     assert ledger.record_rejection(OrderRef(1, OLD), "HTTP 422")
     assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1")], 60, "batch-a") == [True]
-    assert ledger.record_deliveries([(OrderRef(1, OLD), "key-1")]) == [True]
+    assert ledger.record_deliveries([(OrderRef(1, OLD), "key-1")], "batch-a") == [True]
     e = entry(ledger, 1)
     assert (e.delivering_token, e.rejected_version, e.delivered_version) == ("", "", V_OLD)
 
 
 def test_a_rejection_ends_the_lease_and_forgetting_it_needs_the_same_version(ledger: ExportLedger) -> None:
     assert ledger.begin_deliveries([(OrderRef(1, OLD), "key-1")], 60, "batch-a") == [True]
-    assert ledger.record_rejection(OrderRef(1, OLD), "HTTP 422: " + "x" * 900)
+    assert ledger.record_rejection(OrderRef(1, OLD), "HTTP 422: " + "x" * 900, "batch-a")
     e = entry(ledger, 1)
     assert (e.rejected_version, e.delivering_token) == (V_OLD, "")
     assert not ledger.forget_rejection(OrderRef(1, NEW))

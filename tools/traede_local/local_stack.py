@@ -40,6 +40,12 @@ REGION = "us-east-1"
 TARGET_AUTH_HEADER = "X-Api-Key"
 
 
+# The template's timings that the local stack scales down with the queue's visibility timeout
+# (420 s there, `visibility_timeout` here): a failed POST's hold on its delivery lease is about a
+# sixth of the visibility timeout in AWS (the lease, about 70 s), so none here.
+SCALED = {"UNANSWERED_POST_HOLD_SECONDS": "0"}
+
+
 @dataclass
 class LocalOptions:
     orders: int = 40
@@ -385,7 +391,7 @@ class LocalStack:
     def _function(self, specs: dict[str, Any], event_type: str) -> LocalFunction:
         for spec in specs.values():
             if any(e.get("Type") == event_type for e in spec.events.values()):
-                return LocalFunction(spec, overrides=dict(self.options.overrides))
+                return LocalFunction(spec, overrides={**SCALED, **self.options.overrides})
         raise LookupError(f"template.yaml has no function with a {event_type} event")
 
     def _forwarder_event(self) -> dict[str, Any]:

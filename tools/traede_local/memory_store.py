@@ -3,7 +3,8 @@
 It evaluates the very condition and update expressions that `protocol.TRANSITIONS` sends to
 DynamoDB (the subset the protocol uses: AND, OR, NOT, parentheses, comparisons, IN,
 attribute_exists, attribute_not_exists, begins_with; SET and REMOVE), with DynamoDB's rules: a
-comparison with a missing attribute, or between a string and a number, is false. The same
+comparison with a missing attribute, or between a string and a number, is false, but for `<>`,
+which is true. The same
 simulation runs on DynamoDB Local, which checks this evaluator against AWS's own engine.
 
 `fault` lets a test decide, call by call, what the store does: answer, fail before writing, or
@@ -232,9 +233,10 @@ def _tokens(text: str) -> list[str]:
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:
-    """DynamoDB's comparison: false when either side is missing or the types differ."""
+    """DynamoDB's comparison: false when either side is missing or the types differ, except `<>`,
+    which is then true (measured on DynamoDB Local)."""
     if left is None or right is None or type(left) is not type(right):
-        return False
+        return op == "<>"
     if isinstance(left, str):  # DynamoDB compares strings by their UTF-8 bytes
         left, right = left.encode("utf-8"), right.encode("utf-8")
     if op == "=":

@@ -47,6 +47,7 @@ class Env:
     HTTP_CONNECT_TIMEOUT = "HTTP_CONNECT_TIMEOUT"
     HTTP_READ_TIMEOUT = "HTTP_READ_TIMEOUT"
     TIME_SAFETY_MARGIN_SECONDS = "TIME_SAFETY_MARGIN_SECONDS"
+    UNANSWERED_POST_HOLD_SECONDS = "UNANSWERED_POST_HOLD_SECONDS"
     LARGE_ORDER_BUCKET = "LARGE_ORDER_BUCKET"
     LARGE_ORDER_THRESHOLD_BYTES = "LARGE_ORDER_THRESHOLD_BYTES"
 
@@ -180,6 +181,9 @@ class ForwarderConfig:
     target_mapping: str | None = None  # a file in the bundled mappings folder, or an absolute path
     target_static_headers: dict[str, str] = field(default_factory=dict)
     target_reference: str | None = None  # JSONata on the ERP's 2xx answer: its reference for the order
+    # How long a POST that failed keeps its delivery lease (the ERP may still store it); None: until
+    # the lease runs out. The local stack scales it down, as it scales the queue's visibility timeout.
+    unanswered_hold: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ForwarderConfig:
@@ -199,6 +203,11 @@ class ForwarderConfig:
             target_mapping=r.optional(Env.TARGET_MAPPING),
             target_static_headers=r.headers(Env.TARGET_STATIC_HEADERS),
             target_reference=r.optional(Env.TARGET_REFERENCE),
+            unanswered_hold=(
+                r.number(Env.UNANSWERED_POST_HOLD_SECONDS, 0.0, 0.0, 900.0)
+                if r.optional(Env.UNANSWERED_POST_HOLD_SECONDS) is not None
+                else None
+            ),
         )
         r.raise_if_errors()
         return cfg

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from traede_export.errors import ConfigurationError, PartialWrite
 from traede_export.group_commit import GroupCommit
 from traede_export.ledger import Delivery
-from traede_export.models import InboundOrder, OrderRef
+from traede_export.models import InboundOrder, OrderRef, epoch_ms
 from traede_export.ports import ForwarderLedger, Target
 from traede_export.protocol import OrderPlan
 from traede_export.samples import sample_key
@@ -76,11 +76,13 @@ class BatchWrites:
         self._to_mark = list(mark_only)  # then each delivery recorded, or whose record failed: it arrived
         self.marks: dict[int, bool | None] = {}  # order id -> its mark record: written, refused, failed (None)
         self.tried: set[int] = set()  # orders whose mark record was sent, answered or not
+        self.sent: set[int] = set()  # orders whose POST went out: their leases stay until they run out
+        self.stranded = 0  # mark records whose mark failed and whose take-back failed too
         self.error = ""
 
     def record(self, deliveries: list[Delivery]) -> list[Answer]:
         """Delivery records made while other POSTs of the batch are still out."""
-        found = answers(lambda: self._ledger.record_deliveries(deliveries), len(deliveries))
+        found = answers(lambda: self._ledger.record_deliveries(deliveries, self.token), len(deliveries))
         self._to_mark += [d.ref for d, ok in zip(deliveries, found, strict=True) if ok is not False]
         return found
 
@@ -97,7 +99,9 @@ class BatchWrites:
         )
         self._note(refs, found, final=False)
         overtaken = [d for d, ok in zip(deliveries, found[:n], strict=True) if ok is False]
-        alone = iter(answers(lambda: self._ledger.record_deliveries(overtaken), len(overtaken)) if overtaken else [])
+        alone = iter(
+            answers(lambda: self._ledger.record_deliveries(overtaken, self.token), len(overtaken)) if overtaken else []
+        )
         return [next(alone) if ok is False else ok for ok in found[:n]]
 
     def record_marks(self, refs: list[OrderRef]) -> None:
@@ -118,14 +122,30 @@ class BatchWrites:
 DeliveryRecords = GroupCommit[Delivery, bool]
 
 
+def _since_ms(order: InboundOrder) -> int:
+    """A re-export copy's instant in epoch ms (a version delivered after it rides on that delivery), else 0."""
+    return epoch_ms(order.reexport_since) if order.reexport_since else 0
+
+
 class Deliveries:
     """POSTs a batch's orders under the delivery leases that the batch takes with its token."""
 
-    def __init__(self, target: Target, ledger: ForwarderLedger, system_id: str, pool: Executor) -> None:
+    def __init__(
+        self,
+        target: Target,
+        ledger: ForwarderLedger,
+        system_id: str,
+        pool: Executor,
+        margin: float = 10.0,
+        hold: float | None = None,
+    ) -> None:
         self._target = target
         self._ledger = ledger
         self._system_id = system_id
         self._pool = pool
+        self._hold = hold  # how long a failed POST keeps its lease; None: until it runs out
+        # A POST may run into the invocation's safety margin (http.arm_deadline): the lease covers it.
+        self._lease_margin = int(margin) + LEASE_GRACE_SECONDS
 
     def run(self, sending: list[OrderPlan], time_left: Callable[[], float], writes: BatchWrites) -> list[Attempt]:
         """Take the batch's delivery leases in one ledger call, then POST what got one, concurrently."""
@@ -137,8 +157,8 @@ class Deliveries:
         # The leases taken are used: one order's failed write fails it alone.
         leases = answers(
             lambda: self._ledger.begin_deliveries(
-                [(p.head.ref, p.head.key(self._system_id)) for p in sending],
-                int(left) + LEASE_GRACE_SECONDS,
+                [(p.head.ref, p.head.key(self._system_id), _since_ms(p.head)) for p in sending],
+                int(left) + self._lease_margin,
                 writes.token,
             ),
             len(sending),
@@ -149,20 +169,24 @@ class Deliveries:
         records = DeliveryRecords(
             writes.record, expected=len(leased), linger=RECORD_LINGER_SECONDS, last=writes.record_last
         )
-        futures = [self._pool.submit(self._deliver, sending[i].head, time_left, records, writes.token) for i in leased]
+        futures = [self._pool.submit(self._deliver, sending[i].head, time_left, records, writes) for i in leased]
         # Every POST settles before an error is raised: mark records written by the last one are then known.
         wait(futures)
         for i, future in zip(leased, futures, strict=True):
             attempts[i] = future.result()
         return attempts
 
-    def give_back(self, sending: list[OrderPlan], token: str) -> None:
-        """The invocation fails once every POST has ended: its leases go back at once, so the retry
-        need not wait for them to run out (a killed Lambda's do)."""
-        if not sending:
-            return
+    def give_back(self, sending: list[OrderPlan], writes: BatchWrites) -> None:
+        """The invocation fails once every POST has ended: the leases of orders never POSTed go back
+        at once, so the retry need not wait for them to run out (a killed Lambda's do). A POST that
+        went out keeps its lease: the ERP may still be working on it."""
+        unsent = [p.head.ref for p in sending if p.head.ref.order_id not in writes.sent]
+        sent = [p.head.ref for p in sending if p.head.ref.order_id in writes.sent]
         try:
-            self._ledger.end_deliveries([p.head.ref for p in sending], token)
+            if unsent:
+                self._ledger.end_deliveries(unsent, writes.token)
+            if sent and self._hold is not None:
+                self._ledger.shorten_deliveries(sent, writes.token, self._hold)
         except (ClientError, BotoCoreError, PartialWrite) as exc:
             logger.warning("could not give back the delivery leases", reason=type(exc).__name__)
 
@@ -185,19 +209,23 @@ class Deliveries:
         return list(self._pool.map(post, samples))
 
     def _deliver(
-        self, order: InboundOrder, time_left: Callable[[], float], records: DeliveryRecords, token: str
+        self, order: InboundOrder, time_left: Callable[[], float], records: DeliveryRecords, writes: BatchWrites
     ) -> Attempt:
         """POST one order under the lease this batch took for it, and record the answer at once."""
         key = order.key(self._system_id)
         result: DeliveryResult | None = None
         try:
             if time_left() <= 0:
-                self._ledger.end_delivery(order.ref, token)  # the next try need not wait for the lease
+                self._ledger.end_delivery(order.ref, writes.token)  # the next try need not wait for the lease
                 return Attempt(reason=NOT_STARTED)
-            result = self._target.deliver(order.body, key, order.reexport_since)
+            try:
+                result = self._target.deliver(order.body, key, order.reexport_since)
+            finally:
+                writes.sent.add(order.ref.order_id)
         except (ClientError, BotoCoreError) as exc:
             return ledger_unavailable(exc)
         except ConfigurationError:
+            writes.sent.discard(order.ref.order_id)  # it could not be sent: its lease may go back
             raise  # every record would fail alike: fail the invocation, so ForwarderErrorsAlarm fires
         except Exception as exc:  # one odd record never sinks its batch
             # The type only: an exception's text can quote a header value, i.e. a credential.
@@ -207,7 +235,7 @@ class Deliveries:
             if result is None or not result.accepted:
                 records.forgo()  # no record from this one: its batch mates' need not wait for it
         try:
-            return self._after_post(order, result, records, token)
+            return self._after_post(order, result, records, writes.token)
         except (ClientError, BotoCoreError) as exc:
             # It did arrive: go on and mark it. Only a redelivery before the mark could repeat it.
             logger.warning("could not record a delivery in the ledger", order_id=order.ref.order_id, reason=str(exc))
@@ -219,7 +247,12 @@ class Deliveries:
             recorded = records.submit(Delivery(order.ref, order.key(self._system_id), result.reference or ""))
             return Attempt(result, stale=not recorded)
         if result.refuses_version:
-            self._ledger.record_rejection(order.ref, result.reason)
-        else:
-            self._ledger.end_delivery(order.ref, token)
+            self._ledger.record_rejection(order.ref, result.reason, token)
+        elif result.outcome is Outcome.REJECTED:
+            self._ledger.end_delivery(order.ref, token)  # answered: the ERP is not working on it
+        elif self._hold is not None:
+            self._ledger.shorten_deliveries([order.ref], token, self._hold)
+        # Otherwise a POST that failed keeps its lease until it runs out (well before the message's
+        # retry): without an answer, or with a 5xx or 409, the ERP may still store it, and neither
+        # another copy nor a newer version may overtake it meanwhile.
         return Attempt(result)

@@ -46,20 +46,24 @@ class Forwarder:
         dlq: Queue,
         system_id: str,
         pool: Executor,
+        margin: float = 10.0,  # the invocation's safety margin (TIME_SAFETY_MARGIN_SECONDS)
+        hold: float | None = None,  # how long a failed POST keeps its lease (None: until it runs out)
     ) -> None:
         self._ledger = ledger
         self._dlq = dlq
         self._system_id = system_id
-        self._deliveries = Deliveries(target, ledger, system_id, pool)
+        self._deliveries = Deliveries(target, ledger, system_id, pool, margin, hold)
         self._marking = Marking(traede, ledger, system_id, pool)
 
     def forward(
         self,
         messages: Sequence[InboundOrder | UnreadableMessage | UnresolvedLargeOrder | MismatchedLargeOrder],
         time_left: Callable[[], float],
+        out: BatchOutcome | None = None,
     ) -> BatchOutcome:
-        """Deliver and mark; `time_left` is the seconds left for starting new work."""
-        s = Settler(BatchOutcome(), self._dlq)
+        """Deliver and mark; `time_left` is the seconds left for starting new work. Results and
+        counts go into `out`, which a caller passes to read them also when this raises."""
+        s = Settler(out if out is not None else BatchOutcome(), self._dlq)
         s.summary.received = len(messages)
         inbound = [m for m in messages if isinstance(m, InboundOrder)]
         orders = [o for o in inbound if not is_sample(o.body)]
@@ -88,16 +92,19 @@ class Forwarder:
             {w.head.ref.order_id: w.entry.mark_token_of(w.head.ref.version) if w.entry else "" for w in acting},
         )
         try:
-            attempts = self._deliveries.run([w.plan for w in sending], time_left, writes)
-            for w, attempt in zip(sending, attempts, strict=True):
-                self._after_delivery(s, w, attempt)
-        except BaseException:
-            # Marks recorded with the last delivery record, and now never made: taken back, so the retry
-            # marks; and the batch's leases, whose POSTs have all ended, go back with them.
-            self._marking.undo(acting, writes)
-            self._deliveries.give_back([w.plan for w in sending], writes.token)
-            raise
-        self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
+            try:
+                attempts = self._deliveries.run([w.plan for w in sending], time_left, writes)
+                for w, attempt in zip(sending, attempts, strict=True):
+                    self._after_delivery(s, w, attempt)
+            except BaseException:
+                # Marks recorded with the last delivery record, and now never made: taken back, so the
+                # retry marks; and the batch's leases, whose POSTs have all ended, go back with them.
+                self._marking.undo(acting, writes)
+                self._deliveries.give_back([w.plan for w in sending], writes)
+                raise
+            self._marking.run(s, [w for w in acting if w.mark], writes, time_left)
+        finally:
+            s.summary.stranded_marks += writes.stranded  # counted also when the invocation fails
         return s.out
 
     def _test_events(self, s: Settler, samples: list[InboundOrder], time_left: Callable[[], float]) -> None:

@@ -7,6 +7,9 @@ host carries every header but `Authorization` (an `X-Api-Key`, Traede's app key)
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -69,6 +72,11 @@ class DeadlineRetry(Retry):
         if wait >= self._time_left():
             # No time for another attempt: give up now, exactly as an exhausted Retry does.
             raise MaxRetryError(_pool, url or "", error or ResponseError("deadline reached"))
+        if response is not None:
+            # urllib3 reads a retried answer's body to the end before the next attempt, each read
+            # bounded only by the read timeout: one that trickles in would start the retry past
+            # the deadline. Closed unread instead; the retry opens a new connection.
+            response.close()
         return fresh
 
     def sleep(self, response: Any = None) -> None:
@@ -107,7 +115,53 @@ class DeadlineAdapter(HTTPAdapter):
         if end is not None and timeout is not None and not isinstance(timeout, Timeout):
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             kwargs["timeout"] = DeadlineTimeout(connect, read, end)
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        if end is not None and not kwargs.get("stream"):
+            _read_by(response, end)
+        return response
+
+
+def _read_by(response: requests.Response, end: float) -> None:
+    """Read the answer's body now, as requests reads it, and cut its connection at `end`.
+
+    A read timeout bounds each socket read, so an answer that trickles in (a byte at a time, or a
+    gzip header that decodes to nothing yet) would otherwise outlive the invocation. Reading it
+    here with requests keeps its de-chunking, decoding and exceptions.
+    """
+    sock = _socket_of(response)
+    if sock is None:  # already read (or nothing to read): nothing can block
+        return
+    cut = threading.Event()
+    timer = threading.Timer(max(0.0, end - time.monotonic()), _cut, (sock, cut))
+    timer.daemon = True
+    timer.start()
+    try:
+        response.content  # noqa: B018 - reads the body into response._content
+    except requests.exceptions.RequestException:
+        if not cut.is_set():
+            raise
+    finally:
+        timer.cancel()
+    if cut.is_set():  # a body read to the connection's close would look whole: drop it
+        response.close()
+        raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket the body is read from: the connection's, or, once http.client let go of it (an
+    answer that closes the connection), the one under the response's file."""
+    sock = getattr(response.raw.connection, "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _cut(sock: socket.socket, cut: threading.Event) -> None:
+    cut.set()
+    with contextlib.suppress(OSError):
+        # socket.socket's own shutdown, also for TLS: wakes the blocked read with an end of stream
+        # and leaves the TLS object alone to fail that read.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def build_retry(total: int = 3) -> DeadlineRetry:

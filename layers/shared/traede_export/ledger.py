@@ -54,6 +54,8 @@ class Delivery(NamedTuple):
     reference: str = ""
 
 
+# A delivery lease as callers ask for it: (ref, Idempotency-Key) or (ref, Idempotency-Key, since ms).
+Lease = tuple[OrderRef, str] | tuple[OrderRef, str, int]
 # A delivery as callers give it: a `Delivery`, or (ref, key) when the ERP gave no reference.
 Delivered = Delivery | tuple[OrderRef, str]
 
@@ -163,6 +165,16 @@ class ExportLedger:
             witnesses.append((ref.order_id, lambda e, token=token: e.claim_token == token))
         return self._write(updates, witnesses)
 
+    def hold(self, refs: Sequence[OrderRef], run_id: str, lease_seconds: int) -> list[bool]:
+        """Extend this run's claims to the in-flight lease once their messages are on the queue."""
+        until = self._now() + lease_seconds
+        updates = [
+            self._update(protocol.HOLD, r.order_id, {"v": r.version, "run_id": run_id, "lease_until": until})
+            for r in refs
+        ]
+        witnesses = [(r.order_id, lambda e: e.run_id == run_id and e.lease_until == until) for r in refs]
+        return self._write(updates, witnesses) if updates else []
+
     def release(self, ref: OrderRef, run_id: str) -> bool:
         """Give back a lease this run took but could not use (the send failed)."""
         values = {"v": ref.version, "run_id": run_id, "lease_until": 0}
@@ -174,8 +186,11 @@ class ExportLedger:
 
     # ------------------------------------------------------------------------------ delivery
 
-    def begin_deliveries(self, leases: Sequence[tuple[OrderRef, str]], seconds: int, token: str) -> list[bool]:
-        """Take the delivery leases of a batch's orders (ref, Idempotency-Key): one bool per order.
+    def begin_deliveries(self, leases: Sequence[Lease], seconds: int, token: str) -> list[bool]:
+        """Take the delivery leases of a batch's orders: one bool per order.
+
+        Each lease is (ref, Idempotency-Key) or (ref, Idempotency-Key, since): `since` is a
+        re-export's instant in epoch ms (a version delivered after it is not POSTed again), else 0.
 
         A lease is refused while another holds it, whoever that is (a live POST is never joined,
         not even by a copy under the same key), and when a newer version is claimed, delivered or
@@ -185,13 +200,14 @@ class ExportLedger:
         """
         until = self._now() + seconds
         updates, witnesses = [], []
-        for ref, key in leases:
+        for lease in leases:
+            ref, key = lease[0], lease[1]
             values = {
                 "v": ref.version,
                 "now": self._now(),
                 "token": token,
+                "since": lease[2] if len(lease) > 2 else 0,
                 "delivering_version": ref.version,
-                "k": key,
                 "delivering_key": key,
                 "delivering_until": until,
                 "delivering_token": token,
@@ -207,29 +223,43 @@ class ExportLedger:
         """Give the delivery lease back after a failed attempt (only if this batch still holds it)."""
         return self.end_deliveries([ref], token)[0]
 
+    def shorten_deliveries(self, refs: Sequence[OrderRef], token: str, seconds: float) -> list[bool]:
+        """Let this batch's leases run out `seconds` from now (only while they are still its own)."""
+        until = self._now() + int(seconds)
+        updates = [
+            self._update(protocol.SHORTEN_DELIVERY, r.order_id, {"token": token, "delivering_until": until})
+            for r in refs
+        ]
+        witnesses = [(r.order_id, lambda e: e.delivering_token != token or e.delivering_until == until) for r in refs]
+        return self._write(updates, witnesses) if updates else []
+
     def end_deliveries(self, refs: Sequence[OrderRef], token: str) -> list[bool]:
         """`end_delivery` for many: an invocation that fails gives back the leases its batch holds."""
         updates = [self._update(protocol.END_DELIVERY, ref.order_id, {"token": token}) for ref in refs]
         witnesses = [(ref.order_id, lambda e: e.delivering_token != token) for ref in refs]
         return self._write(updates, witnesses)
 
-    def record_deliveries(self, deliveries: Sequence[Delivered]) -> list[bool]:
+    def record_deliveries(self, deliveries: Sequence[Delivered], token: str = "") -> list[bool]:
         """Remember the delivered versions (ref, Idempotency-Key, the ERP's reference); False for an
         order whose newer version was delivered first (never backwards). A delivery supersedes an
         earlier refusal (e.g. a redrive after the ERP was fixed), so a later poll may send it again
-        if its mark failed.
+        if its mark failed. `token` is the batch's, which holds the lease: another's live lease is
+        never removed by this record (False then, as for a newer delivery).
         """
         ms = self._now_ms()
         updates, witnesses = [], []
         for d in map(_delivery, deliveries):
-            values = {"v": d.ref.version, **_delivery_values(d, ms)}
+            values = {"v": d.ref.version, "token": token, "now": self._now(), **_delivery_values(d, ms)}
             updates.append(self._update(protocol.RECORD_DELIVERY, d.ref.order_id, values, _delivery_sets(d, ())))
             witnesses.append((d.ref.order_id, _delivered(d.ref.version, d.key)))
         return self._write(updates, witnesses)
 
-    def record_rejection(self, ref: OrderRef, reason: str) -> bool:
-        """Remember that the receiving system refused this version, so polls stop re-sending it."""
+    def record_rejection(self, ref: OrderRef, reason: str, token: str = "") -> bool:
+        """Remember that the receiving system refused this version, so polls stop re-sending it
+        (False when another batch holds a live lease on the order: its lease stays)."""
         values = {
+            "token": token,
+            "now": self._now(),
             "rejected_version": ref.version,
             "rejected_reason": reason[:MAX_REASON_CHARS],
             "rejected_ms": self._now_ms(),
@@ -272,6 +302,7 @@ class ExportLedger:
             values: dict[str, Any] = {
                 "v": ref.version,
                 "token": token,
+                "now": self._now(),
                 "seen": seen.get(ref.order_id, ""),
                 "marked_version": ref.version,
                 "marked_ms": ms,
@@ -339,6 +370,7 @@ class ExportLedger:
         found: dict[int, LedgerEntry] = {}
         for item in items.values():
             self._forget_unreadable_versions(item, repair)
+            self._adopt_text_instants(item, repair)
             self._adopt_untokened_mark(item, repair)
             entry = _entry(item)
             found[entry.order_id] = entry
@@ -358,6 +390,30 @@ class ExportLedger:
                 continue
             with contextlib.suppress(ClientError, BotoCoreError):  # read as absent all the same; retried next read
                 self.store.update(Update(item["pk"]["S"], f"REMOVE {name}", f"{name} = :old", {":old": {"S": value}}))
+
+    def _adopt_text_instants(self, item: Item, repair: bool) -> None:
+        """Give an older release's text instant (`delivered_at`, `marked_at`) its `*_ms`, which the
+        guards compare (a re-export's lease asks `delivered_ms < :since`); written while unchanged."""
+        for name, legacy in (("delivered_ms", "delivered_at"), ("marked_ms", "marked_at")):
+            text = item.get(legacy, {}).get("S")
+            if name in item or text is None:
+                continue
+            try:
+                ms = {"N": str(epoch_ms(text))}
+            except ValueError:
+                ms = {"N": "0"}  # read as 0 (long ago), by the plan and the guards alike
+            item[name] = ms
+            if not repair:
+                continue
+            with contextlib.suppress(ClientError, BotoCoreError):  # read alike all the same; retried next read
+                self.store.update(
+                    Update(
+                        item["pk"]["S"],
+                        f"SET {name} = :ms",
+                        f"attribute_not_exists({name}) AND {legacy} = :old",
+                        {":ms": ms, ":old": {"S": text}},
+                    )
+                )
 
     def _adopt_untokened_mark(self, item: Item, repair: bool) -> None:
         """Give a mark record of an older release (no `mark_token`) a token, so the mark guard can

@@ -156,5 +156,9 @@ class Marking:
         try:
             self._ledger.undo_marks([(w.head.ref, w.entry) for w in unmarked], writes.token)
         except (ClientError, BotoCoreError, PartialWrite) as exc:
+            # The retry will read these as marked and stop; Traede still lists them, so the first
+            # poll after their in-flight lease brings them back. Counted (MarkRecordsStranded, alarmed).
             orders = [w.head.ref.order_id for w in unmarked]
-            logger.warning("could not take back the record of a failed mark", order_ids=orders, reason=str(exc))
+            stranded = len(orders) if not isinstance(exc, PartialWrite) else exc.results.count(None)
+            writes.stranded += stranded
+            logger.error("could not take back the record of a failed mark", order_ids=orders, reason=str(exc))

@@ -32,6 +32,9 @@ from traede_export.traede import ExportStats
 
 logger = Logger(child=True)
 Body = tuple[str, dict[str, dict[str, str]]]  # a message's body and its SQS attributes
+# A claim's lease until its message is on the queue: longer than a poll can run (its timeout, 240 s),
+# shorter than the default interval between polls (300 s).
+CLAIM_SECONDS = 270
 
 
 @dataclass
@@ -127,7 +130,7 @@ class Poller:
         claimed: list[bool | None]
         error = ""
         try:
-            claimed = list(self.ledger.claim_many([r for r, _ in refs], result.run_id, self.lease_seconds, force))
+            claimed = list(self.ledger.claim_many([r for r, _ in refs], result.run_id, self._claim_seconds, force))
         except PartialWrite as exc:  # the claims that took effect are enqueued, not left to their lease
             claimed, error = list(exc.results), type(exc.error).__name__
         except (ClientError, BotoCoreError) as exc:
@@ -151,10 +154,31 @@ class Poller:
         # QueueWriter splits these further to stay within SendMessageBatch's 1 MiB total.
         batches = list(chunk(ready, MAX_SEND_BATCH))
         sends = pool.map(lambda b: self.queue.send(self._messages(b)), batches)
+        sent: list[OrderRef] = []
         for batch, report in zip(batches, sends, strict=True):
             result.enqueued += len(report.sent)
+            sent += [batch[int(entry_id)][0] for entry_id in report.sent]
             for entry_id, reason in report.failed.items():
                 self._give_back(batch[int(entry_id)][0], result, reason)
+        self._hold(sent, result.run_id)
+
+    @property
+    def _claim_seconds(self) -> int:
+        return min(self.lease_seconds, CLAIM_SECONDS)
+
+    def _hold(self, sent: list[OrderRef], run_id: str) -> None:
+        """The page's messages are on the queue: their claims take the in-flight lease (one ledger call).
+
+        Until then a claim lasts only `CLAIM_SECONDS`, so a poll killed between its claims and its
+        send strands nothing for longer than that. A hold that fails leaves the short lease: the next
+        poll may then enqueue a second copy, which the forwarder's ledger treats as a duplicate.
+        """
+        if not sent or self.lease_seconds <= CLAIM_SECONDS:
+            return
+        try:
+            self.ledger.hold(sent, run_id, self.lease_seconds)
+        except (ClientError, BotoCoreError, PartialWrite) as exc:
+            logger.warning("could not extend the claims of enqueued orders", count=len(sent), reason=type(exc).__name__)
 
     def _body(
         self, ref: OrderRef, order: dict[str, Any], result: PollResult, keep_going: Callable[[], bool]

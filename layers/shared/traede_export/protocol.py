@@ -116,6 +116,9 @@ _MARK = (
     " OR (marked_version = :v AND mark_token IN (:seen, :token)))"
 )
 DELIVERY_LEASE = ("delivering_version", "delivering_key", "delivering_until", "delivering_token")
+# The rows that end a delivery lease: only its holder's, or one that ran out (a late answer of an
+# older POST must not free the lease of a live one).
+_HOLDS_THE_LEASE = "(attribute_not_exists(delivering_token) OR delivering_token = :token OR delivering_until < :now)"
 SENT = "sent_version"  # the newest version ever POSTed: it may have reached the ERP, even with no answer
 MARK_RECORD = ("marked_version", "marked_ms", "mark_token")
 REFERENCE = "delivered_reference"  # kept with the delivered key; removed when the ERP's answer gave none
@@ -175,19 +178,29 @@ RELEASE = Transition(
     sets=("lease_until",),
     why="it could not be enqueued: the next poll takes it again",
 )
+HOLD = Transition(
+    "hold",
+    owner="the poll run that claimed it (`run_id`), once its message is on the queue",
+    to="claimed",
+    guard="enqueued_version = :v AND run_id = :run_id",
+    sets=("lease_until",),
+    why="a claim's first lease lasts only as long as its poll can run: a poll killed before its send"
+    " strands nothing for long; once sent, the in-flight lease holds later polls back",
+)
 BEGIN_DELIVERY = Transition(
     "begin_delivery",
     owner="a forwarder batch; `delivering_token` is the batch's own",
     to="delivering",
     guard=(
         "(attribute_not_exists(delivering_until) OR delivering_until < :now OR delivering_token = :token)"
-        " AND (attribute_not_exists(delivered_key) OR delivered_key <> :k)"
+        " AND (attribute_not_exists(delivered_version) OR delivered_version <> :v OR delivered_ms < :since)"
         f" AND {_NOT_SUPERSEDED}"
     ),
     sets=(*DELIVERY_LEASE, SENT),
     why="one POST of an order on its way at a time, never older than what the ledger knows was claimed"
-    " or sent, never again under a key already recorded as delivered; a live lease is never joined,"
-    " even by a copy with the same Idempotency-Key",
+    " or sent; never again a version delivered since `:since` (a re-export's instant, else 0: a copy"
+    " planned on a read made before another copy delivered it rides on that delivery); a live lease is"
+    " never joined, even by a copy with the same Idempotency-Key",
 )
 END_DELIVERY = Transition(
     "end_delivery",
@@ -196,23 +209,33 @@ END_DELIVERY = Transition(
     guard="delivering_token = :token",
     sets=(),
     removes=DELIVERY_LEASE,
-    why="the POST failed or was not started: the next copy need not wait for the lease",
+    why="the POST was not started, or was refused (a 4xx the same for every order): the next copy need not"
+    " wait for the lease",
+)
+SHORTEN_DELIVERY = Transition(
+    "shorten_delivery",
+    owner="the lease's holder (`delivering_token`), after a POST that failed",
+    to="delivering",
+    guard="delivering_token = :token",
+    sets=("delivering_until",),
+    why="a POST without a good answer keeps its lease a while (the ERP may still store it), then lets the"
+    " next copy go; how long is the forwarder's setting, the whole lease by default",
 )
 RECORD_DELIVERY = Transition(
     "record_delivery",
     owner="the lease's holder, after a 2xx",
     to="delivered",
-    guard=_NOT_DELIVERED_NEWER,
+    guard=f"{_HOLDS_THE_LEASE} AND {_NOT_DELIVERED_NEWER}",
     sets=DELIVERY_RECORD,
     removes=(*DELIVERY_LEASE, *REJECTION, REFERENCE),
-    why="never backwards: refused means a newer version landed first (StaleDeliveries); the ERP's reference"
-    " goes with the key (removed when its answer gave none)",
+    why="never backwards, and never over another's live lease: refused means a newer version landed first"
+    " (StaleDeliveries); the ERP's reference goes with the key (removed when its answer gave none)",
 )
 RECORD_REJECTION = Transition(
     "record_rejection",
     owner="the lease's holder, after a 4xx about the content",
     to="refused",
-    guard="",
+    guard=_HOLDS_THE_LEASE,
     sets=REJECTION,
     removes=DELIVERY_LEASE,
     why="polls stop re-sending a version the ERP refused",
@@ -239,7 +262,7 @@ RECORD_DELIVERY_AND_MARK = Transition(
     "record_delivery_and_mark",
     owner="a forwarder batch, for its last 2xx",
     to="marked",
-    guard=_MARK,
+    guard=f"{_HOLDS_THE_LEASE} AND {_MARK}",
     sets=RECORD_DELIVERY.sets + MARK_RECORD,
     removes=RECORD_DELIVERY.removes,
     why="the batch's last delivery record carries its mark records: one ledger call fewer; the reference as in"
@@ -258,9 +281,11 @@ UNDO_MARK = Transition(
 TRANSITIONS: tuple[Transition, ...] = (
     CLAIM,
     REEXPORT_CLAIM,
+    HOLD,
     RELEASE,
     BEGIN_DELIVERY,
     END_DELIVERY,
+    SHORTEN_DELIVERY,
     RECORD_DELIVERY,
     RECORD_REJECTION,
     FORGET_REJECTION,
@@ -272,7 +297,7 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 STATES = {
     State.UNSEEN: "no claim, lease or record names it (or its claim ran out)",
-    State.CLAIMED: "a poll put it on the queue; its in-flight lease (2 h) holds later polls back",
+    State.CLAIMED: "a poll claimed it and put it on the queue; its in-flight lease (2 h) holds later polls back",
     State.DELIVERING: "a forwarder batch holds its delivery lease: a POST may be on its way",
     State.DELIVERED: "the ERP accepted it (2xx); not marked yet",
     State.MARKED: "its mark is recorded: made, or being made by the record's owner",

@@ -51,6 +51,7 @@ class ForwardSummary:
     mark_calls: int = 0
     mark_failures: int = 0
     mark_refused: int = 0
+    stranded_marks: int = 0  # a failed mark whose record could not be taken back: late until a poll re-fetches it
 
     def counts(self) -> dict[str, int]:
         return asdict(self)

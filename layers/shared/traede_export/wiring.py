@@ -134,5 +134,7 @@ def build_forwarder(cfg: ForwarderConfig) -> ForwarderRuntime:
         dlq=QueueWriter(aws_client("sqs", aws), cfg.dlq_url),
         system_id=cfg.traede.system_id,
         pool=ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="forward"),
+        margin=cfg.time_margin,
+        hold=cfg.unanswered_hold,
     )
     return ForwarderRuntime(forwarder, (traede_session, target_session), _claim_check(cfg.large, cfg.http))
