@@ -208,8 +208,8 @@ SLIPS = [
     ),
     Slip(
         "ledger: an older release's instants never adopted",
-        f"{LAYER}/ledger.py",
-        "            self._adopt_text_instants(item, repair)\n",
+        f"{LAYER}/ledger_items.py",
+        "    _adopt_text_instants(store, item, repair)\n",
         "",
     ),
     Slip(

@@ -8,7 +8,6 @@ when the item carries its own mark (its token, key or version); otherwise its er
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 import uuid
@@ -19,8 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from traede_export import protocol
 from traede_export.errors import PartialWrite
-from traede_export.ledger_store import DynamoStore, Item, Store, Update
-from traede_export.models import OrderRef, epoch_ms
+from traede_export.ledger_items import adopt_older_release, entry_of
+from traede_export.ledger_store import DynamoStore, Store, Update
+from traede_export.models import OrderRef
 from traede_export.protocol import LedgerEntry, Transition
 
 if TYPE_CHECKING:
@@ -31,16 +31,6 @@ __all__ = ["Delivery", "ExportLedger", "LedgerEntry", "PartialWrite"]
 RETENTION_SECONDS = 90 * 24 * 3600  # TTL: long after any redelivery or replay window
 MAX_REASON_CHARS = 500
 
-# What `models.version_of` writes; anything else in a version field came from an older release.
-_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-VERSION_FIELDS = (
-    "enqueued_version",
-    "delivering_version",
-    "sent_version",
-    "delivered_version",
-    "marked_version",
-    "rejected_version",
-)
 _VALUE = re.compile(r":\w+")
 
 Witness = Callable[[LedgerEntry], bool]  # true when the entry shows that a write took effect
@@ -369,75 +359,16 @@ class ExportLedger:
         items = self.store.get_many([self._key(i) for i in set(order_ids)])
         found: dict[int, LedgerEntry] = {}
         for item in items.values():
-            self._forget_unreadable_versions(item, repair)
-            self._adopt_text_instants(item, repair)
-            self._adopt_untokened_mark(item, repair)
-            entry = _entry(item)
+            adopt_older_release(self.store, item, repair)
+            entry = entry_of(item)
             found[entry.order_id] = entry
         return found
-
-    def _forget_unreadable_versions(self, item: Item, repair: bool) -> None:
-        """Drop versions an older release stored as raw text: compared as text, they could block the order forever.
-
-        Removed only while unchanged (a conditional update), and dropped from `item` as if absent.
-        """
-        for name in VERSION_FIELDS:
-            value = item.get(name, {}).get("S")
-            if value is None or _VERSION.match(value):
-                continue
-            item.pop(name)
-            if not repair:
-                continue
-            with contextlib.suppress(ClientError, BotoCoreError):  # read as absent all the same; retried next read
-                self.store.update(Update(item["pk"]["S"], f"REMOVE {name}", f"{name} = :old", {":old": {"S": value}}))
-
-    def _adopt_text_instants(self, item: Item, repair: bool) -> None:
-        """Give an older release's text instant (`delivered_at`, `marked_at`) its `*_ms`, which the
-        guards compare (a re-export's lease asks `delivered_ms < :since`); written while unchanged."""
-        for name, legacy in (("delivered_ms", "delivered_at"), ("marked_ms", "marked_at")):
-            text = item.get(legacy, {}).get("S")
-            if name in item or text is None:
-                continue
-            try:
-                ms = {"N": str(epoch_ms(text))}
-            except ValueError:
-                ms = {"N": "0"}  # read as 0 (long ago), by the plan and the guards alike
-            item[name] = ms
-            if not repair:
-                continue
-            with contextlib.suppress(ClientError, BotoCoreError):  # read alike all the same; retried next read
-                self.store.update(
-                    Update(
-                        item["pk"]["S"],
-                        f"SET {name} = :ms",
-                        f"attribute_not_exists({name}) AND {legacy} = :old",
-                        {":ms": ms, ":old": {"S": text}},
-                    )
-                )
-
-    def _adopt_untokened_mark(self, item: Item, repair: bool) -> None:
-        """Give a mark record of an older release (no `mark_token`) a token, so the mark guard can
-        name it; derived from its instant, so two readers write the same one."""
-        if "marked_version" not in item or "mark_token" in item:
-            return
-        token = f"legacy-{item.get('marked_ms', {}).get('N', '0')}"
-        item["mark_token"] = {"S": token}
-        if not repair:
-            return
-        with contextlib.suppress(ClientError, BotoCoreError):  # the guard refuses until a read writes it
-            self.store.update(
-                Update(
-                    item["pk"]["S"],
-                    "SET mark_token = :t",
-                    "attribute_not_exists(mark_token) AND marked_version = :mv",
-                    {":t": {"S": token}, ":mv": dict(item["marked_version"])},
-                )
-            )
 
     def entries(self) -> Iterator[LedgerEntry]:
         """Every order of this system (a scan: for the operator's commands, not the hot path)."""
         for item in self.store.scan(f"order#{self._system_id}#"):
-            yield _entry(item)
+            adopt_older_release(self.store, item, repair=False)
+            yield entry_of(item)
 
     def record_poll(self, run_id: str, summary: dict[str, int]) -> None:
         """The heartbeat of a successful poll, read by `status`."""
@@ -473,48 +404,3 @@ def _delivery_sets(d: Delivery, also: tuple[str, ...]) -> tuple[str, ...]:
     """The delivery record's attributes (and `also`'s): without the reference when the ERP gave none,
     so the row removes an older delivery's reference rather than leave it next to this key."""
     return tuple(a for a in protocol.DELIVERY_RECORD if d.reference or a != protocol.REFERENCE) + also
-
-
-def _order_id(item: Item) -> int:
-    return int(item["pk"]["S"].rsplit("#", 1)[1])
-
-
-def _entry(item: Item) -> LedgerEntry:
-    def text(name: str) -> str:
-        return str(item.get(name, {}).get("S", ""))
-
-    def number(name: str) -> int:
-        return int(item.get(name, {}).get("N", "0"))
-
-    def ms(name: str, legacy: str) -> int:
-        """`*_ms`, else the previous release's text timestamp (`delivered_at`, `marked_at`)."""
-        if name in item or not text(legacy):
-            return number(name)
-        try:
-            return epoch_ms(text(legacy))
-        except ValueError:
-            return 0
-
-    return LedgerEntry(
-        order_id=_order_id(item),
-        enqueued_version=text("enqueued_version"),
-        enqueued_ms=number("enqueued_ms"),
-        run_id=text("run_id"),
-        lease_until=number("lease_until"),
-        claim_token=text("claim_token"),
-        delivering_version=text("delivering_version"),
-        delivering_key=text("delivering_key"),
-        delivering_until=number("delivering_until"),
-        delivering_token=text("delivering_token"),
-        sent_version=text("sent_version"),
-        delivered_version=text("delivered_version"),
-        delivered_key=text("delivered_key"),
-        delivered_ms=ms("delivered_ms", "delivered_at"),
-        delivered_reference=text(protocol.REFERENCE),
-        marked_version=text("marked_version"),
-        marked_ms=ms("marked_ms", "marked_at"),
-        mark_token=text("mark_token"),
-        rejected_version=text("rejected_version"),
-        rejected_reason=text("rejected_reason"),
-        rejected_ms=number("rejected_ms"),
-    )
