@@ -7,9 +7,7 @@ host carries every header but `Authorization` (an `X-Api-Key`, Traede's app key)
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +21,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
 from traede_export.redact import excerpt
+from traede_export.watchdog import WATCHDOG
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 20.0  # a server asking for longer is left to the queue's redelivery
@@ -131,18 +130,13 @@ def _read_by(response: requests.Response, end: float) -> None:
     sock = _socket_of(response)
     if sock is None:  # already read (or nothing to read): nothing can block
         return
-    cut = threading.Event()
-    timer = threading.Timer(max(0.0, end - time.monotonic()), _cut, (sock, cut))
-    timer.daemon = True
-    timer.start()
+    watch = WATCHDOG.watch(sock, end)
     try:
         response.content  # noqa: B018 - reads the body into response._content
     except requests.exceptions.RequestException:
-        if not cut.is_set():
+        if not WATCHDOG.end(watch):
             raise
-    finally:
-        timer.cancel()
-    if cut.is_set():  # a body read to the connection's close would look whole: drop it
+    if WATCHDOG.end(watch):  # a body read to the connection's close would look whole: drop it
         response.close()
         raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
 
@@ -154,14 +148,6 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
     if sock is None:
         sock = getattr(getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def _cut(sock: socket.socket, cut: threading.Event) -> None:
-    cut.set()
-    with contextlib.suppress(OSError):
-        # socket.socket's own shutdown, also for TLS: wakes the blocked read with an end of stream
-        # and leaves the TLS object alone to fail that read.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def build_retry(total: int = 3) -> DeadlineRetry:
