@@ -42,7 +42,7 @@ from traede_export.events import inbound_order
 from traede_export.forward import Forwarder, partial_batch_response
 from traede_export.ledger import ExportLedger
 from traede_export.ledger_store import Item, Store, Update
-from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, version_of
+from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, epoch_ms, version_of
 from traede_export.poll import Poller
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
@@ -139,7 +139,9 @@ class InlineExecutor(Executor):
 # ------------------------------------------------------------------------- the outside world
 
 LEDGER_OUTCOMES = ("ok", "lost", "fail", "resent")
-POST_OUTCOMES = ("2xx", "5xx", "lost", "4xx")
+# "late": the client's read timeout gives up while the ERP still works on the request; it commits
+# before the model clock moves on (well within any lease).
+POST_OUTCOMES = ("2xx", "5xx", "lost", "4xx", "late")
 MARK_OUTCOMES = ("ok", "5xx", "404")
 SEND_OUTCOMES = ("ok", "fail")
 EXPORT_OUTCOMES = ("ok", "5xx", "401")
@@ -219,10 +221,12 @@ class World:
     fetched: dict[int, set[str]] = field(default_factory=dict)  # versions any poll enqueued
     stored: list[tuple[int, str, str]] = field(default_factory=list)  # (order, version, key) the ERP kept
     in_flight: list[Request] = field(default_factory=list)
+    late: list[Request] = field(default_factory=list)  # requests the ERP still works on, their client gone
     queue: list[Message] = field(default_factory=list)
     dlq: list[Message] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    swallowed: set[int] = field(default_factory=set)  # edits lost in the window the API leaves open
+    # order -> the version whose edit was lost in the window the API leaves open (a later edit is not)
+    swallowed: dict[int, str] = field(default_factory=dict)
     alarms: dict[str, int] = field(default_factory=dict)
     next_message: int = 0
 
@@ -248,9 +252,20 @@ class World:
         self.next_message += 1
         self.queue.append(Message(f"m{self.next_message}", body, dict(attributes), visible_at=self.clock))
 
+    def is_swallowed(self, order_id: int) -> bool:
+        """The order's current version is the one a mark swallowed; a later edit must arrive."""
+        return self.swallowed.get(order_id) == version_of(self.orders[order_id])
+
     def alarm(self, metric: str, count: int = 1) -> None:
         if count:
             self.alarms[metric] = self.alarms.get(metric, 0) + count
+
+    def finish_late(self, ledger_key: Callable[[int], Item | None]) -> None:
+        """The ERP commits the requests whose clients stopped waiting."""
+        for request in self.late:
+            self.in_flight.remove(request)
+            self.store(request, ledger_key)
+        self.late.clear()
 
     def latest_stored(self, order_id: int) -> str:
         return max((v for o, v, _ in self.stored if o == order_id), default="")
@@ -263,6 +278,13 @@ class World:
             item = ledger_key(request.order_id) or {}
             if item.get("delivered_key", {}).get("S") == request.key:
                 self.violations.append(f"{request.key} POSTed again though the ledger recorded its delivery")
+        if ":reexport:" in request.key:
+            # A re-export redelivers what was delivered before its instant, never what was delivered after it.
+            item = ledger_key(request.order_id) or {}
+            since = epoch_ms(request.key.split(":reexport:")[1])
+            delivered_ms = int(item.get("delivered_ms", {}).get("N", "0"))
+            if item.get("delivered_version", {}).get("S") == request.version and delivered_ms >= since:
+                self.violations.append(f"{request.key} POSTed though the ledger recorded a delivery after its instant")
         self.stored.append((request.order_id, request.version, request.key))
 
 
@@ -283,10 +305,13 @@ class SimTarget:
         try:
             how = outcome("post", self._actor.point("post:answer"))
         except Killed:
+            self._world.in_flight.remove(request)
             self._world.store(request, self._item)  # the ERP stores what a dead Lambda sent
             raise
-        finally:
-            self._world.in_flight.remove(request)
+        if how == "late":
+            self._world.late.append(request)  # still live in the ERP: committed by `finish_late`
+            return DeliveryResult(Outcome.FAILED, "no answer from receiving system: ReadTimeout", None)
+        self._world.in_flight.remove(request)
         if self._world.clock > self._actor.lambda_deadline - MARGIN:
             how = "lost"  # the read timeout, clamped to the invocation's deadline, ran out first
         if how in ("2xx", "lost"):
@@ -318,7 +343,7 @@ class SimMarker:
                 w.violations.append(f"order {order_id} marked on {version}, which the ERP never stored")
             current = version_of(w.orders[order_id])
             if current > version and current not in w.fetched.get(order_id, set()):
-                w.swallowed.add(order_id)  # an edit no poll had fetched: the API's mark covers it
+                w.swallowed[order_id] = current  # an edit no poll had fetched: the API's mark covers it
             w.exported[order_id] = w.clock
 
 
@@ -380,7 +405,7 @@ class NoOffload:
 
 KILL = -1
 # Mostly the happy outcome (0, which shrinking prefers), sometimes a fault, rarely a killed Lambda.
-CHOICES = st.sampled_from([0] * 9 + [1, 2, 3, KILL])
+CHOICES = st.sampled_from([0] * 9 + [1, 2, 3, 4, KILL])
 
 
 class ExportMachine(RuleBasedStateMachine):
@@ -564,6 +589,7 @@ class ExportMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([1, 31, 61, VISIBILITY + 1, LEASE + 1]))
     def tick(self, seconds: float) -> None:
+        self.world.finish_late(self.raw_item)
         self.world.clock += seconds
         for actor in self.live():
             if self.world.clock > actor.lambda_deadline:
@@ -607,6 +633,7 @@ class ExportMachine(RuleBasedStateMachine):
 
     def quiesce(self) -> None:
         w = self.world
+        w.finish_late(self.raw_item)
         for actor in self.live():  # faults healed: what runs, runs to its end
             while not actor.done:
                 self.step_actor(actor, 0)
@@ -619,14 +646,14 @@ class ExportMachine(RuleBasedStateMachine):
                 self.step_actor(poll, 0)
             self.drain()
             done = not w.pending() and not w.queue and not w.dlq
-            if done and all(w.latest_stored(i) == version_of(w.orders[i]) or i in w.swallowed for i in w.orders):
+            if done and all(w.latest_stored(i) == version_of(w.orders[i]) or w.is_swallowed(i) for i in w.orders):
                 break
         assert not w.violations, w.violations
         self.stats["edits lost in the API's window (counted, not failures)"] += len(w.swallowed)
         self.stats["versions stored again after an unrecorded acceptance"] += len(w.stored) - len(set(w.stored))
         for order_id, updated_at in w.orders.items():
             current = version_of(updated_at)
-            if order_id in w.swallowed and w.latest_stored(order_id) < current:
+            if w.is_swallowed(order_id) and w.latest_stored(order_id) < current:
                 continue  # the API's mark is not conditional on a version: counted, not a failure
             assert w.latest_stored(order_id) == current, (
                 f"order {order_id}: ERP has {w.latest_stored(order_id)}, Traede {current}"
