@@ -637,6 +637,7 @@ class ExportMachine(RuleBasedStateMachine):
         for actor in self.live():  # faults healed: what runs, runs to its end
             while not actor.done:
                 self.step_actor(actor, 0)
+        self.no_silent_stall()
         for _ in range(4):
             self.redrive() if w.dlq else None
             self.drain()
@@ -660,6 +661,27 @@ class ExportMachine(RuleBasedStateMachine):
             )
             assert order_id not in w.pending(), f"order {order_id} still pending in Traede"
         assert not w.queue and not w.dlq
+
+    def no_silent_stall(self) -> None:
+        """Scheduled polls, no operator, less than a lease: an order still not exported then has stalled,
+        and some alarm must say so (the contract: within one poll interval)."""
+        w = self.world
+        start = w.clock
+        for _ in range(6):
+            self.drain()
+            if w.clock - start > LEASE / 2:
+                break
+            w.clock += 301
+            poll = self.spawn_poll(reexport=False)
+            while not poll.done:
+                self.step_actor(poll, 0)
+        self.drain()
+        stalled = [
+            i for i in w.orders
+            if not w.is_swallowed(i) and (w.latest_stored(i) != version_of(w.orders[i]) or i in w.pending())
+        ]
+        if stalled and not w.alarms and not w.dlq:
+            w.violations.append(f"orders {stalled} stalled with no alarm")
 
     def drain(self) -> None:
         """Run the queue dry, one invocation at a time, every call answered."""
