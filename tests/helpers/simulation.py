@@ -677,7 +677,8 @@ class ExportMachine(RuleBasedStateMachine):
                 self.step_actor(poll, 0)
         self.drain()
         stalled = [
-            i for i in w.orders
+            i
+            for i in w.orders
             if not w.is_swallowed(i) and (w.latest_stored(i) != version_of(w.orders[i]) or i in w.pending())
         ]
         if stalled and not w.alarms and not w.dlq:

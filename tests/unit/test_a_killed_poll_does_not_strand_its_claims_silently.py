@@ -10,6 +10,7 @@ an alarm within one poll interval.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,10 +58,8 @@ def poller(ledger: ExportLedger, queue: FakeQueue) -> Poller:
 def test_the_next_poll_enqueues_or_alarms_what_a_killed_poll_claimed_but_never_sent() -> None:
     clock = Clock()
     ledger = ExportLedger(MemoryStore(), SYSTEM, clock)
-    try:
+    with contextlib.suppress(Killed):
         poller(ledger, DyingQueue()).run("run-1")  # claims both orders, killed before its send
-    except Killed:
-        pass
     clock.now += POLL_INTERVAL
     queue = FakeQueue()
     again = poller(ledger, queue).run("run-2")

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
 from helpers.ledger import SYSTEM, memory_ledger
+from traede_export.errors import TraedeError
 from traede_export.forward import Forwarder
 from traede_export.ledger_store import Update
 from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
-from traede_export.traede import TraedeError
 from traede_local.memory_store import Fault, MemoryStore
 
 V1 = "2026-01-05T10:00:00Z"
@@ -42,7 +42,8 @@ def test_a_failed_take_back_of_a_failed_mark_is_marked_later_or_alarmed() -> Non
     ledger.claim(OrderRef(1, V1), "run-1", 7200)  # the poll that put the copy on the queue
 
     def take_backs_fail(operation: str, updates: Sequence[Update]) -> Fault:
-        return Fault.FAIL if any(u.condition == "marked_version = :v AND mark_token = :token" for u in updates) else Fault.NONE
+        take_back = any(u.condition == "marked_version = :v AND mark_token = :token" for u in updates)
+        return Fault.FAIL if take_back else Fault.NONE
 
     store.fault = take_backs_fail
     traede = FakeTraede()
