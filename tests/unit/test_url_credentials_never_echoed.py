@@ -9,7 +9,7 @@ import pytest
 
 from traede_export.config import ConfigError, Env, ForwarderConfig, PollerConfig
 
-PASSWORD = "CANARYpw31"
+PASSWORD = "CANARYwide83"
 FORWARDER = {
     Env.TRAEDE_SYSTEM_ID: "erp",
     Env.TRAEDE_CREDENTIALS_SECRET: "traede/creds",
@@ -41,7 +41,7 @@ def test_a_compatibility_at_sign_does_not_reveal_the_password(
 
 
 def test_braces_in_a_password_are_not_quoted_as_placeholder_names() -> None:
-    # The "/" keeps the host part of the CloudFormation pattern brace-free; the password is "p/{ss-CANARYpw31}".
+    # The "/" keeps the host part of the CloudFormation pattern brace-free; the password is "p/{ss-CANARYwide83}".
     url = f"https://erp-user:p/{{ss-{PASSWORD}}}@erp.example.com/orders"
     with pytest.raises(ConfigError, match="must not carry credentials") as refused:
         ForwarderConfig.from_env({**FORWARDER, Env.TARGET_URL: url})
