@@ -13,7 +13,6 @@ that chunk's marks.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ import requests
 
 from helpers.fakes import FakeDlq, FakeTarget
 from helpers.ledger import SYSTEM, memory_ledger
+from helpers.servers import raw_server
 from traede_export.config import ExportOptions
 from traede_export.errors import TraedeError
 from traede_export.forward import Forwarder
@@ -50,35 +50,10 @@ def bad_gzip(c: socket.socket) -> None:
 ANSWERS = {"cut": cut, "stalled": stalled, "bad_gzip": bad_gzip}
 
 
-def serve(answer: Answer) -> Iterator[str]:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def handle(c: socket.socket) -> None:
-        with c:
-            reader = c.makefile("rb")
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            reader.read(length)
-            answer(c)
-
-    def accept() -> None:
-        while True:
-            try:
-                c, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    server.close()
-
-
 @pytest.fixture(params=sorted(ANSWERS))
 def broken_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from serve(ANSWERS[request.param])
+    with raw_server(ANSWERS[request.param]) as url:
+        yield url
 
 
 def armed_session() -> requests.Session:
