@@ -20,14 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from helpers.fakes import FakeDlq, FakeTarget
+from helpers.fakes import FakeDlq, FakeTarget, queued_copy
 from helpers.ledger import SYSTEM, memory_ledger
 from helpers.servers import raw_server
 from traede_export.config import ExportOptions
 from traede_export.errors import TraedeError
 from traede_export.forward import Forwarder
 from traede_export.http import build_session, set_deadline
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
 from traede_export.target import Outcome, TargetClient
 from traede_export.traede import TraedeClient
 
@@ -84,15 +83,7 @@ def test_a_cut_erp_answer_is_a_failed_delivery(broken_url: str) -> None:
 def test_a_cut_mark_answer_fails_its_marks_not_the_invocation(broken_url: str) -> None:
     # One batch: the ERP accepts the order, Traede's answer to its mark is cut. The mark fails
     # (its record is taken back, the copy comes back to mark again); the invocation does not.
-    v1 = "2026-01-05T10:00:00Z"
-    copy = InboundOrder(
-        message_id="m-1",
-        ref=OrderRef(1, v1),
-        body='{"id": 1, "updated_at": "2026-01-05T10:00:00Z"}',
-        reexport_since=None,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: "1", Attr.RUN_ID: "run-1"}),
-    )
+    copy = queued_copy("2026-01-05T10:00:00Z")
     traede = TraedeClient(armed_session(), broken_url, SYSTEM, timeout=(1.0, 1.0))
     with ThreadPoolExecutor(2) as pool:
         outcome = Forwarder(FakeTarget(), traede, memory_ledger(), FakeDlq(), SYSTEM, pool).forward(
