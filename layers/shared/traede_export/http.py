@@ -48,8 +48,9 @@ class DeadlineRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         try:
             after = super().get_retry_after(response)
-        except InvalidHeader:
-            return None  # an unparseable Retry-After: fall back to our own backoff
+        except (InvalidHeader, ValueError, OverflowError):
+            # Unparseable, or a date no datetime holds (year 99999): fall back to our own backoff.
+            return None
         return None if after is None else min(after, self.max_retry_after)
 
     def _time_left(self) -> float:
