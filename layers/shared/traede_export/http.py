@@ -106,7 +106,8 @@ class DeadlineTimeout(Timeout):
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """Sends each request with its timeout clamped to the end that `arm_deadline` set."""
+    """Sends each request with its timeout clamped to the end that `arm_deadline` set; an
+    informational answer's connection is never reused."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         retry = self.max_retries
@@ -116,6 +117,11 @@ class DeadlineAdapter(HTTPAdapter):
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             kwargs["timeout"] = DeadlineTimeout(connect, read, end)
         response = super().send(request, **kwargs)
+        if response.status_code < 200 and response.raw.connection is not None:
+            # http.client skips only 100 Continue: any other 1xx (103 Early Hints) comes back as the
+            # answer while the final one is still to come on the connection. Never pooled, or the
+            # next request (another order's POST) would read that final answer as its own.
+            response.raw.connection.close()
         if end is not None and not kwargs.get("stream"):
             _read_by(response, end)
         return response
