@@ -143,7 +143,9 @@ def _read_by(response: requests.Response, end: float) -> None:
     except requests.exceptions.RequestException:
         if not WATCHDOG.end(watch):
             raise
-    if WATCHDOG.end(watch):  # a body read to the connection's close would look whole: drop it
+    finally:
+        fired = WATCHDOG.end(watch)  # whatever the read raised: no watch outlives it
+    if fired:  # a body read to the connection's close would look whole: drop it
         response.close()
         raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
 
