@@ -18,11 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 
-from helpers.fakes import FakeDlq, FakeTraede
+from helpers.fakes import FakeDlq, FakeTraede, queued_copy
 from traede_export.forward import BatchOutcome, Forwarder
 from traede_export.http import build_session
 from traede_export.ledger import ExportLedger
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes, version_of
+from traede_export.models import InboundOrder, version_of
 
 pytestmark = pytest.mark.faults
 
@@ -84,14 +84,7 @@ def ledger(dynamodb_endpoint: str) -> Iterator[ExportLedger]:
 
 
 def copy(updated_at: str, run_id: str) -> InboundOrder:
-    return InboundOrder(
-        message_id=f"m-{run_id}",
-        ref=OrderRef(1, updated_at),
-        body=json.dumps({"id": 1, "updated_at": updated_at}),
-        reexport_since=None,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: "1", Attr.RUN_ID: run_id}),
-    )
+    return queued_copy(updated_at, message_id=f"m-{run_id}", run_id=run_id)
 
 
 def forward(erp_url: str, ledger: ExportLedger, order: InboundOrder) -> BatchOutcome:

@@ -10,12 +10,31 @@ from typing import Any
 
 from traede_export.config import ExportOptions
 from traede_export.errors import TraedeError
-from traede_export.models import OrderRef
+from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
 from traede_export.traede import ExportStats, walk_pages
 
 Attributes = dict[str, dict[str, str]]
+
+
+def queued_copy(
+    updated_at: str,
+    *,
+    order_id: int = 1,
+    message_id: str = "m-1",
+    run_id: str = "run-1",
+    reexport_since: str | None = None,
+) -> InboundOrder:
+    """A copy of an order as the forwarder reads it off the queue, with the attributes its poll gave it."""
+    return InboundOrder(
+        message_id=message_id,
+        ref=OrderRef(order_id, updated_at),
+        body=json.dumps({"id": order_id, "updated_at": updated_at}),
+        reexport_since=reexport_since,
+        receive_count=1,
+        attributes=string_attributes({Attr.ORDER_ID: str(order_id), Attr.RUN_ID: run_id}),
+    )
 
 
 class FakeTarget:

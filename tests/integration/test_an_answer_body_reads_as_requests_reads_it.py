@@ -1,25 +1,23 @@
 """With the invocation's deadline armed, an answer's body reads as requests itself reads it.
 
-The deadline adapter reads the body with urllib3's `read1`, which hands a chunked body to
-http.client; requests reads it with urllib3's own `stream`, which de-chunks it itself. The two
-must agree on every answer the ERP or Traede may give: content encodings, chunked transfer,
-trailers, bodiless statuses, a body delimited by the connection's close. http.client only
-de-chunks when Transfer-Encoding is exactly `chunked`; urllib3 when `chunked` is among the
-codings (RFC 9112: chunked is the last coding of a list), so a `gzip, chunked` answer kept its
-chunk framing in the body (and the connection, read to its close, is lost).
+The deadline adapter reads the body itself (under the watchdog that cuts it at the invocation's
+end); it must read it as requests does on every answer the ERP or Traede may give: content
+encodings, chunked transfer, trailers, bodiless statuses, a body delimited by the connection's
+close, and `gzip, chunked` (urllib3 de-chunks when `chunked` is among the codings, RFC 9112;
+http.client, read directly, only when it is exactly `chunked`).
 """
 
 from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 import zlib
 from collections.abc import Iterator
 
 import pytest
 
+from helpers.servers import raw_server
 from traede_export.http import build_session, set_deadline
 
 BODY = b'{"reference": "ERP-1001", "status": "stored"}'
@@ -59,30 +57,14 @@ ANSWERS = {
 def answering() -> Iterator[dict[str, bytes]]:
     """A server that answers each request with `answering["now"]`, then closes."""
     current: dict[str, bytes] = {}
-    server = socket.create_server(("127.0.0.1", 0))
 
-    def handle(c: socket.socket) -> None:
-        with c:
-            reader, length = c.makefile("rb"), 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            reader.read(length)
-            c.sendall(current["now"])
-            time.sleep(0.2)
+    def answer(c: socket.socket) -> None:
+        c.sendall(current["now"])
+        time.sleep(0.2)
 
-    def accept() -> None:
-        while True:
-            try:
-                c, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    current["url"] = f"http://127.0.0.1:{server.getsockname()[1]}/orders".encode()
-    yield current
-    server.close()
+    with raw_server(answer) as url:
+        current["url"] = f"{url}/orders".encode()
+        yield current
 
 
 @pytest.mark.parametrize("name", sorted(ANSWERS))

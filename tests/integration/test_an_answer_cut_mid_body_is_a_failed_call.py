@@ -13,7 +13,6 @@ that chunk's marks.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from helpers.fakes import FakeDlq, FakeTarget
+from helpers.fakes import FakeDlq, FakeTarget, queued_copy
 from helpers.ledger import SYSTEM, memory_ledger
+from helpers.servers import raw_server
 from traede_export.config import ExportOptions
 from traede_export.errors import TraedeError
 from traede_export.forward import Forwarder
 from traede_export.http import build_session, set_deadline
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
 from traede_export.target import Outcome, TargetClient
 from traede_export.traede import TraedeClient
 
@@ -50,35 +49,10 @@ def bad_gzip(c: socket.socket) -> None:
 ANSWERS = {"cut": cut, "stalled": stalled, "bad_gzip": bad_gzip}
 
 
-def serve(answer: Answer) -> Iterator[str]:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def handle(c: socket.socket) -> None:
-        with c:
-            reader = c.makefile("rb")
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            reader.read(length)
-            answer(c)
-
-    def accept() -> None:
-        while True:
-            try:
-                c, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    server.close()
-
-
 @pytest.fixture(params=sorted(ANSWERS))
 def broken_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from serve(ANSWERS[request.param])
+    with raw_server(ANSWERS[request.param]) as url:
+        yield url
 
 
 def armed_session() -> requests.Session:
@@ -109,15 +83,7 @@ def test_a_cut_erp_answer_is_a_failed_delivery(broken_url: str) -> None:
 def test_a_cut_mark_answer_fails_its_marks_not_the_invocation(broken_url: str) -> None:
     # One batch: the ERP accepts the order, Traede's answer to its mark is cut. The mark fails
     # (its record is taken back, the copy comes back to mark again); the invocation does not.
-    v1 = "2026-01-05T10:00:00Z"
-    copy = InboundOrder(
-        message_id="m-1",
-        ref=OrderRef(1, v1),
-        body='{"id": 1, "updated_at": "2026-01-05T10:00:00Z"}',
-        reexport_since=None,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: "1", Attr.RUN_ID: "run-1"}),
-    )
+    copy = queued_copy("2026-01-05T10:00:00Z")
     traede = TraedeClient(armed_session(), broken_url, SYSTEM, timeout=(1.0, 1.0))
     with ThreadPoolExecutor(2) as pool:
         outcome = Forwarder(FakeTarget(), traede, memory_ledger(), FakeDlq(), SYSTEM, pool).forward(

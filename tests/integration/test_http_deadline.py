@@ -5,18 +5,17 @@ A real local server that answers after a delay; the session as the functions bui
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from helpers.servers import QuietHandler, http_server
 from traede_export.http import build_session, set_deadline
 
 
-class Slow(BaseHTTPRequestHandler):
+class Slow(QuietHandler):
     delay = 3.0
     requests = 0
 
@@ -27,18 +26,12 @@ class Slow(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def slow_url() -> Iterator[str]:
     Slow.requests = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/orders"
-    server.shutdown()
+    with http_server(Slow) as url:
+        yield url
 
 
 def test_a_post_started_near_the_deadline_gives_up_at_the_deadline(slow_url: str) -> None:

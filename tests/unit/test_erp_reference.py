@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
+from helpers.fakes import FakeDlq, FakeTarget, FakeTraede, queued_copy
 from helpers.ledger import SYSTEM, entry, memory_ledger
 from traede_export.errors import MappingError, TraedeError
 from traede_export.forward import Forwarder
 from traede_export.ledger import Delivery, ExportLedger
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
+from traede_export.models import InboundOrder, OrderRef
 from traede_export.redact import register
 from traede_export.target import (
     MAX_REFERENCE_CHARS,
@@ -135,14 +135,8 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def copy(order_id: int, updated_at: str, reexport_since: str | None = None) -> InboundOrder:
-    return InboundOrder(
-        message_id=f"m-{order_id}-{updated_at}-{reexport_since}",
-        ref=OrderRef(order_id, updated_at),
-        body=json.dumps({"id": order_id, "updated_at": updated_at}),
-        reexport_since=reexport_since,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: str(order_id), Attr.RUN_ID: "run-1"}),
-    )
+    message_id = f"m-{order_id}-{updated_at}-{reexport_since}"
+    return queued_copy(updated_at, order_id=order_id, message_id=message_id, reexport_since=reexport_since)
 
 
 def accepted(reference: str | None, problem: str = "") -> DeliveryResult:

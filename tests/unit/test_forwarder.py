@@ -13,13 +13,13 @@ from dataclasses import replace
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
+from helpers.fakes import FakeDlq, FakeTarget, FakeTraede, queued_copy
 from helpers.ledger import SYSTEM, entry, seed, writes_setting
 from traede_export.errors import CredentialsError, PartialWrite, TraedeError
 from traede_export.events import UnresolvedLargeOrder
 from traede_export.forward import BatchOutcome, Forwarder, RecordResult, partial_batch_response
 from traede_export.ledger import Delivery, ExportLedger, LedgerEntry
-from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage, string_attributes
+from traede_export.models import Attr, InboundOrder, OrderRef, UnreadableMessage
 from traede_export.queue import OutboundMessage, SendReport
 from traede_export.target import DeliveryResult, Outcome
 from traede_local.memory_store import Fault, MemoryStore
@@ -72,15 +72,8 @@ def parts() -> Iterator[Parts]:
 
 
 def copy(order_id: int, updated_at: str, message_id: str = "", run_id: str = "run-1") -> InboundOrder:
-    ref = OrderRef(order_id, updated_at)
-    return InboundOrder(
-        message_id=message_id or f"m-{order_id}-{updated_at}",
-        ref=ref,
-        body=json.dumps({"id": order_id, "updated_at": updated_at}),
-        reexport_since=None,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: str(order_id), Attr.RUN_ID: run_id}),
-    )
+    message_id = message_id or f"m-{order_id}-{updated_at}"
+    return queued_copy(updated_at, order_id=order_id, message_id=message_id, run_id=run_id)
 
 
 def test_a_new_version_is_delivered_and_marked(parts: Parts) -> None:

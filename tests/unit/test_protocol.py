@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
+from helpers.fakes import queued_copy
+from traede_export.models import InboundOrder, OrderRef
 from traede_export.protocol import LedgerEntry, Step, plan, state_table
 
 SYSTEM = "erp"
@@ -14,14 +14,8 @@ V1, V2 = OrderRef(1, T1).version, OrderRef(1, T2).version
 
 
 def copy(updated_at: str, run_id: str = "run-1", reexport_since: str | None = None, n: int = 0) -> InboundOrder:
-    return InboundOrder(
-        message_id=f"m-{updated_at}-{run_id}-{n}",
-        ref=OrderRef(1, updated_at),
-        body=json.dumps({"id": 1, "updated_at": updated_at}),
-        reexport_since=reexport_since,
-        receive_count=1,
-        attributes=string_attributes({Attr.RUN_ID: run_id}),
-    )
+    message_id = f"m-{updated_at}-{run_id}-{n}"
+    return queued_copy(updated_at, message_id=message_id, run_id=run_id, reexport_since=reexport_since)
 
 
 def test_a_new_version_is_delivered_and_older_copies_in_the_batch_are_superseded() -> None:

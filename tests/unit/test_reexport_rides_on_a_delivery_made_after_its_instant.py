@@ -3,17 +3,16 @@ even when its batch read the ledger before that delivery (review 20, finding 1).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 
-from helpers.fakes import FakeDlq, FakeTarget, FakeTraede
+from helpers.fakes import FakeDlq, FakeTarget, FakeTraede, queued_copy
 from helpers.ledger import SYSTEM, memory_ledger
 from traede_export.forward import Forwarder
-from traede_export.models import Attr, InboundOrder, OrderRef, string_attributes
+from traede_export.models import InboundOrder
 from traede_export.protocol import LedgerEntry
 
 V1 = "2026-01-05T10:00:00Z"
@@ -21,14 +20,7 @@ SINCE = "2026-01-01T00:00:00Z"  # the re-export's instant: before the scheduled 
 
 
 def copy(message_id: str, reexport_since: str | None = None) -> InboundOrder:
-    return InboundOrder(
-        message_id=message_id,
-        ref=OrderRef(1, V1),
-        body=json.dumps({"id": 1, "updated_at": V1}),
-        reexport_since=reexport_since,
-        receive_count=1,
-        attributes=string_attributes({Attr.ORDER_ID: "1", Attr.RUN_ID: "run-1"}),
-    )
+    return queued_copy(V1, message_id=message_id, reexport_since=reexport_since)
 
 
 def test_a_reexport_copy_planned_before_a_delivery_after_its_instant_does_not_post_again(

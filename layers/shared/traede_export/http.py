@@ -48,8 +48,9 @@ class DeadlineRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         try:
             after = super().get_retry_after(response)
-        except InvalidHeader:
-            return None  # an unparseable Retry-After: fall back to our own backoff
+        except (InvalidHeader, ValueError, OverflowError):
+            # Unparseable, or a date no datetime holds (year 99999): fall back to our own backoff.
+            return None
         return None if after is None else min(after, self.max_retry_after)
 
     def _time_left(self) -> float:
@@ -105,7 +106,8 @@ class DeadlineTimeout(Timeout):
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """Sends each request with its timeout clamped to the end that `arm_deadline` set."""
+    """Sends each request with its timeout clamped to the end that `arm_deadline` set; an
+    informational answer's connection is never reused."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         retry = self.max_retries
@@ -115,6 +117,11 @@ class DeadlineAdapter(HTTPAdapter):
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             kwargs["timeout"] = DeadlineTimeout(connect, read, end)
         response = super().send(request, **kwargs)
+        if response.status_code < 200 and response.raw.connection is not None:
+            # http.client skips only 100 Continue: any other 1xx (103 Early Hints) comes back as the
+            # answer while the final one is still to come on the connection. Never pooled, or the
+            # next request (another order's POST) would read that final answer as its own.
+            response.raw.connection.close()
         if end is not None and not kwargs.get("stream"):
             _read_by(response, end)
         return response
@@ -136,7 +143,9 @@ def _read_by(response: requests.Response, end: float) -> None:
     except requests.exceptions.RequestException:
         if not WATCHDOG.end(watch):
             raise
-    if WATCHDOG.end(watch):  # a body read to the connection's close would look whole: drop it
+    finally:
+        fired = WATCHDOG.end(watch)  # whatever the read raised: no watch outlives it
+    if fired:  # a body read to the connection's close would look whole: drop it
         response.close()
         raise requests.exceptions.ReadTimeout("the answer outlasted the invocation's end", response=response)
 
