@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 
 from helpers.fakes import FakeDlq, FakeTraede, queued_copy
+from helpers.ledger import dynamodb_table
 from traede_export.forward import BatchOutcome, Forwarder
 from traede_export.http import build_session
 from traede_export.ledger import ExportLedger
@@ -65,22 +64,8 @@ def erp_url() -> Iterator[str]:
 
 @pytest.fixture
 def ledger(dynamodb_endpoint: str) -> Iterator[ExportLedger]:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="review",
-        aws_secret_access_key="review",
-    )
-    table = f"lease-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield ExportLedger.on_dynamodb(client, table, SYSTEM)
-    client.delete_table(TableName=table)
+    with dynamodb_table(dynamodb_endpoint, "lease") as (client, table):
+        yield ExportLedger.on_dynamodb(client, table, SYSTEM)
 
 
 def copy(updated_at: str, run_id: str) -> InboundOrder:

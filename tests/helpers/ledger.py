@@ -1,8 +1,15 @@
-"""The real `ExportLedger` on an in-memory store, and ways to set and read its entries directly."""
+"""The real `ExportLedger` on an in-memory store (or a fresh DynamoDB Local table), and ways to set and
+read its entries directly."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
+from typing import Any
+
+import boto3
 
 from traede_export.ledger import ExportLedger
 from traede_export.ledger_store import Item, Update
@@ -10,6 +17,25 @@ from traede_export.protocol import LedgerEntry
 from traede_local.memory_store import MemoryStore
 
 SYSTEM = "erp"
+
+
+@contextmanager
+def dynamodb_table(endpoint: str, prefix: str) -> Iterator[tuple[Any, str]]:
+    """A fresh ledger table (the template's key schema) on DynamoDB Local: (its client, its name)."""
+    client = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        yield client, name
+    finally:
+        client.delete_table(TableName=name)
 
 
 def memory_ledger(system_id: str = SYSTEM, store: MemoryStore | None = None) -> ExportLedger:

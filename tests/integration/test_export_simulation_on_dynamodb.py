@@ -9,36 +9,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, settings
 
+from helpers.ledger import dynamodb_table
 from helpers.simulation import ExportMachine
 from traede_export.ledger_store import DynamoStore, Store
 
-TABLE = "export-simulation"
 _store: list[DynamoStore] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
 def table(dynamodb_endpoint: str) -> Iterator[None]:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="sim",
-        aws_secret_access_key="sim",
-    )
-    client.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    _store.append(DynamoStore(client, TABLE))
-    yield
-    _store.clear()
-    client.delete_table(TableName=TABLE)
+    with dynamodb_table(dynamodb_endpoint, "export-simulation") as (client, table):
+        _store.append(DynamoStore(client, table))
+        yield
+        _store.clear()
 
 
 class DynamoExport(ExportMachine):

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
+from helpers.ledger import dynamodb_table
 from traede_local.memory_store import Condition
 
 CASES = [
@@ -30,22 +30,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def table(dynamodb_endpoint: str) -> Iterator[tuple[Any, str]]:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="review",
-        aws_secret_access_key="review",
-    )
-    name = f"compare-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield client, name
-    client.delete_table(TableName=name)
+    with dynamodb_table(dynamodb_endpoint, "compare") as (client, name):
+        yield client, name
 
 
 @pytest.mark.parametrize(("attributes", "condition", "values"), CASES)
